@@ -1,0 +1,70 @@
+"""Out-of-band completion/latency probe.
+
+Jobs call :func:`done` (a lock + two assignments: no Redis I/O on the job's
+path). A daemon thread in each worker process publishes the totals to
+Redis every few milliseconds so the parent can see progress:
+
+* ``benchprobe:ready`` hash  pid -> wall time just before the library's
+  worker loop is entered;
+* ``benchprobe:done``  hash  pid -> "count last_completion_wall_time";
+* ``benchprobe:lat``   list  of enqueue-to-start latencies in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+READY_KEY = "benchprobe:ready"
+DONE_KEY = "benchprobe:done"
+LAT_KEY = "benchprobe:lat"
+FLUSH_INTERVAL = 0.005
+
+
+class Probe:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+        self.last = 0.0
+        self.lat: list[float] = []
+
+    def done(self, enqueued_at: float) -> None:
+        """Record one finished job; `enqueued_at` is the producer's wall time."""
+        now = time.time()
+        with self._lock:
+            self.count += 1
+            self.last = now
+            self.lat.append(now - enqueued_at)
+
+    def start_reporter(self, url: str) -> None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        pid = str(os.getpid())
+        client.hset(READY_KEY, pid, repr(time.time()))
+
+        def loop() -> None:
+            sent = -1
+            while True:
+                time.sleep(FLUSH_INTERVAL)
+                with self._lock:
+                    count, last, lat = self.count, self.last, self.lat
+                    self.lat = []
+                if count == sent and not lat:
+                    continue
+                pipe = client.pipeline(transaction=False)
+                pipe.hset(DONE_KEY, pid, f"{count} {last!r}")
+                if lat:
+                    pipe.rpush(LAT_KEY, *lat)
+                pipe.execute()
+                sent = count
+
+        threading.Thread(target=loop, name="bench-probe", daemon=True).start()
+
+
+PROBE = Probe()
+
+
+def done(enqueued_at: float) -> None:
+    PROBE.done(enqueued_at)

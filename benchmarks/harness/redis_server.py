@@ -1,0 +1,86 @@
+"""A private, throw-away redis-server for the benchmark (no persistence)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _encode(*parts: str) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for p in parts:
+        b = p.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+class RedisServer:
+    """Starts redis-server on a free loopback port; tiny RESP client for admin."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.TemporaryDirectory(prefix="bench-redis-")
+        cmd = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", self.dir.name,
+            "--maxclients", "10000", "--loglevel", "warning",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.command("PING") == "PONG":
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server failed to start")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self, *parts: str) -> str:
+        """Send one command; returns simple/bulk string replies (enough for admin)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(_encode(*parts))
+            f = s.makefile("rb")
+            line = f.readline().rstrip(b"\r\n")
+            kind, rest = line[:1], line[1:]
+            if kind == b"-":
+                raise RuntimeError(rest.decode())
+            if kind == b"$":
+                size = int(rest)
+                return "" if size < 0 else f.read(size + 2)[:-2].decode()
+            return rest.decode()
+
+    def flush(self) -> None:
+        self.command("FLUSHALL")
+        self.command("SCRIPT", "FLUSH")
+
+    def version(self) -> str:
+        for line in self.command("INFO", "server").splitlines():
+            if line.startswith("redis_version:"):
+                return line.split(":", 1)[1].strip()
+        return "?"
+
+    def stop(self) -> None:
+        try:
+            self.command("SHUTDOWN", "NOSAVE")
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.dir.cleanup()

@@ -1,0 +1,139 @@
+"""Summaries, machine info and the markdown/JSON report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import statistics
+from typing import Any
+
+#: (column key, header, higher_is_better)
+COLUMNS: list[tuple[str, str, bool]] = [
+    ("enqueue", "(a) enqueue 1-by-1 jobs/s", True),
+    ("bulk", "(b) bulk enqueue jobs/s", True),
+    ("drain_noop", "(c) drain no-op jobs/s", True),
+    ("drain_sleep", "(d) drain sleep(10ms) jobs/s", True),
+    ("latency_p50", "(e) latency p50 ms", False),
+    ("latency_p99", "(e) latency p99 ms", False),
+]
+BASELINE = "redis_lpush"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def machine_info(redis_version: str) -> dict[str, Any]:
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "redis": redis_version,
+    }
+
+
+def summarize(runs: list[dict[str, Any]], field: str) -> dict[str, Any]:
+    """Median/min/max of `field` over runs, or the first failure."""
+    for run in runs:
+        if run.get("status") != "ok":
+            return {"status": run.get("status", "error"), "detail": run.get("detail", "")}
+    values = [float(r[field]) for r in runs]
+    return {
+        "status": "ok",
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "values": values,
+    }
+
+
+def summaries(per_scenario: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key in ("enqueue", "bulk", "drain_noop", "drain_sleep"):
+        if key in per_scenario:
+            out[key] = summarize(per_scenario[key], "value")
+    if "latency" in per_scenario:
+        out["latency_p50"] = summarize(per_scenario["latency"], "p50")
+        out["latency_p99"] = summarize(per_scenario["latency"], "p99")
+    return out
+
+
+def _num(v: float, latency: bool) -> str:
+    if latency:
+        return f"{v:.2f}" if v < 100 else f"{v:,.0f}"
+    return f"{v:,.0f}"
+
+
+def cell(s: dict[str, Any] | None, latency: bool) -> str:
+    if s is None:
+        return "–"
+    if s["status"] == "ok":
+        text = _num(s["median"], latency)
+        if len(s["values"]) > 1:
+            text += f" ({_num(s['min'], latency)}–{_num(s['max'], latency)})"
+        return text
+    if s["status"] == "n/a":
+        return "n/a"
+    if s["status"] == "timeout":
+        return s.get("detail") or "timeout"
+    detail = str(s.get("detail", "")).replace("|", "/").replace("\n", " ")
+    return f"error: {detail[:70]}"
+
+
+def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
+    """Conveyor ÷ best peer for each column (peers exclude the LPUSH baseline)."""
+    cells = []
+    for key, _, higher in COLUMNS:
+        mine = table.get(subject, {}).get(key)
+        peers = {
+            lib: s[key]["median"]
+            for lib, s in table.items()
+            if lib not in (subject, BASELINE) and s.get(key, {}).get("status") == "ok"
+        }
+        if not mine or mine.get("status") != "ok" or not peers:
+            cells.append("n/a")
+            continue
+        best = (max if higher else min)(peers, key=lambda k: peers[k])
+        cells.append(f"{mine['median'] / peers[best]:.2f}× (vs {best})")
+    return cells
+
+
+def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[str, Any]) -> str:
+    m = meta["machine"]
+    lines = [
+        "# Conveyor vs the Python job-queue field",
+        "",
+        f"- Date: {m['date']}",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}",
+        f"- Python {m['python']} (driver), Redis {m['redis']} (private, no persistence)",
+        f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}), repeat = {meta['repeat']}, "
+        f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
+        f"{meta['duration']:.0f} s with 1 idle worker process",
+        "- Cells: median (min–max) over repeats. Throughput: higher is better; latency: lower.",
+        "",
+    ]
+    header = ["Library", "Version", *[h for _, h, _ in COLUMNS]]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for lib, row in table.items():
+        version = info.get(lib, {}).get("version", "?")
+        cells = [cell(row.get(k), not higher) for k, _, higher in COLUMNS]
+        lines.append("| " + " | ".join([lib, version, *cells]) + " |")
+    lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratio_cells(table, "conveyor")) + " |")
+    lines.append("")
+    lines.append("Worker settings per library:")
+    lines.append("")
+    for lib, i in info.items():
+        if i.get("settings"):
+            lines.append(f"- **{lib}**: {i['settings']}")
+    return "\n".join(lines) + "\n"

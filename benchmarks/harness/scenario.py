@@ -1,0 +1,258 @@
+"""Run ONE scenario for ONE library and print a JSON result on the last line.
+
+Executed by run.py with the library's interpreter (project env for Conveyor,
+benchmarks/.venv-peers for peers):
+
+    python -m harness.scenario LIB check
+    python -m harness.scenario LIB SCENARIO --url URL --n N [--timeout S] ...
+
+SCENARIO is one of enqueue, bulk, drain_noop, drain_sleep, latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import redis
+
+from harness.probe import DONE_KEY, LAT_KEY, READY_KEY
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+Result = dict[str, Any]
+
+
+class ScenarioError(Exception):
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class Workers:
+    """Up to two worker processes of one library, plus their probe readings."""
+
+    def __init__(self, lib: str, mode: str, url: str, count: int) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.client.delete(DONE_KEY, READY_KEY, LAT_KEY)
+        env = dict(os.environ, PYTHONPATH=str(BENCH_DIR), PYTHONUNBUFFERED="1")
+        self.procs: list[tuple[subprocess.Popen[bytes], Any]] = []
+        for _ in range(count):
+            log = tempfile.TemporaryFile()
+            cmd = [sys.executable, "-m", "harness.worker_main", lib, mode, url]
+            proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env=env, stdout=log, stderr=log)
+            self.procs.append((proc, log))
+
+    def _check_alive(self) -> None:
+        for proc, log in self.procs:
+            if proc.poll() is not None:
+                log.seek(0)
+                lines = [ln for ln in log.read().decode(errors="replace").splitlines() if ln]
+                tail = lines[-1] if lines else ""
+                raise ScenarioError("error", f"worker exited {proc.returncode}: {tail[:200]}")
+
+    def progress(self) -> tuple[int, float]:
+        total, last = 0, 0.0
+        for raw in self.client.hvals(DONE_KEY):
+            count, ts = raw.decode().split()
+            total += int(count)
+            last = max(last, float(ts))
+        return total, last
+
+    def started_at(self) -> float:
+        return min(float(v) for v in self.client.hvals(READY_KEY))
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.client.hlen(READY_KEY) < len(self.procs):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise ScenarioError("timeout", "workers never became ready")
+            time.sleep(0.01)
+
+    def wait_done(self, n: int, timeout: float) -> float:
+        """Block until `n` jobs completed; return wall time of the last completion."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done, last = self.progress()
+            if done >= n:
+                return last
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise ScenarioError("timeout", f"timeout ({done}/{n} done)")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, log in self.procs:
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+        self.client.close()
+
+
+def payload(i: int) -> dict[str, Any]:
+    return {"i": i, "t": time.time()}
+
+
+async def fill(producer: Any, task: str, n: int) -> None:
+    if producer.has_bulk:
+        for start in range(0, n, producer.bulk_chunk):
+            stop = min(n, start + producer.bulk_chunk)
+            await producer.enqueue_bulk(task, [payload(i) for i in range(start, stop)])
+    else:
+        for i in range(n):
+            await producer.enqueue(task, payload(i))
+
+
+async def run_enqueue(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    producer = await adapter.open_producer(args.url)
+    try:
+        for i in range(20):  # warm up connections / script cache
+            await producer.enqueue("noop", payload(-i))
+        t0 = time.perf_counter()
+        for i in range(args.n):
+            await producer.enqueue("noop", payload(i))
+        elapsed = time.perf_counter() - t0
+    finally:
+        await producer.close()
+    return {"status": "ok", "value": args.n / elapsed}
+
+
+async def run_bulk(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    producer = await adapter.open_producer(args.url)
+    try:
+        if not producer.has_bulk:
+            return {"status": "n/a", "detail": "no bulk API"}
+        await producer.enqueue_bulk("noop", [payload(-i) for i in range(1, 20)])
+        batches = [
+            [payload(i) for i in range(s, min(args.n, s + producer.bulk_chunk))]
+            for s in range(0, args.n, producer.bulk_chunk)
+        ]
+        t0 = time.perf_counter()
+        for batch in batches:
+            await producer.enqueue_bulk("noop", batch)
+        elapsed = time.perf_counter() - t0
+    finally:
+        await producer.close()
+    return {"status": "ok", "value": args.n / elapsed, "chunk": producer.bulk_chunk}
+
+
+async def run_drain(adapter: ModuleType, args: argparse.Namespace, mode: str) -> Result:
+    producer = await adapter.open_producer(args.url)
+    try:
+        await fill(producer, mode, args.n)
+    finally:
+        await producer.close()
+    workers = Workers(args.lib, mode, args.url, args.workers)
+    try:
+        last = workers.wait_done(args.n, args.timeout)
+        elapsed = last - workers.started_at()
+    finally:
+        workers.stop()
+    return {"status": "ok", "value": args.n / elapsed, "seconds": elapsed}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[idx]
+
+
+async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    workers = Workers(args.lib, "noop", args.url, 1)
+    producer = await adapter.open_producer(args.url)
+    try:
+        workers.wait_ready(args.timeout)
+        warm = 5
+        for i in range(warm):
+            await producer.enqueue("noop", payload(-i))
+        workers.wait_done(warm, args.timeout)
+        await asyncio.sleep(1.0)  # let the worker go idle (blocking read / poll backoff)
+        workers.client.delete(LAT_KEY)
+        total = int(args.rate * args.duration)
+        start = time.perf_counter()
+        for i in range(total):
+            delay = start + i / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await producer.enqueue("noop", payload(i))
+        achieved = total / (time.perf_counter() - start)
+        workers.wait_done(warm + total, args.timeout)
+        lat = sorted(float(x) * 1000 for x in workers.client.lrange(LAT_KEY, 0, -1))
+    finally:
+        await producer.close()
+        workers.stop()
+    if len(lat) != total:
+        raise ScenarioError("error", f"got {len(lat)} latency samples, expected {total}")
+    return {
+        "status": "ok",
+        "p50": percentile(lat, 0.50),
+        "p99": percentile(lat, 0.99),
+        "max": lat[-1],
+        "samples": total,
+        "achieved_rate": achieved,
+    }
+
+
+def check(adapter: ModuleType) -> Result:
+    return {
+        "status": "ok",
+        "version": importlib.metadata.version(adapter.DIST),
+        "settings": adapter.SETTINGS,
+        "python": sys.version.split()[0],
+    }
+
+
+async def dispatch(args: argparse.Namespace) -> Result:
+    adapter = importlib.import_module(f"peers.{args.lib}")
+    if args.scenario == "check":
+        return check(adapter)
+    if args.scenario == "enqueue":
+        return await run_enqueue(adapter, args)
+    if args.scenario == "bulk":
+        return await run_bulk(adapter, args)
+    if args.scenario in ("drain_noop", "drain_sleep"):
+        return await run_drain(adapter, args, args.scenario.removeprefix("drain_"))
+    if args.scenario == "latency":
+        return await run_latency(adapter, args)
+    raise SystemExit(f"unknown scenario {args.scenario}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("lib")
+    ap.add_argument("scenario")
+    ap.add_argument("--url", default="")
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    args = ap.parse_args()
+    try:
+        result = asyncio.run(dispatch(args))
+    except ScenarioError as exc:
+        result = {"status": exc.status, "detail": exc.detail}
+    except Exception as exc:  # report, don't crash: the driver prints the row
+        result = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One adapter module per library; see peers/base.py for the contract."""

@@ -1,0 +1,48 @@
+"""Adapter contract shared by every `peers/<lib>.py` module.
+
+Each adapter module defines:
+
+* ``DIST``: distribution name used to report the installed version;
+* ``SETTINGS``: a one-line human summary of the worker settings used;
+* ``async def open_producer(url: str) -> Producer``;
+* ``def run_worker(url: str, mode: str) -> None``: blocks forever, running the
+  library's worker in this process. ``mode`` is ``"noop"`` (scenarios c and e)
+  or ``"sleep"`` (scenario d) so an adapter may pick the concurrency the
+  library recommends for that kind of work. It must call
+  ``harness.probe.PROBE.start_reporter(url)`` right before entering the
+  library's run loop.
+
+Jobs are named ``noop`` and ``sleep``; both receive ``{"i": int, "t": float}``
+(``t`` = producer wall clock just before the enqueue call) and call
+``harness.probe.done(t)`` when finished. ``sleep`` first waits 10 ms.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+Payload = dict[str, Any]
+SLEEP_S = 0.01
+
+
+class Producer(Protocol):
+    #: True when the library offers a real bulk-enqueue API.
+    has_bulk: bool
+    #: jobs per bulk call
+    bulk_chunk: int
+
+    async def enqueue(self, task: str, data: Payload) -> None: ...
+
+    async def enqueue_bulk(self, task: str, datas: list[Payload]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class NoBulk:
+    """Mixin for libraries without a bulk-enqueue API."""
+
+    has_bulk = False
+    bulk_chunk = 0
+
+    async def enqueue_bulk(self, task: str, datas: list[Payload]) -> None:
+        raise NotImplementedError

@@ -1,0 +1,64 @@
+"""streaQ: asyncio/anyio, Redis streams + consumer groups."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from streaq import Worker
+
+from harness.probe import PROBE, done
+from peers.base import SLEEP_S, Payload
+
+DIST = "streaq"
+SETTINGS = (
+    "streaq.Worker per process, concurrency=50 (no-op) / 200 (sleep), default prefetch "
+    "(= concurrency); enqueue_many (one pipeline) chunks of 1000"
+)
+
+
+def make_worker(url: str, concurrency: int = 16) -> tuple[Worker[Any], Any, Any]:
+    worker: Worker[Any] = Worker(redis_url=url, concurrency=concurrency, queue_name="bench")
+
+    @worker.task(name="noop")
+    async def noop(data: Payload) -> None:
+        done(data["t"])
+
+    @worker.task(name="sleep")
+    async def sleep(data: Payload) -> None:
+        await asyncio.sleep(SLEEP_S)
+        done(data["t"])
+
+    return worker, noop, sleep
+
+
+class Producer:
+    has_bulk = True
+    bulk_chunk = 1000
+
+    def __init__(self, url: str) -> None:
+        self.worker, noop, sleep = make_worker(url)
+        self.tasks = {"noop": noop, "sleep": sleep}
+
+    async def enqueue(self, task: str, data: Payload) -> None:
+        await self.tasks[task].enqueue(data)
+
+    async def enqueue_bulk(self, task: str, datas: list[Payload]) -> None:
+        fn = self.tasks[task]
+        await self.worker.enqueue_many([fn.enqueue(d) for d in datas])
+
+    async def close(self) -> None:
+        await self.worker.__aexit__(None, None, None)
+
+
+async def open_producer(url: str) -> Producer:
+    producer = Producer(url)
+    await producer.worker.__aenter__()
+    return producer
+
+
+def run_worker(url: str, mode: str) -> None:
+    worker, _, _ = make_worker(url, concurrency=50 if mode == "noop" else 200)
+    worker.handle_signals = False
+    PROBE.start_reporter(url)
+    worker.run_sync()

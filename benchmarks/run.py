@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Conveyor vs the Python job-queue field.
+
+    python benchmarks/run.py [--jobs N] [--repeat 3] [--only conveyor,arq,...] [--quick]
+
+See benchmarks/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from harness import report  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.venv import ensure_peers_venv, peers_python  # noqa: E402
+
+LIBRARIES = [
+    "conveyor", "arq", "saq", "streaq", "taskiq", "rq",
+    "celery", "dramatiq", "huey", "bullmq", report.BASELINE,
+]
+SCENARIOS = ["enqueue", "bulk", "drain_noop", "drain_sleep", "latency"]
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--jobs", type=int, help="N jobs per scenario (default 10000; quick 500)")
+    ap.add_argument("--sleep-jobs", type=int, help="N for scenario (d) (default: --jobs)")
+    ap.add_argument("--repeat", type=int, help="repeats per figure (default 3; quick 1)")
+    ap.add_argument("--only", help="comma-separated libraries: " + ",".join(LIBRARIES))
+    ap.add_argument("--quick", action="store_true", help="small N, repeat 1, 3 s latency run")
+    ap.add_argument("--timeout", type=float, default=120.0, help="per-scenario timeout (s)")
+    ap.add_argument("--rate", type=float, default=200.0, help="latency scenario jobs/s")
+    ap.add_argument("--duration", type=float, help="latency scenario seconds (default 10)")
+    ap.add_argument("--workers", type=int, default=2, choices=[1, 2], help="worker processes")
+    args = ap.parse_args()
+    args.jobs = args.jobs or (500 if args.quick else 10_000)
+    args.sleep_jobs = args.sleep_jobs or args.jobs
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.duration = args.duration or (3.0 if args.quick else 10.0)
+    return args
+
+
+def can_import(python: str, module: str) -> bool:
+    proc = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
+    return proc.returncode == 0
+
+
+def interpreter_for(lib: str) -> str:
+    if lib == "conveyor":
+        return sys.executable
+    if lib == report.BASELINE and can_import(sys.executable, "redis"):
+        return sys.executable
+    return str(peers_python())
+
+
+def run_scenario(python: str, lib: str, scenario: str, extra: list[str], timeout: float) -> dict[str, Any]:
+    """Run harness.scenario in its own process group; kill the whole group afterwards."""
+    cmd = [python, "-m", "harness.scenario", lib, scenario, *extra]
+    env = dict(os.environ, PYTHONPATH=str(BENCH_DIR))
+    proc = subprocess.Popen(
+        cmd, cwd=BENCH_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = "", ""
+        result: dict[str, Any] = {"status": "timeout", "detail": f"timeout (>{timeout:.0f}s, killed)"}
+    else:
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if lines:
+            result = json.loads(lines[-1])
+        else:
+            tail = [ln for ln in err.splitlines() if ln.strip()]
+            result = {"status": "error", "detail": (tail[-1] if tail else f"exit {proc.returncode}")[:300]}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group we created: runner + its workers
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return result
+
+
+def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str]:
+    n = args.sleep_jobs if scenario == "drain_sleep" else args.jobs
+    return [
+        "--url", url, "--n", str(n), "--workers", str(args.workers), "--rate", str(args.rate),
+        "--duration", str(args.duration), "--timeout", str(args.timeout),
+    ]
+
+
+def main() -> int:
+    args = parse_args()
+    libs = LIBRARIES if not args.only else [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = [x for x in libs if x not in LIBRARIES]
+    if unknown:
+        print(f"unknown libraries: {unknown}; choose from {LIBRARIES}", file=sys.stderr)
+        return 2
+    venv_error = None
+    if any(lib != "conveyor" for lib in libs):
+        venv_error = ensure_peers_venv()
+
+    server = RedisServer()
+    print(f"redis-server {server.version()} on {server.url}", file=sys.stderr)
+    info: dict[str, dict[str, Any]] = {}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    table: dict[str, dict[str, Any]] = {}
+    try:
+        for lib in libs:
+            python = interpreter_for(lib)
+            scenarios = ["enqueue"] if lib == report.BASELINE else SCENARIOS
+            raw[lib] = {s: [] for s in scenarios}
+            if venv_error and python != sys.executable:
+                check = {"status": "error", "detail": venv_error}
+            else:
+                check = run_scenario(python, lib, "check", [], 60)
+            info[lib] = check
+            for scenario in scenarios:
+                for r in range(args.repeat):
+                    if check.get("status") != "ok":
+                        res = {"status": "error", "detail": check.get("detail", "")}
+                    else:
+                        server.flush()
+                        t0 = time.monotonic()
+                        budget = args.timeout * 2 + 60
+                        res = run_scenario(python, lib, scenario, scenario_args(args, scenario, server.url), budget)
+                        res["wall_s"] = round(time.monotonic() - t0, 2)
+                    raw[lib][scenario].append(res)
+                    shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}
+                    print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
+            table[lib] = report.summaries(raw[lib])
+    finally:
+        redis_version = server.version()
+        server.stop()
+
+    meta = {
+        "machine": report.machine_info(redis_version),
+        "jobs": args.jobs, "sleep_jobs": args.sleep_jobs, "repeat": args.repeat,
+        "workers": args.workers, "rate": args.rate, "duration": args.duration,
+        "timeout": args.timeout, "quick": args.quick,
+    }
+    md = report.markdown(meta, table, info)
+    print(md)
+    out_dir = BENCH_DIR / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "latest.md").write_text(md)
+    payload = {"meta": meta, "libraries": info, "summary": table, "runs": raw}
+    (out_dir / "latest.json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {out_dir / 'latest.md'} and latest.json", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Typed events read from a queue's Redis stream, and how a finished job is recognised in them.
+
+Every transition script appends one entry to ``<prefix>:{<queue>}:events`` in the same atomic
+step as the state change, so the stream can never disagree with the job states. The stream is
+capped (``Settings.events_max_length``), so it is a live feed, not an archive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from . import serializer
+from .errors import JobFailed, JobNotFound
+
+__all__ = ["Event", "finished_outcome"]
+
+_NO_VALUE = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """One transition: ``event`` is added, waiting, active, progress, completed, retrying,
+    failed, stalled, released, removed, paused or resumed."""
+
+    #: Stream entry id ("<ms>-<n>"); pass it as ``after=`` to resume reading from here.
+    id: str
+    event: str
+    job_id: str
+    fields: Mapping[str, str]
+
+    @property
+    def timestamp_ms(self) -> int:
+        return int(self.id.split("-", 1)[0])
+
+    @classmethod
+    def from_entry(cls, entry_id: str, fields: Mapping[str, str]) -> Event:
+        extra = {k: v for k, v in fields.items() if k not in ("event", "id")}
+        return cls(entry_id, fields.get("event", ""), fields.get("id", ""), extra)
+
+
+def finished_outcome(job_id: str, state: str | None, result: str | None, error: str | None) -> Any:
+    """The result of a finished job, ``JobFailed`` for a failed one, or ``_NO_VALUE``.
+
+    Shared by ``Queue`` and ``SyncQueue`` waits, for the job hash and for stream events.
+    """
+    if state == "completed":
+        return serializer.decode(result) if result else None
+    if state == "failed":
+        raise JobFailed(job_id, error or "unknown error")
+    if state is None:
+        raise JobNotFound(f"job {job_id} does not exist (removed, or cleaned by retention)", job_id)
+    return _NO_VALUE
+
+
+def is_pending(value: Any) -> bool:
+    return value is _NO_VALUE

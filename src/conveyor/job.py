@@ -1,0 +1,207 @@
+"""The job model: a dataclass and its states. Pure: no I/O happens in this module.
+
+A job's fields split in two. The producer sets ``name``, ``data`` and the options (``attempts``,
+``backoff``, ``timeout``, ``ttl``, ``priority``). Conveyor sets the rest as the job moves through
+its states: ``state``, ``attempts_made``, ``stalls``, ``progress``, ``result``, ``error``, the
+timestamps (milliseconds since the epoch, Redis server time) and ``worker``.
+
+Methods that talk to Redis (``update_progress``, ``log``, ``wait``) go through the queue the job
+came from, which the job holds as an opaque ``JobContext``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from . import serializer
+from .backoff import Backoff
+
+__all__ = ["FINISHED_STATES", "Job", "JobContext", "JobState"]
+
+
+class JobState(enum.StrEnum):
+    WAITING = "waiting"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
+
+
+class JobContext(Protocol):
+    """What a job needs from its queue to report on itself (implemented by Queue and Worker)."""
+
+    async def _job_progress(self, job: Job, value: Any) -> None: ...
+    async def _job_log(self, job: Job, line: str) -> None: ...
+    async def _job_wait(self, job: Job, timeout: float | None) -> Any: ...
+
+
+def _int(raw: str | None, default: int = 0) -> int:
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _json(raw: str | None) -> Any:
+    if not raw:
+        return None
+    return serializer.decode(raw)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Job:
+    id: str
+    name: str
+    data: Any
+    queue: str
+    state: JobState = JobState.WAITING
+    attempts: int = 1
+    backoff: Backoff | None = None
+    timeout: float | None = None
+    ttl: float | None = None
+    priority: int = 0
+    attempts_made: int = 0
+    stalls: int = 0
+    progress: Any = None
+    result: Any = None
+    error: str | None = None
+    created_at: int | None = None
+    run_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    worker: str | None = None
+    #: Fencing token of the current lease; only set on a job handed to a worker.
+    token: str | None = None
+    #: Set when the stored job could not be decoded; the fields above are best effort then.
+    decode_error: str | None = None
+    _context: JobContext | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def attempt(self) -> int:
+        """Number of the attempt in progress (or next to run), 1-based."""
+        return self.attempts_made + 1
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    async def update_progress(self, value: Any) -> None:
+        """Record progress (a number or any JSON value); visible to the dashboard and events."""
+        await self._require_context()._job_progress(self, value)
+        self.progress = value
+
+    async def log(self, line: str) -> None:
+        """Append a line to the job's log (the oldest lines are dropped past the cap)."""
+        await self._require_context()._job_log(self, str(line))
+
+    async def wait(self, timeout: float | None = None) -> Any:
+        """Wait until the job finishes: its result, or ``JobFailed`` with the reason."""
+        return await self._require_context()._job_wait(self, timeout)
+
+    def _require_context(self) -> JobContext:
+        if self._context is None:
+            raise RuntimeError("this Job is not bound to a queue; get it from Queue.get_job()")
+        return self._context
+
+    def options(self) -> dict[str, Any]:
+        """The options the producer chose, as stored."""
+        return {
+            "attempts": self.attempts,
+            "backoff": self.backoff.to_dict() if self.backoff else None,
+            "timeout": self.timeout,
+            "ttl": self.ttl,
+            "priority": self.priority,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the job (used by the CLI and the HTTP API)."""
+        return {
+            "id": self.id,
+            "queue": self.queue,
+            "name": self.name,
+            "data": self.data,
+            "state": self.state.value,
+            "options": self.options(),
+            "attempts_made": self.attempts_made,
+            "stalls": self.stalls,
+            "progress": self.progress,
+            "result": self.result,
+            "error": self.error,
+            "created_at": self.created_at,
+            "run_at": self.run_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "worker": self.worker,
+            "decode_error": self.decode_error,
+        }
+
+    @classmethod
+    def from_fields(
+        cls,
+        job_id: str,
+        queue: str,
+        fields: Mapping[str, str],
+        context: JobContext | None = None,
+    ) -> Job:
+        """Build a job from its Redis hash. Never raises: undecodable parts set ``decode_error``."""
+        problems: list[str] = []
+
+        def field_json(name: str) -> Any:
+            try:
+                return _json(fields.get(name))
+            except ValueError as exc:
+                problems.append(f"field {name!r} is not valid JSON ({exc})")
+                return fields.get(name)
+
+        opts = field_json("opts")
+        if not isinstance(opts, dict):
+            if opts is not None:
+                problems.append("field 'opts' is not a JSON object")
+            opts = {}
+        backoff = None
+        if opts.get("backoff"):
+            try:
+                backoff = Backoff.from_dict(opts["backoff"])
+            except (ValueError, AttributeError) as exc:
+                problems.append(str(exc))
+        raw_state = fields.get("state", "")
+        try:
+            state = JobState(raw_state)
+        except ValueError:
+            problems.append(f"unknown state {raw_state!r}")
+            state = JobState.FAILED
+        if "name" not in fields:
+            problems.append("field 'name' is missing")
+        if "data" not in fields:
+            problems.append("field 'data' is missing")
+        return cls(
+            id=job_id,
+            name=fields.get("name", ""),
+            data=field_json("data"),
+            queue=queue,
+            state=state,
+            attempts=_int(fields.get("attempts"), 1),
+            backoff=backoff,
+            timeout=opts.get("timeout"),
+            ttl=opts.get("ttl"),
+            priority=_int(fields.get("priority")),
+            attempts_made=_int(fields.get("made")),
+            stalls=_int(fields.get("stalls")),
+            progress=field_json("progress"),
+            result=field_json("result"),
+            error=fields.get("error") or None,
+            created_at=_int(fields.get("created")) or None,
+            run_at=_int(fields.get("run_at")) or None,
+            started_at=_int(fields.get("started")) or None,
+            finished_at=_int(fields.get("finished")) or None,
+            worker=fields.get("worker") or None,
+            token=None,
+            decode_error="; ".join(problems) or None,
+            _context=context,
+        )

@@ -1,0 +1,135 @@
+"""Runs ONE job: finds its handler, applies the timeout, and turns what happened into an Outcome.
+
+The runner never talks to Redis; the worker sends the Outcome (batched with others).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+import inspect
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any
+
+import orjson
+
+from . import serializer
+from .backoff import BackoffStrategy
+from .errors import PayloadError, Retry, Unrecoverable
+from .job import Job
+
+__all__ = ["Outcome", "run_job"]
+
+NO_RETRY = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to. ``result`` is set when it completed, ``error`` when it failed."""
+
+    result: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    #: After a failure: retry in this many ms (if attempts remain), or NO_RETRY.
+    retry_delay_ms: int = NO_RETRY
+    duration_ms: int = 0
+
+    @property
+    def completed(self) -> bool:
+        return self.error is None
+
+    def attempt_record(self, job: Job, worker_id: str) -> str:
+        """The entry kept in the job's attempt history."""
+        return orjson.dumps(
+            {
+                "attempt": job.attempt,
+                "error": self.error,
+                "traceback": self.traceback,
+                "worker": worker_id,
+                "at": int(time.time() * 1000),
+                "duration_ms": self.duration_ms,
+            }
+        ).decode()
+
+
+def _failure(message: str, exc: BaseException | None = None, retry_ms: int = NO_RETRY) -> Outcome:
+    tb = "".join(traceback.format_exception(exc)) if exc is not None else None
+    return Outcome(error=message, traceback=tb, retry_delay_ms=retry_ms)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _call(handler: Callable[[Job], Any], job: Job, executor: Executor | None) -> Any:
+    if inspect.iscoroutinefunction(handler):
+        return await handler(job)
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    value = await loop.run_in_executor(executor, functools.partial(context.run, handler, job))
+    if inspect.isawaitable(value):  # a sync callable that returned a coroutine (e.g. a partial)
+        value = await value
+    return value
+
+
+def _retry_delay(job: Job, exc: BaseException, strategies: Mapping[str, BackoffStrategy]) -> int:
+    if isinstance(exc, Retry) and exc.delay is not None:
+        return int(exc.delay * 1000)
+    if job.backoff is None:
+        return 0
+    try:
+        return int(job.backoff.seconds(job.attempt, exc, strategies) * 1000)
+    except Exception:  # a broken custom strategy must not lose the retry
+        return 0
+
+
+async def run_job(
+    job: Job,
+    handlers: Mapping[str, Callable[[Job], Any]],
+    *,
+    max_result_bytes: int,
+    strategies: Mapping[str, BackoffStrategy],
+    executor: Executor | None = None,
+) -> Outcome:
+    """Run the job's handler once. Cancellation (worker shutdown) propagates to the caller."""
+    if job.decode_error:
+        return _failure(f"malformed job in Redis: {job.decode_error}")
+    handler = handlers.get(job.name)
+    if handler is None:
+        known = ", ".join(sorted(handlers)) or "none"
+        return _failure(f"no handler for job name {job.name!r} on this worker (handlers: {known})")
+    started = time.perf_counter()
+    try:
+        if job.timeout is not None:
+            async with asyncio.timeout(job.timeout):
+                value = await _call(handler, job, executor)
+        else:
+            value = await _call(handler, job, executor)
+    except TimeoutError as exc:
+        elapsed = time.perf_counter() - started
+        if job.timeout is not None and elapsed >= job.timeout * 0.999:
+            message = f"timeout: the job ran longer than {job.timeout:g} s and was cancelled"
+        else:
+            message = _describe(exc)
+        return dataclasses.replace(
+            _failure(message, exc, _retry_delay(job, exc, strategies)),
+            duration_ms=int(elapsed * 1000),
+        )
+    except Unrecoverable as exc:
+        return _failure(_describe(exc), exc)
+    except Exception as exc:
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        outcome = _failure(_describe(exc), exc, _retry_delay(job, exc, strategies))
+        return dataclasses.replace(outcome, duration_ms=elapsed_ms)
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    try:
+        result = serializer.encode(value, max_result_bytes, what="the job's result")
+    except PayloadError as exc:
+        return _failure(str(exc), exc)
+    return Outcome(result=result, duration_ms=duration_ms)

@@ -1,0 +1,113 @@
+"""One frozen settings object; every default lives here, documented beside its field."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """How Conveyor talks to Redis and what it keeps there.
+
+    Build it from keyword arguments, from a URL (``Settings.from_url``) or from ``CONVEYOR_*``
+    environment variables (``Settings.from_env``). Settings are frozen: a running worker's
+    configuration cannot drift.
+    """
+
+    #: Redis URL. ``redis://``, ``rediss://`` and ``unix://`` are understood.
+    url: str = "redis://localhost:6379/0"
+    #: First part of every key: ``<prefix>:{<queue>}:...``.
+    prefix: str = "conveyor"
+    #: Job data and results larger than this (encoded JSON bytes) are refused.
+    max_payload_bytes: int = 512 * 1024
+    #: How long a fetched job is leased to its worker before it counts as stalled. Workers renew
+    #: leases every third of this, so a worker must be unreachable for the whole period to lose one.
+    lease_seconds: float = 30.0
+    #: A job whose lease expires more than this many times fails with reason "stalled".
+    max_stalls: int = 2
+    #: Completed jobs kept: the newest ``keep_completed`` of them, none older than the age.
+    keep_completed: int = 1000
+    keep_completed_seconds: float = 24 * 3600.0
+    #: Failed jobs kept: the newest ``keep_failed`` of them, none older than the age.
+    keep_failed: int = 10_000
+    keep_failed_seconds: float = 7 * 24 * 3600.0
+    #: Approximate length cap of the per-queue event stream (XADD MAXLEN ~).
+    events_max_length: int = 10_000
+    #: Log lines kept per job (the oldest are dropped).
+    max_log_lines: int = 1000
+    #: Per-minute metric buckets are kept this long.
+    metrics_retention_seconds: float = 8 * 24 * 3600.0
+    #: At most this many jobs are fetched in one round trip.
+    fetch_batch: int = 100
+    #: Default number of jobs one worker runs at once.
+    concurrency: int = 10
+    #: On SIGTERM, running jobs get this long to finish before they are handed back.
+    shutdown_grace_seconds: float = 30.0
+    #: Idle workers wake at least this often (to recover stalled jobs, re-check delayed ones).
+    idle_wake_seconds: float = 5.0
+    #: Socket connect/read timeout for ordinary commands.
+    socket_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not _PREFIX_RE.match(self.prefix):
+            raise ConfigurationError(
+                f"prefix {self.prefix!r} must be 1-64 characters of letters, digits, '_', '.', "
+                "':' or '-', starting with a letter or digit"
+            )
+        for name in ("max_payload_bytes", "max_log_lines", "fetch_batch", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("keep_completed", "keep_failed", "max_stalls"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.lease_seconds < 0.1:
+            raise ConfigurationError(
+                f"lease_seconds must be at least 0.1, not {self.lease_seconds}"
+            )
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease_seconds * 1000)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> Settings:
+        return cls(url=url, **overrides)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``CONVEYOR_<FIELD>`` variables (and ``REDIS_URL`` for the URL)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if "REDIS_URL" in env:
+            values["url"] = env["REDIS_URL"]
+        for field in dataclasses.fields(cls):
+            raw = env.get(f"CONVEYOR_{field.name.upper()}")
+            if raw is None:
+                continue
+            kind: Any = type(field.default)
+            try:
+                values[field.name] = kind(raw) if kind is not str else raw
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"CONVEYOR_{field.name.upper()}={raw!r} is not a valid {kind.__name__}"
+                ) from exc
+        values.update(overrides)
+        return cls(**values)
+
+    def redacted_url(self) -> str:
+        """The URL with any password replaced by ``***``, for banners and logs."""
+        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", self.url)

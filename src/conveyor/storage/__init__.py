@@ -1,0 +1,1 @@
+"""Everything that knows how jobs are laid out in Redis: key names, Lua scripts, commands."""

@@ -1,0 +1,294 @@
+"""Redis commands for one queue, built and parsed without I/O.
+
+Every operation is an ``Op``: the commands to send in one round trip (a pipeline when there
+are several) and a function that turns their replies into a value, or into a follow-up ``Op``
+when the first replies decide what to read next. ``storage.redis`` executes Ops, blocking or
+async, so ``Queue`` and ``SyncQueue`` share every line of logic except the ``await``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from ..job import Job, JobContext, JobState
+from ..settings import Settings
+from .keys import QueueKeys, registry_key
+from .scripts import Script, script
+
+__all__ = ["AddSpec", "Command", "FetchResult", "Op", "QueueCommands", "ScriptCommand"]
+
+T = TypeVar("T")
+
+#: Script return codes shared by several scripts.
+LEASE_LOST = -1
+NOT_FOUND = 0
+IS_ACTIVE = -2
+WRONG_STATE = -3
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScriptCommand:
+    script: Script
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+    def evalsha(self) -> tuple[Any, ...]:
+        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
+
+    def eval(self) -> tuple[Any, ...]:
+        return ("EVAL", self.script.source, len(self.keys), *self.keys, *self.args)
+
+
+Command = tuple[Any, ...] | ScriptCommand
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Op(Generic[T]):
+    commands: tuple[Command, ...]
+    parse: Callable[[list[Any]], T | Op[T]]
+
+
+def _single(reply: list[Any]) -> Any:
+    return reply[0]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddSpec:
+    """One job to add, already validated and encoded."""
+
+    name: str
+    data: str
+    opts: str
+    attempts: int
+    priority: int
+    delay_ms: int
+    ttl_ms: int
+    job_id: str = ""
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            self.job_id,
+            self.name,
+            self.data,
+            self.opts,
+            self.attempts,
+            self.priority,
+            self.delay_ms,
+            self.ttl_ms,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchResult:
+    paused: bool
+    #: Milliseconds until the earliest delayed job is due; None when there is none.
+    next_due_ms: int | None
+    #: Per job: id, token, name, data, opts, attempts, made, stalls, priority, created, progress.
+    jobs: list[list[Any]]
+
+
+_STATE_SETS = {
+    JobState.WAITING: "wait",
+    JobState.DELAYED: "delayed",
+    JobState.ACTIVE: "active",
+    JobState.COMPLETED: "completed",
+    JobState.FAILED: "failed",
+}
+_FETCH_FIELDS = 11
+
+
+class QueueCommands:
+    """Builds the Ops of one queue. Pure: holds key names and settings, never a connection."""
+
+    def __init__(self, settings: Settings, queue: str) -> None:
+        self.settings = settings
+        self.keys = QueueKeys(settings.prefix, queue)
+        self.queue = queue
+        s = settings
+        self._config = (
+            s.events_max_length,
+            s.keep_completed,
+            int(s.keep_completed_seconds * 1000),
+            s.keep_failed,
+            int(s.keep_failed_seconds * 1000),
+            s.max_log_lines,
+            int(s.metrics_retention_seconds),
+            s.lease_ms,
+            s.max_stalls,
+        )
+
+    def _script(self, name: str, *args: Any) -> ScriptCommand:
+        return ScriptCommand(script(name), self.keys.script_keys, (*self._config, *args))
+
+    def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
+        return Op((self._script(name, *args),), lambda replies: parse(replies[0]))
+
+    # -- producer ------------------------------------------------------------------------------
+
+    def register(self) -> Op[None]:
+        return Op((("SADD", registry_key(self.settings.prefix), self.queue),), lambda _: None)
+
+    def add(self, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
+        args: list[Any] = [len(specs)]
+        for spec in specs:
+            args.extend(spec.args())
+
+        def parse(reply: list[Any]) -> list[tuple[str, bool]]:
+            return [(str(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+
+        return self._op("add_job", *args, parse=parse)
+
+    # -- worker --------------------------------------------------------------------------------
+
+    def fetch(self, worker_id: str, count: int) -> Op[FetchResult]:
+        def parse(reply: list[Any]) -> FetchResult:
+            status, next_due, n = reply[0], reply[1], reply[2]
+            body = reply[3:]
+            jobs = [body[i * _FETCH_FIELDS : (i + 1) * _FETCH_FIELDS] for i in range(n)]
+            return FetchResult(status == 1, None if next_due < 0 else int(next_due), jobs)
+
+        return self._op("fetch", worker_id, count, parse=parse)
+
+    def complete(self, items: Iterable[tuple[str, str, str]]) -> Op[list[str]]:
+        args: list[Any] = []
+        for item in items:
+            args.extend(item)
+        return self._op("complete", len(args) // 3, *args, parse=list)
+
+    def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[int]:
+        return self._op("fail", job_id, token, message, record, delay_ms, parse=int)
+
+    def extend_leases(self, items: Iterable[tuple[str, str]]) -> Op[list[str]]:
+        args = [part for item in items for part in item]
+        return self._op("extend_leases", len(args) // 2, *args, parse=list)
+
+    def release(self, items: Iterable[tuple[str, str]]) -> Op[int]:
+        args = [part for item in items for part in item]
+        return self._op("release", len(args) // 2, *args, parse=int)
+
+    def recover_stalled(self, limit: int = 1000) -> Op[tuple[int, int]]:
+        return self._op("recover_stalled", limit, parse=lambda r: (int(r[0]), int(r[1])))
+
+    def update_progress(self, job_id: str, token: str, progress: str) -> Op[int]:
+        return self._op("update_progress", job_id, token, progress, parse=int)
+
+    def append_log(self, job_id: str, token: str, line: str) -> Op[int]:
+        return self._op("append_log", job_id, token, line, parse=int)
+
+    def heartbeat(self, worker_id: str, info: str, ttl_seconds: float) -> Op[int]:
+        return self._op("heartbeat", worker_id, info, ttl_seconds, parse=int)
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    def remove(self, ids: Sequence[str]) -> Op[list[int]]:
+        return self._op("remove", len(ids), *ids, parse=lambda r: [int(x) for x in r])
+
+    def retry(self, ids: Sequence[str]) -> Op[list[int]]:
+        return self._op("retry", "ids", len(ids), *ids, parse=lambda r: [int(x) for x in r])
+
+    def retry_all(self, limit: int) -> Op[tuple[int, int]]:
+        return self._op("retry", "all", limit, parse=lambda r: (int(r[0]), int(r[1])))
+
+    def promote(self, ids: Sequence[str]) -> Op[list[int]]:
+        return self._op("promote", "ids", len(ids), *ids, parse=lambda r: [int(x) for x in r])
+
+    def promote_all(self, limit: int) -> Op[tuple[int, int]]:
+        return self._op("promote", "all", limit, parse=lambda r: (int(r[0]), int(r[1])))
+
+    def pause(self, paused: bool) -> Op[bool]:
+        return self._op("pause", "1" if paused else "0", parse=lambda r: r == 1)
+
+    def clean(self, state: JobState, age_ms: int, limit: int, cursor: int) -> Op[tuple[int, int]]:
+        return self._op(
+            "clean", state.value, age_ms, limit, cursor, parse=lambda r: (int(r[0]), int(r[1]))
+        )
+
+    def obliterate(self, force: bool, cursor: str) -> Op[tuple[str, int]]:
+        return self._op(
+            "obliterate", "1" if force else "0", cursor, parse=lambda r: (str(r[0]), int(r[1]))
+        )
+
+    def unregister(self) -> Op[None]:
+        return Op((("SREM", registry_key(self.settings.prefix), self.queue),), lambda _: None)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def counts(self) -> Op[dict[str, int]]:
+        k = self.keys
+        commands: tuple[Command, ...] = (
+            ("ZCARD", k.wait),
+            ("ZCARD", k.active),
+            ("ZCARD", k.delayed),
+            ("ZCARD", k.completed),
+            ("ZCARD", k.failed),
+            ("HGET", k.meta, "paused"),
+        )
+
+        def parse(r: list[Any]) -> dict[str, int]:
+            names = ("waiting", "active", "delayed", "completed", "failed")
+            counts = {name: int(value) for name, value in zip(names, r, strict=False)}
+            counts["paused"] = int(r[5] == "1")
+            return counts
+
+        return Op(commands, parse)
+
+    def is_paused(self) -> Op[bool]:
+        return Op((("HGET", self.keys.meta, "paused"),), lambda r: r[0] == "1")
+
+    def get_job(self, job_id: str, context: JobContext | None) -> Op[Job | None]:
+        def parse(r: list[Any]) -> Job | None:
+            if not r[0]:
+                return None
+            return Job.from_fields(job_id, self.queue, r[0], context)
+
+        return Op((("HGETALL", self.keys.job(job_id)),), parse)
+
+    def get_jobs(self, ids: Sequence[str], context: JobContext | None) -> Op[list[Job]]:
+        def parse(r: list[Any]) -> list[Job]:
+            return [
+                Job.from_fields(job_id, self.queue, fields, context)
+                for job_id, fields in zip(ids, r, strict=True)
+                if fields
+            ]
+
+        return Op(tuple(("HGETALL", self.keys.job(i)) for i in ids), parse)
+
+    def job_state(self, job_id: str) -> Op[str | None]:
+        return Op((("HGET", self.keys.job(job_id), "state"),), _single)
+
+    def job_outcome(self, job_id: str) -> Op[list[Any]]:
+        """state, result, error of a job (for ``wait``)."""
+        return Op(
+            (("HMGET", self.keys.job(job_id), "state", "result", "error"),),
+            _single,
+        )
+
+    def job_logs(self, job_id: str, start: int = 0, stop: int = -1) -> Op[list[str]]:
+        return Op((("LRANGE", self.keys.logs(job_id), start, stop),), _single)
+
+    def job_errors(self, job_id: str) -> Op[list[str]]:
+        return Op((("LRANGE", self.keys.errors(job_id), 0, -1),), _single)
+
+    def job_ids(self, state: JobState, start: int, stop: int, newest_first: bool) -> Op[list[str]]:
+        key = getattr(self.keys, _STATE_SETS[state])
+        command = ("ZREVRANGE" if newest_first else "ZRANGE", key, start, stop)
+        return Op((command,), _single)
+
+    def last_event_id(self) -> Op[str]:
+        def parse(r: list[Any]) -> str:
+            return str(r[0][0][0]) if r[0] else "0-0"
+
+        return Op((("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1),), parse)
+
+    def read_events(self, after: str, count: int, block_ms: int | None) -> Op[list[Any]]:
+        command: tuple[Any, ...] = ("XREAD", "COUNT", count)
+        if block_ms is not None:
+            command += ("BLOCK", block_ms)
+        command += ("STREAMS", self.keys.events, after)
+
+        def parse(r: list[Any]) -> list[Any]:
+            return list(r[0][0][1]) if r[0] else []
+
+        return Op((command,), parse)

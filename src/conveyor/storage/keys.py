@@ -1,0 +1,102 @@
+"""Every Redis key name Conveyor uses, built in one place.
+
+All keys of one queue share the Cluster hash tag ``{<queue>}``, so one queue lives in one slot
+and every script of that queue runs on one node. The registry of queue names is the only key
+outside a queue's slot; scripts never touch it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from ..errors import InvalidQueueName
+
+__all__ = ["QueueKeys", "registry_key", "validate_queue_name"]
+
+_QUEUE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
+
+def validate_queue_name(name: object) -> str:
+    """Return ``name`` if it is a valid queue name, else raise ``InvalidQueueName`` saying why."""
+    if not isinstance(name, str):
+        raise InvalidQueueName(f"queue name must be a string, not {type(name).__name__}")
+    if _QUEUE_NAME_RE.fullmatch(name):
+        return name
+    if not name:
+        reason = "it is empty"
+    elif len(name) > 128:
+        reason = f"it is {len(name)} characters long (at most 128)"
+    elif not name[0].isascii() or not name[0].isalnum():
+        reason = f"it starts with {name[0]!r} (must start with a letter or digit)"
+    else:
+        bad = next(c for c in name if not (c.isascii() and (c.isalnum() or c in "_.:-")))
+        reason = f"it contains {bad!r}"
+    raise InvalidQueueName(
+        f"invalid queue name {name[:40]!r}: {reason}; use letters, digits, '_', '.', ':' and '-'"
+    )
+
+
+def registry_key(prefix: str) -> str:
+    """Set of all queue names under a prefix (for discovery by the dashboard and CLI)."""
+    return f"{prefix}:queues"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueKeys:
+    prefix: str
+    queue: str
+    base: str = dataclasses.field(init=False)
+    wait: str = dataclasses.field(init=False)
+    active: str = dataclasses.field(init=False)
+    delayed: str = dataclasses.field(init=False)
+    completed: str = dataclasses.field(init=False)
+    failed: str = dataclasses.field(init=False)
+    meta: str = dataclasses.field(init=False)
+    events: str = dataclasses.field(init=False)
+    marker: str = dataclasses.field(init=False)
+    seq: str = dataclasses.field(init=False)
+    workers: str = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        validate_queue_name(self.queue)
+        base = f"{self.prefix}:{{{self.queue}}}:"
+        set_ = object.__setattr__
+        set_(self, "base", base)
+        for name in ("wait", "active", "delayed", "completed", "failed", "meta", "events"):
+            set_(self, name, base + name)
+        for name in ("marker", "seq", "workers"):
+            set_(self, name, base + name)
+
+    @property
+    def script_keys(self) -> tuple[str, ...]:
+        """The KEYS every script receives, in the order includes/queue.lua expects."""
+        return (
+            self.base,
+            self.wait,
+            self.active,
+            self.delayed,
+            self.completed,
+            self.failed,
+            self.meta,
+            self.events,
+            self.marker,
+            self.seq,
+            self.workers,
+        )
+
+    def job(self, job_id: str) -> str:
+        return f"{self.base}job:{job_id}"
+
+    def logs(self, job_id: str) -> str:
+        return f"{self.base}logs:{job_id}"
+
+    def errors(self, job_id: str) -> str:
+        return f"{self.base}errors:{job_id}"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.base}worker:{worker_id}"
+
+    def metrics(self, hour: int) -> str:
+        """Per-minute counters of one hour (hour = minutes since the epoch // 60)."""
+        return f"{self.base}metrics:{hour}"

@@ -1,0 +1,38 @@
+--[[ clean: delete jobs of one state that are older than a cut-off, a bounded batch per call.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) state: completed, failed, delayed or waiting
+arg(2) age in ms: only jobs older than this go (finish time for completed/failed, creation
+       time otherwise)
+arg(3) at most this many jobs deleted per call
+arg(4) cursor: for waiting/delayed, the rank to resume the scan from (0 at first)
+Returns {deleted, next cursor (-1 when done)}.
+Events: "removed" for each job.
+]]
+-- @include queue
+
+local state, age, limit, cursor = arg(1), tonumber(arg(2)), tonumber(arg(3)), tonumber(arg(4))
+local cutoff = now_ms() - age
+local sets = {completed = COMPLETED, failed = FAILED, delayed = DELAYED, waiting = WAIT}
+local set = sets[state]
+if not set then return redis.error_reply("ERR clean: unknown state " .. tostring(state)) end
+
+local victims, next_cursor = {}, -1
+if state == "completed" or state == "failed" then
+  victims = redis.call("ZRANGEBYSCORE", set, "-inf", cutoff, "LIMIT", 0, limit)
+  if #victims == limit then next_cursor = 0 end
+else
+  -- Scored by priority or run-at, not age: look at a window and check each creation time.
+  local window = redis.call("ZRANGE", set, cursor, cursor + limit - 1)
+  for _, id in ipairs(window) do
+    local created = tonumber(redis.call("HGET", job_key(id), "created")) or 0
+    if created <= cutoff then victims[#victims + 1] = id end
+  end
+  if #window == limit then next_cursor = cursor + limit - #victims end
+end
+for _, id in ipairs(victims) do
+  redis.call("ZREM", set, id)
+  delete_job(id)
+  emit("removed", id)
+end
+return {#victims, next_cursor}

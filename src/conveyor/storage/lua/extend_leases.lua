@@ -1,0 +1,21 @@
+--[[ extend_leases: renew the leases of a worker's running jobs in one call.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) number of jobs N, then N pairs: id, lease token
+Returns the ids whose lease was lost (expired and taken over, or the job was removed).
+Events: none (a renewal is not a transition).
+]]
+-- @include queue
+
+local count = tonumber(arg(1))
+local deadline = now_ms() + LEASE_MS
+local lost = {}
+for i = 0, count - 1 do
+  local id, token = arg(2 + i * 2), arg(3 + i * 2)
+  if owns(id, token) then
+    redis.call("ZADD", ACTIVE, "XX", deadline, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost

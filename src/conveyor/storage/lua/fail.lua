@@ -1,0 +1,33 @@
+--[[ fail: record a failed attempt; retry after a delay while attempts remain, else fail.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) id  arg(2) lease token  arg(3) error message  arg(4) attempt record (JSON, kept in the
+job's error history)  arg(5) retry delay in ms, or -1 to fail now whatever attempts remain
+Returns 1 = will retry, 2 = failed for good, -1 = lease lost (nothing was written).
+Events: "retrying" (with delay) or "failed" (with the error).
+]]
+-- @include queue
+
+local id, token, message, record, delay = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5))
+if not owns(id, token) then return -1 end
+local key = job_key(id)
+local now = now_ms()
+local made = redis.call("HINCRBY", key, "made", 1)
+redis.call("RPUSH", errors_key(id), record)
+redis.call("LTRIM", errors_key(id), -100, -1)
+redis.call("HSET", key, "error", message)
+local attempts = tonumber(redis.call("HGET", key, "attempts")) or 1
+if delay >= 0 and made < attempts then
+  redis.call("ZREM", ACTIVE, id)
+  if delay > 0 then
+    redis.call("HSET", key, "state", "delayed", "run_at", now + delay)
+    redis.call("ZADD", DELAYED, now + delay, id)
+  else
+    move_to_wait(id, key)
+  end
+  emit("retrying", id, "error", message, "attempt", made, "delay", delay)
+  wake_workers()
+  return 1
+end
+move_to_failed(id, key, now, message)
+return 2

@@ -1,0 +1,99 @@
+--[[ Shared by every script (inlined by the loader where a script says "-- @include queue").
+
+Every script receives the same KEYS, built by storage/keys.py:
+  KEYS[1]  queue base "<prefix>:{<queue>}:" (a job is base.."job:"..id, its log
+                   base.."logs:"..id and its attempt history base.."errors:"..id)
+  KEYS[2]  wait        zset  score = (1000 - priority) * 2^40 + sequence: higher priority first,
+                             FIFO within one priority
+  KEYS[3]  active      zset  score = lease deadline (ms, Redis time)
+  KEYS[4]  delayed     zset  score = run-at (ms)
+  KEYS[5]  completed   zset  score = finish time (ms)
+  KEYS[6]  failed      zset  score = finish time (ms)
+  KEYS[7]  meta        hash  paused flag and queue-level facts
+  KEYS[8]  events      stream of transitions (capped)
+  KEYS[9]  marker      zset  popped by idle workers (BZPOPMIN) to wake without polling
+  KEYS[10] seq         counter for job ids and FIFO order
+  KEYS[11] workers     zset  worker id -> last heartbeat (ms)
+and the same first ARGV, the client's settings:
+  ARGV[1] events max length   ARGV[2] keep completed (count)   ARGV[3] keep completed (ms)
+  ARGV[4] keep failed (count) ARGV[5] keep failed (ms)         ARGV[6] max log lines
+  ARGV[7] metrics ttl (s)     ARGV[8] lease (ms)               ARGV[9] max stalls
+A script's own arguments follow: arg(1) is ARGV[10].
+]]
+local BASE, WAIT, ACTIVE, DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local COMPLETED, FAILED, META, EVENTS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local MARKER, SEQ, WORKERS = KEYS[9], KEYS[10], KEYS[11]
+local EVENTS_MAX = tonumber(ARGV[1])
+local KEEP_COMPLETED, KEEP_COMPLETED_MS = tonumber(ARGV[2]), tonumber(ARGV[3])
+local KEEP_FAILED, KEEP_FAILED_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
+local MAX_LOG_LINES, METRICS_TTL = tonumber(ARGV[6]), tonumber(ARGV[7])
+local LEASE_MS, MAX_STALLS = tonumber(ARGV[8]), tonumber(ARGV[9])
+local CONFIG_ARGS = 9
+
+local function arg(i) return ARGV[CONFIG_ARGS + i] end
+
+local function job_key(id) return BASE .. "job:" .. id end
+
+local function now_ms()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function emit(event, id, ...)
+  redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", event, "id", id, ...)
+end
+
+local function wake_workers()
+  redis.call("ZADD", MARKER, 0, "1")
+end
+
+-- Per-minute counters in one hash per hour, so a week of history is ~170 small keys.
+local function count_metric(now, name, amount)
+  local minute = math.floor(now / 60000)
+  local key = BASE .. "metrics:" .. math.floor(minute / 60)
+  redis.call("HINCRBY", key, minute .. ":" .. name, amount)
+  redis.call("EXPIRE", key, METRICS_TTL, "NX")
+end
+
+local function logs_key(id) return BASE .. "logs:" .. id end
+local function errors_key(id) return BASE .. "errors:" .. id end
+
+local function delete_job(id)
+  redis.call("UNLINK", job_key(id), logs_key(id), errors_key(id))
+end
+
+-- Drop the oldest finished jobs past the count cap or the age cap; bounded work per call.
+local function trim_finished(set, keep, keep_ms, now)
+  local excess = redis.call("ZCARD", set) - keep
+  if excess > 0 then
+    local ids = redis.call("ZRANGE", set, 0, math.min(excess, 1000) - 1)
+    for _, id in ipairs(ids) do delete_job(id) end
+    redis.call("ZREM", set, unpack(ids))
+  end
+  local old = redis.call("ZRANGEBYSCORE", set, "-inf", now - keep_ms, "LIMIT", 0, 1000)
+  if #old > 0 then
+    for _, id in ipairs(old) do delete_job(id) end
+    redis.call("ZREM", set, unpack(old))
+  end
+end
+
+-- The lease token is a per-job counter bumped at every hand-out, so an older owner's token
+-- can never match again (a fencing token).
+local function owns(id, token)
+  return redis.call("HGET", job_key(id), "lease") == token and redis.call("ZSCORE", ACTIVE, id)
+end
+
+local function move_to_wait(id, key)
+  redis.call("ZADD", WAIT, tonumber(redis.call("HGET", key, "score")) or 0, id)
+  redis.call("HSET", key, "state", "waiting")
+  redis.call("HDEL", key, "run_at")
+end
+
+local function move_to_failed(id, key, now, reason)
+  redis.call("ZREM", ACTIVE, id)
+  redis.call("HSET", key, "state", "failed", "error", reason, "finished", now)
+  redis.call("ZADD", FAILED, now, id)
+  emit("failed", id, "error", reason)
+  count_metric(now, "failed", 1)
+  trim_finished(FAILED, KEEP_FAILED, KEEP_FAILED_MS, now)
+end

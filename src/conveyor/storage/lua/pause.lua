@@ -1,0 +1,21 @@
+--[[ pause: stop (arg "1") or restart (arg "0") handing out jobs. Adding jobs still works.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) "1" to pause, "0" to resume
+Returns 1 if the flag changed, 0 if it already had that value.
+Events: "paused" or "resumed".
+]]
+-- @include queue
+
+local paused = arg(1) == "1"
+local was = redis.call("HGET", META, "paused") == "1"
+if paused == was then return 0 end
+if paused then
+  redis.call("HSET", META, "paused", "1")
+  emit("paused", "")
+else
+  redis.call("HDEL", META, "paused")
+  emit("resumed", "")
+  wake_workers()
+end
+return 1

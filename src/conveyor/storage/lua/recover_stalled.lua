@@ -1,0 +1,36 @@
+--[[ recover_stalled: hand jobs whose lease expired back to waiting, or fail them as stalled.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) at most this many jobs per call
+Returns {recovered, failed}.
+A job's lease expires when its worker died, froze or lost Redis for a whole lease period.
+Each expiry counts as a stall; past max stalls the job fails with reason "stalled". The lease
+token is bumped so the old owner can no longer complete the job.
+Events: "stalled" for each recovered job, "failed" for each job failed as stalled.
+]]
+-- @include queue
+
+local now = now_ms()
+local expired = redis.call("ZRANGEBYSCORE", ACTIVE, "-inf", now, "LIMIT", 0, tonumber(arg(1)))
+local recovered, failed = 0, 0
+for _, id in ipairs(expired) do
+  local key = job_key(id)
+  if redis.call("EXISTS", key) == 0 then
+    redis.call("ZREM", ACTIVE, id)
+  else
+    local stalls = redis.call("HINCRBY", key, "stalls", 1)
+    redis.call("HINCRBY", key, "lease", 1)
+    if stalls > MAX_STALLS then
+      move_to_failed(id, key, now,
+        "stalled: its lease expired " .. stalls .. " times (worker killed, frozen or cut off)")
+      failed = failed + 1
+    else
+      redis.call("ZREM", ACTIVE, id)
+      move_to_wait(id, key)
+      emit("stalled", id, "stalls", stalls)
+      recovered = recovered + 1
+    end
+  end
+end
+if recovered > 0 then wake_workers() end
+return {recovered, failed}

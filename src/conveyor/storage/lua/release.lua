@@ -1,0 +1,24 @@
+--[[ release: a stopping worker hands unfinished jobs back to waiting, exactly once.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) number of jobs N, then N pairs: id, lease token
+Returns the number of jobs handed back (jobs whose lease was already lost are skipped).
+The attempt is not counted: the job did not fail, its worker stopped.
+Events: "released" for each job.
+]]
+-- @include queue
+
+local count, released = tonumber(arg(1)), 0
+for i = 0, count - 1 do
+  local id, token = arg(2 + i * 2), arg(3 + i * 2)
+  if owns(id, token) then
+    local key = job_key(id)
+    redis.call("ZREM", ACTIVE, id)
+    redis.call("HINCRBY", key, "lease", 1)
+    move_to_wait(id, key)
+    emit("released", id)
+    released = released + 1
+  end
+end
+if released > 0 then wake_workers() end
+return released

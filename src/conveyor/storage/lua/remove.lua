@@ -1,0 +1,29 @@
+--[[ remove: delete jobs that are not running.
+
+KEYS, ARGV[1..9]: see includes/queue.lua.
+arg(1) number of ids N, then N ids
+Returns one code per id: 1 removed, 0 not found, -2 active (cancel it, or wait until it ends).
+Events: "removed" for each removed job.
+]]
+-- @include queue
+
+local count, out = tonumber(arg(1)), {}
+for i = 1, count do
+  local id = arg(1 + i)
+  local key = job_key(id)
+  local state = redis.call("HGET", key, "state")
+  if redis.call("ZSCORE", ACTIVE, id) then
+    out[i] = -2
+  elseif not state and redis.call("EXISTS", key) == 0 then
+    out[i] = 0
+  else
+    redis.call("ZREM", WAIT, id)
+    redis.call("ZREM", DELAYED, id)
+    redis.call("ZREM", COMPLETED, id)
+    redis.call("ZREM", FAILED, id)
+    delete_job(id)
+    emit("removed", id)
+    out[i] = 1
+  end
+end
+return out

@@ -1,0 +1,167 @@
+"""The one module that talks to Redis: executes ``Op``s, async or blocking.
+
+Commands of one Op go out in one round trip (a non-transactional pipeline when there are
+several). Scripts are called by SHA; a server that does not know one (restarted, flushed,
+failed over) gets the source once and the call is repeated, so script loading costs nothing on
+the hot path. Redis errors are mapped onto Conveyor's exception tree here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import redis as sync_redis
+import redis.asyncio as async_redis
+from redis import exceptions as rex
+
+from .. import errors
+from ..settings import Settings
+from .commands import Command, Op, ScriptCommand
+
+__all__ = ["AsyncRedis", "SyncRedis"]
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except rex.NoScriptError:
+        raise
+    except (rex.ConnectionError, rex.TimeoutError) as exc:
+        raise errors.ConnectionError(f"Redis is unreachable: {exc}") from exc
+    except rex.ResponseError as exc:
+        if str(exc).startswith("OOM"):
+            raise errors.OutOfMemory(
+                f"Redis refused the write because it is out of memory (maxmemory): {exc}"
+            ) from exc
+        raise errors.ConnectionError(f"Redis refused the command: {exc}") from exc
+    except rex.RedisError as exc:
+        raise errors.ConnectionError(f"Redis error: {exc}") from exc
+
+
+def _args(command: Command) -> tuple[Any, ...]:
+    return command.evalsha() if isinstance(command, ScriptCommand) else command
+
+
+def _client_options(settings: Settings, blocking: bool) -> dict[str, Any]:
+    return {
+        "decode_responses": True,
+        "socket_connect_timeout": settings.socket_timeout_seconds,
+        # A blocking client waits on BZPOPMIN/XREAD itself; its socket must outlast the block.
+        "socket_timeout": None if blocking else settings.socket_timeout_seconds,
+        "health_check_interval": 30,
+    }
+
+
+def _raise_first_error(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            with _mapped_errors():
+                raise reply
+
+
+class AsyncRedis:
+    """Executes Ops on a redis-py asyncio client (a connection pool)."""
+
+    def __init__(self, settings: Settings, *, blocking: bool = False) -> None:
+        self.settings = settings
+        self.client: async_redis.Redis = async_redis.Redis.from_url(
+            settings.url, **_client_options(settings, blocking)
+        )
+
+    async def run(self, op: Op[T]) -> T:
+        value = op.parse(await self._execute(op.commands))
+        while isinstance(value, Op):
+            value = value.parse(await self._execute(value.commands))
+        return value
+
+    async def run_many(self, ops: Sequence[Op[Any]]) -> list[Any]:
+        """Several Ops in one round trip; their values in order."""
+        replies = await self._execute([c for op in ops for c in op.commands])
+        values, offset = [], 0
+        for op in ops:
+            value = op.parse(replies[offset : offset + len(op.commands)])
+            offset += len(op.commands)
+            while isinstance(value, Op):
+                value = value.parse(await self._execute(value.commands))
+            values.append(value)
+        return values
+
+    async def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        if len(commands) == 1:
+            return [await self._one(commands[0])]
+        with _mapped_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*_args(command))
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+            if isinstance(reply, rex.NoScriptError):
+                replies[i] = await self._one(command)
+        _raise_first_error(replies)
+        return replies
+
+    async def _one(self, command: Command) -> Any:
+        with _mapped_errors():
+            try:
+                return await self.client.execute_command(*_args(command))  # type: ignore[no-untyped-call]
+            except rex.NoScriptError:
+                assert isinstance(command, ScriptCommand)
+                return await self.client.execute_command(*command.eval())  # type: ignore[no-untyped-call]
+
+    async def command(self, *args: Any) -> Any:
+        """One plain command (server checks, admin reads that have no Op)."""
+        with _mapped_errors():
+            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class SyncRedis:
+    """Executes Ops on a blocking redis-py client (for SyncQueue in Flask, Django, scripts)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: sync_redis.Redis = sync_redis.Redis.from_url(
+            settings.url, **_client_options(settings, False)
+        )
+
+    def run(self, op: Op[T]) -> T:
+        value = op.parse(self._execute(op.commands))
+        while isinstance(value, Op):
+            value = value.parse(self._execute(value.commands))
+        return value
+
+    def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        if len(commands) == 1:
+            return [self._one(commands[0])]
+        with _mapped_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*_args(command))  # type: ignore[no-untyped-call]
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+            if isinstance(reply, rex.NoScriptError):
+                replies[i] = self._one(command)
+        _raise_first_error(replies)
+        return replies
+
+    def _one(self, command: Command) -> Any:
+        with _mapped_errors():
+            try:
+                return self.client.execute_command(*_args(command))  # type: ignore[no-untyped-call]
+            except rex.NoScriptError:
+                assert isinstance(command, ScriptCommand)
+                return self.client.execute_command(*command.eval())  # type: ignore[no-untyped-call]
+
+    def command(self, *args: Any) -> Any:
+        with _mapped_errors():
+            return self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,521 @@
+"""``Worker``: leases jobs from one or more queues and runs them in N slots.
+
+Roles inside one worker (each an asyncio task):
+
+* the fetch loop takes as many jobs as there are free slots in one round trip; when the queues
+  are empty it blocks on their marker keys (BZPOPMIN), woken by an add or by the next delayed
+  job coming due — no polling;
+* one task per running job (``runner.run_job``); sync handlers run in a thread pool;
+* the acker sends finished outcomes in batches: everything that finished while the previous
+  batch was in flight goes in the next round trip;
+* housekeeping renews the leases of running jobs in one call per queue, publishes the worker's
+  heartbeat and hands back jobs whose lease expired elsewhere (stalled-job recovery).
+
+Shutdown (``close()``, SIGTERM or SIGINT): stop fetching at once, give running jobs the grace
+period, cancel what is left and hand those jobs back to waiting exactly once (release.lua).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from . import serializer
+from .backoff import BackoffStrategy
+from .errors import ConfigurationError, ConnectionError, UnsafeRedisConfig
+from .job import Job
+from .queue import Handler, Queue
+from .runner import Outcome, run_job
+from .storage.commands import LEASE_LOST, Op, QueueCommands
+from .storage.redis import AsyncRedis
+from .version import __version__
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("conveyor.worker")
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Running:
+    commands: QueueCommands
+    job: Job
+    task: asyncio.Task[Outcome] | None = None
+    lost: bool = False
+
+
+def _job_from_fetch(commands: QueueCommands, raw: list[Any], context: Worker) -> Job:
+    job_id, token, name, data, opts, attempts, made, stalls, priority, created, progress = raw
+    fields = {
+        "name": name,
+        "data": data,
+        "opts": opts,
+        "attempts": attempts,
+        "made": made,
+        "stalls": stalls,
+        "priority": priority,
+        "created": created,
+        "progress": progress,
+        "state": "active",
+    }
+    job = Job.from_fields(job_id, commands.queue, {k: v for k, v in fields.items() if v}, context)
+    job.token = token
+    return job
+
+
+class Worker:
+    """Runs jobs from ``queues`` with ``handlers`` (a mapping of job name to function; handlers
+    registered with ``@queue.handler`` are included)."""
+
+    def __init__(
+        self,
+        queues: Queue | Sequence[Queue],
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        concurrency: int | None = None,
+        backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
+        shutdown_grace: float | None = None,
+        burst: bool = False,
+        max_jobs: int | None = None,
+        allow_evicting_redis: bool = False,
+        name: str | None = None,
+    ) -> None:
+        self.queues = [queues] if isinstance(queues, Queue) else list(queues)
+        if not self.queues:
+            raise ConfigurationError("a worker needs at least one queue")
+        self.settings = self.queues[0].settings
+        self.handlers: dict[str, Handler] = {}
+        for queue in self.queues:
+            self.handlers.update(queue.handlers)
+        self.handlers.update(handlers or {})
+        self.concurrency = concurrency or self.settings.concurrency
+        if self.concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, not {self.concurrency}")
+        self.strategies = dict(backoff_strategies or {})
+        self.shutdown_grace = (
+            self.settings.shutdown_grace_seconds if shutdown_grace is None else shutdown_grace
+        )
+        self.burst = burst
+        self.max_jobs = max_jobs
+        self.allow_evicting_redis = allow_evicting_redis
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.processed = 0
+        self.failed = 0
+        self._commands = [QueueCommands(q.settings, q.name) for q in self.queues]
+        self._redis: AsyncRedis | None = None
+        self._blocking: AsyncRedis | None = None
+        self._running: dict[tuple[str, str], _Running] = {}
+        self._outbox: list[tuple[_Running, Outcome]] = []
+        self._outbox_ready = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="conveyor-job")
+        self._started_at = 0.0
+
+    def __repr__(self) -> str:
+        names = ",".join(q.name for q in self.queues)
+        return f"Worker({self.id!r}, queues={names!r}, concurrency={self.concurrency})"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Run until ``close()``, SIGTERM or SIGINT (or, in burst mode, until the queues are
+        empty). A second signal skips the rest of the grace period."""
+        self._redis = AsyncRedis(self.settings)
+        self._blocking = AsyncRedis(self.settings, blocking=True)
+        self._started_at = time.time()
+        if install_signal_handlers:
+            self._install_signal_handlers()
+        try:
+            await self._check_redis()
+            log.info("worker %s started: %s", self.id, self._describe())
+            fetcher = asyncio.create_task(self._fetch_loop(), name="conveyor-fetch")
+            acker = asyncio.create_task(self._ack_loop(), name="conveyor-ack")
+            keeper = asyncio.create_task(self._housekeeping_loop(), name="conveyor-housekeeping")
+            stop = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({fetcher, stop}, return_when=asyncio.FIRST_COMPLETED)
+            self._stopping.set()
+            fetcher.cancel()
+            await asyncio.gather(fetcher, return_exceptions=True)
+            if not fetcher.cancelled() and fetcher.exception() is not None:
+                log.error("fetch loop crashed", exc_info=fetcher.exception())
+            await self._drain()
+            acker.cancel()
+            keeper.cancel()
+            await asyncio.gather(acker, keeper, stop, return_exceptions=True)
+            await self._flush_outbox()
+            await self._say_goodbye()
+        finally:
+            if install_signal_handlers:
+                self._remove_signal_handlers()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            await self._redis.close()
+            await self._blocking.close()
+        log.info("worker %s stopped after %d jobs", self.id, self.processed)
+
+    async def close(self) -> None:
+        """Ask the worker to stop (gracefully); returns at once."""
+        self._stopping.set()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stopping.is_set():
+            log.warning("%s again: handing running jobs back now", sig.name)
+            self.shutdown_grace = 0.0
+            for running in list(self._running.values()):
+                if running.task is not None:
+                    running.task.cancel()
+            return
+        log.info("%s: stopping; running jobs get %.0f s to finish", sig.name, self.shutdown_grace)
+        self._stopping.set()
+
+    async def _check_redis(self) -> None:
+        assert self._redis is not None
+        try:
+            policy = (await self._redis.command("CONFIG", "GET", "maxmemory-policy")).get(
+                "maxmemory-policy", "noeviction"
+            )
+        except ConnectionError as exc:
+            if "unreachable" in str(exc):
+                raise
+            log.warning("could not read maxmemory-policy (%s); make sure it is noeviction", exc)
+            policy = "noeviction"
+        if policy != "noeviction":
+            message = (
+                f"Redis maxmemory-policy is {policy!r}: Redis may evict job keys under memory "
+                "pressure and lose jobs. Set it to 'noeviction'"
+            )
+            if not self.allow_evicting_redis:
+                raise UnsafeRedisConfig(message + " (or pass allow_evicting_redis=True).")
+            log.warning("%s.", message)
+        persistence = await self._redis.command("INFO", "persistence")
+        save = ""
+        with contextlib.suppress(ConnectionError):
+            save = (await self._redis.command("CONFIG", "GET", "save")).get("save", "")
+        if not persistence.get("aof_enabled") and not save:
+            log.warning(
+                "Redis persistence is off (no AOF, no RDB snapshots): a Redis restart loses "
+                "every queued job. Enable appendonly for durable queues."
+            )
+
+    def _describe(self) -> str:
+        return (
+            f"redis={self.settings.redacted_url()} queues={[q.name for q in self.queues]} "
+            f"concurrency={self.concurrency} handlers={sorted(self.handlers)}"
+        )
+
+    # -- fetching ------------------------------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        return self.concurrency - len(self._running)
+
+    def _limit_reached(self) -> bool:
+        return self.max_jobs is not None and self.processed + len(self._running) >= self.max_jobs
+
+    async def _fetch_loop(self) -> None:
+        assert self._redis is not None
+        failures = 0
+        while not self._stopping.is_set():
+            if self._limit_reached():
+                if not self._running:
+                    return
+                await self._wait_for_slot()
+                continue
+            if self._free_slots() <= 0:
+                await self._wait_for_slot()
+                # Let the jobs that finish in the same tick free their slots too, so the next
+                # fetch takes a batch instead of one job per round trip.
+                await asyncio.sleep(0)
+                continue
+            try:
+                got, asked, next_due = await self._fetch_once()
+                failures = 0
+            except ConnectionError as exc:
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0) * (0.5 + random.random() / 2)
+                log.warning("fetch failed (%s); retrying in %.1f s", exc, delay)
+                await self._sleep_unless_stopping(delay)
+                continue
+            if got >= asked:
+                continue
+            if self.burst and got == 0:
+                if not self._running:
+                    return
+                await self._wait_for_slot()
+                continue
+            await self._block_for_work(next_due)
+
+    async def _fetch_once(self) -> tuple[int, int, float | None]:
+        """One fetch round trip over the queues, in order; (jobs got, asked, next due in s)."""
+        assert self._redis is not None
+        got, asked, next_due = 0, 0, None
+        for commands in self._commands:
+            free = self._free_slots()
+            if self.max_jobs is not None:
+                free = min(free, self.max_jobs - self.processed - len(self._running))
+            want = min(free, self.settings.fetch_batch)
+            if want <= 0:
+                break
+            asked += want
+            result = await self._redis.run(commands.fetch(self.id, want))
+            for raw in result.jobs:
+                self._start(commands, _job_from_fetch(commands, raw, self))
+            got += len(result.jobs)
+            if result.next_due_ms is not None:
+                due = result.next_due_ms / 1000
+                next_due = due if next_due is None else min(next_due, due)
+        return got, asked, next_due
+
+    async def _block_for_work(self, next_due: float | None) -> None:
+        """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake."""
+        assert self._blocking is not None
+        timeout = self.settings.idle_wake_seconds
+        if next_due is not None:
+            timeout = min(timeout, max(next_due, 0.001))
+        markers = [c.keys.marker for c in self._commands]
+        try:
+            await self._blocking.command("BZPOPMIN", *markers, timeout)
+        except ConnectionError as exc:
+            log.warning("waiting for jobs failed (%s); retrying", exc)
+            await self._sleep_unless_stopping(min(timeout, 1.0))
+
+    async def _wait_for_slot(self) -> None:
+        self._slot_freed.clear()
+        await self._slot_freed.wait()
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _start(self, commands: QueueCommands, job: Job) -> None:
+        running = _Running(commands, job)
+        self._running[(commands.queue, job.id)] = running
+        running.task = asyncio.create_task(self._run(running), name=f"conveyor-job-{job.id}")
+
+    async def _run(self, running: _Running) -> Outcome:
+        outcome = await run_job(
+            running.job,
+            self.handlers,
+            max_result_bytes=self.settings.max_payload_bytes,
+            strategies=self.strategies,
+            executor=self._executor,
+        )
+        self._outbox.append((running, outcome))
+        self._outbox_ready.set()
+        return outcome
+
+    # -- acknowledging -------------------------------------------------------------------------
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            await self._flush_outbox()
+
+    async def _flush_outbox(self) -> None:
+        """Send every finished outcome; on a connection error keep them and try again."""
+        assert self._redis is not None
+        failures = 0
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self._acknowledge(batch)
+                failures = 0
+            except ConnectionError as exc:
+                self._outbox = batch + self._outbox
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0)
+                log.warning("could not record %d outcomes (%s); retrying", len(batch), exc)
+                await asyncio.sleep(delay)
+
+    async def _acknowledge(self, batch: list[tuple[_Running, Outcome]]) -> None:
+        assert self._redis is not None
+        ops: list[Op[Any]] = []
+        completed: dict[QueueCommands, list[tuple[_Running, Outcome]]] = {}
+        failed: list[tuple[_Running, Outcome]] = []
+        for running, outcome in batch:
+            if outcome.completed:
+                completed.setdefault(running.commands, []).append((running, outcome))
+            else:
+                failed.append((running, outcome))
+        for commands, items in completed.items():
+            triples = [(r.job.id, r.job.token or "", o.result or "null") for r, o in items]
+            ops.append(commands.complete(triples))
+        for running, outcome in failed:
+            job = running.job
+            record = outcome.attempt_record(job, self.id)
+            ops.append(
+                running.commands.fail(
+                    job.id, job.token or "", outcome.error or "", record, outcome.retry_delay_ms
+                )
+            )
+        replies = await self._redis.run_many(ops)
+        lost: set[tuple[str, str]] = set()
+        for (commands, _items), reply in zip(completed.items(), replies, strict=False):
+            lost.update((commands.queue, job_id) for job_id in reply)
+        for (running, _outcome), reply in zip(failed, replies[len(completed) :], strict=True):
+            if reply == LEASE_LOST:
+                lost.add((running.commands.queue, running.job.id))
+        for running, outcome in batch:
+            key = (running.commands.queue, running.job.id)
+            if key in lost:
+                log.warning(
+                    "lease of job %s in %s was lost before it finished; its outcome was discarded "
+                    "(another worker owns the job now)",
+                    running.job.id,
+                    running.commands.queue,
+                )
+            elif outcome.completed:
+                self.processed += 1
+            else:
+                self.processed += 1
+                self.failed += 1
+                log.info("job %s (%s) failed: %s", running.job.id, running.job.name, outcome.error)
+            self._running.pop(key, None)
+        self._slot_freed.set()
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            try:
+                await self._housekeeping()
+            except ConnectionError as exc:
+                log.warning("housekeeping failed (%s); will retry", exc)
+            await asyncio.sleep(interval * (0.9 + random.random() * 0.2))
+
+    async def _housekeeping(self) -> None:
+        """Renew leases, publish the heartbeat, recover other workers' stalled jobs."""
+        assert self._redis is not None
+        by_queue: dict[QueueCommands, list[_Running]] = {c: [] for c in self._commands}
+        for running in self._running.values():
+            by_queue[running.commands].append(running)
+        info = self._info()
+        ttl = self.settings.lease_seconds
+        ops: list[Op[Any]] = []
+        for commands, items in by_queue.items():
+            ops.append(commands.extend_leases((r.job.id, r.job.token or "") for r in items))
+            ops.append(commands.heartbeat(self.id, info, ttl))
+            ops.append(commands.recover_stalled())
+        replies = await self._redis.run_many(ops)
+        for index, commands in enumerate(by_queue):
+            for job_id in replies[index * 3]:
+                lost = self._running.get((commands.queue, job_id))
+                if lost is not None and not lost.lost:
+                    lost.lost = True
+                    log.warning(
+                        "lost the lease of job %s in %s: another worker may run it; "
+                        "this worker's outcome for it will be discarded",
+                        job_id,
+                        commands.queue,
+                    )
+            recovered, failed = replies[index * 3 + 2]
+            if recovered or failed:
+                log.warning(
+                    "queue %s: %d stalled jobs handed back, %d failed as stalled",
+                    commands.queue,
+                    recovered,
+                    failed,
+                )
+
+    def _info(self) -> str:
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": [q.name for q in self.queues],
+                "concurrency": self.concurrency,
+                "busy": len(self._running),
+                "processed": self.processed,
+                "failed": self.failed,
+                "started_at": int(self._started_at * 1000),
+                "version": __version__,
+            }
+        ).decode()
+
+    async def _say_goodbye(self) -> None:
+        assert self._redis is not None
+        with contextlib.suppress(ConnectionError):
+            await self._redis.run_many([c.heartbeat(self.id, "", 0) for c in self._commands])
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Give running jobs the grace period, then cancel them and hand them back."""
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        if tasks:
+            log.info("waiting up to %.0f s for %d running jobs", self.shutdown_grace, len(tasks))
+            _done, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
+
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush_outbox()
+        leftovers = list(self._running.values())
+        if not leftovers:
+            return
+        assert self._redis is not None
+        by_queue: dict[QueueCommands, list[tuple[str, str]]] = {}
+        for running in leftovers:
+            by_queue.setdefault(running.commands, []).append(
+                (running.job.id, running.job.token or "")
+            )
+        try:
+            released = await self._redis.run_many([c.release(i) for c, i in by_queue.items()])
+            log.warning("handed %d unfinished jobs back to their queues", sum(released))
+        except ConnectionError as exc:
+            log.error("could not hand jobs back (%s); they return when their lease expires", exc)
+        self._running.clear()
+
+    # -- JobContext ----------------------------------------------------------------------------
+
+    def _check_token_reply(self, job: Job, reply: int) -> None:
+        if reply == LEASE_LOST:
+            log.warning("job %s: lease lost; progress/log not recorded", job.id)
+
+    def _commands_for(self, job: Job) -> QueueCommands:
+        running = self._running.get((job.queue, job.id))
+        if running is None:
+            raise ConfigurationError(f"job {job.id} is not running on this worker")
+        return running.commands
+
+    async def _job_progress(self, job: Job, value: Any) -> None:
+        assert self._redis is not None
+        encoded = serializer.encode(value, self.settings.max_payload_bytes, what="progress")
+        op = self._commands_for(job).update_progress(job.id, job.token or "", encoded)
+        self._check_token_reply(job, await self._redis.run(op))
+
+    async def _job_log(self, job: Job, line: str) -> None:
+        assert self._redis is not None
+        op = self._commands_for(job).append_log(job.id, job.token or "", line[:10_000])
+        self._check_token_reply(job, await self._redis.run(op))
+
+    async def _job_wait(self, job: Job, timeout: float | None) -> Any:
+        queue = next(q for q in self.queues if q.name == job.queue)
+        return await queue._job_wait(job, timeout)
