@@ -9,6 +9,7 @@ See benchmarks/README.md for the method.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -26,8 +27,17 @@ from harness.redis_server import RedisServer  # noqa: E402
 from harness.venv import ensure_peers_venv, peers_python  # noqa: E402
 
 LIBRARIES = [
-    "conveyor", "arq", "saq", "streaq", "taskiq", "rq",
-    "celery", "dramatiq", "huey", "bullmq", report.BASELINE,
+    "conveyor",
+    "arq",
+    "saq",
+    "streaq",
+    "taskiq",
+    "rq",
+    "celery",
+    "dramatiq",
+    "huey",
+    "bullmq",
+    report.BASELINE,
 ]
 SCENARIOS = ["enqueue", "bulk", "drain_noop", "drain_sleep", "latency"]
 
@@ -64,31 +74,37 @@ def interpreter_for(lib: str) -> str:
     return str(peers_python())
 
 
-def run_scenario(python: str, lib: str, scenario: str, extra: list[str], timeout: float) -> dict[str, Any]:
+def run_scenario(
+    python: str, lib: str, scenario: str, extra: list[str], timeout: float
+) -> dict[str, Any]:
     """Run harness.scenario in its own process group; kill the whole group afterwards."""
     cmd = [python, "-m", "harness.scenario", lib, scenario, *extra]
     env = dict(os.environ, PYTHONPATH=str(BENCH_DIR))
     proc = subprocess.Popen(
-        cmd, cwd=BENCH_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True, text=True,
+        cmd,
+        cwd=BENCH_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
     )
+    result: dict[str, Any]
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        out, err = "", ""
-        result: dict[str, Any] = {"status": "timeout", "detail": f"timeout (>{timeout:.0f}s, killed)"}
+        result = {"status": "timeout", "detail": f"timeout (>{timeout:.0f}s, killed)"}
     else:
         lines = [ln for ln in out.splitlines() if ln.startswith("{")]
         if lines:
             result = json.loads(lines[-1])
         else:
             tail = [ln for ln in err.splitlines() if ln.strip()]
-            result = {"status": "error", "detail": (tail[-1] if tail else f"exit {proc.returncode}")[:300]}
+            detail = tail[-1] if tail else f"exit {proc.returncode}"
+            result = {"status": "error", "detail": detail[:300]}
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the group we created: runner + its workers
-        except ProcessLookupError:
-            pass
         proc.wait()
     return result
 
@@ -96,9 +112,47 @@ def run_scenario(python: str, lib: str, scenario: str, extra: list[str], timeout
 def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str]:
     n = args.sleep_jobs if scenario == "drain_sleep" else args.jobs
     return [
-        "--url", url, "--n", str(n), "--workers", str(args.workers), "--rate", str(args.rate),
-        "--duration", str(args.duration), "--timeout", str(args.timeout),
+        "--url",
+        url,
+        "--n",
+        str(n),
+        "--workers",
+        str(args.workers),
+        "--rate",
+        str(args.rate),
+        "--duration",
+        str(args.duration),
+        "--timeout",
+        str(args.timeout),
     ]
+
+
+def bench_library(
+    lib: str, args: argparse.Namespace, server: RedisServer, venv_error: str | None
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Check that the library imports, then run every scenario `--repeat` times."""
+    python = interpreter_for(lib)
+    if venv_error and python != sys.executable:
+        check: dict[str, Any] = {"status": "error", "detail": venv_error}
+    else:
+        check = run_scenario(python, lib, "check", [], 60)
+    scenarios = ["enqueue"] if lib == report.BASELINE else SCENARIOS
+    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in scenarios}
+    for scenario in scenarios:
+        for r in range(args.repeat):
+            if check.get("status") != "ok":
+                res = {"status": "error", "detail": check.get("detail", "")}
+            else:
+                server.flush()
+                t0 = time.monotonic()
+                budget = args.timeout * 2 + 60
+                extra = scenario_args(args, scenario, server.url)
+                res = run_scenario(python, lib, scenario, extra, budget)
+                res["wall_s"] = round(time.monotonic() - t0, 2)
+            runs[scenario].append(res)
+            shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
+            print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
+    return check, runs
 
 
 def main() -> int:
@@ -119,27 +173,7 @@ def main() -> int:
     table: dict[str, dict[str, Any]] = {}
     try:
         for lib in libs:
-            python = interpreter_for(lib)
-            scenarios = ["enqueue"] if lib == report.BASELINE else SCENARIOS
-            raw[lib] = {s: [] for s in scenarios}
-            if venv_error and python != sys.executable:
-                check = {"status": "error", "detail": venv_error}
-            else:
-                check = run_scenario(python, lib, "check", [], 60)
-            info[lib] = check
-            for scenario in scenarios:
-                for r in range(args.repeat):
-                    if check.get("status") != "ok":
-                        res = {"status": "error", "detail": check.get("detail", "")}
-                    else:
-                        server.flush()
-                        t0 = time.monotonic()
-                        budget = args.timeout * 2 + 60
-                        res = run_scenario(python, lib, scenario, scenario_args(args, scenario, server.url), budget)
-                        res["wall_s"] = round(time.monotonic() - t0, 2)
-                    raw[lib][scenario].append(res)
-                    shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}
-                    print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
+            info[lib], raw[lib] = bench_library(lib, args, server, venv_error)
             table[lib] = report.summaries(raw[lib])
     finally:
         redis_version = server.version()
@@ -147,9 +181,14 @@ def main() -> int:
 
     meta = {
         "machine": report.machine_info(redis_version),
-        "jobs": args.jobs, "sleep_jobs": args.sleep_jobs, "repeat": args.repeat,
-        "workers": args.workers, "rate": args.rate, "duration": args.duration,
-        "timeout": args.timeout, "quick": args.quick,
+        "jobs": args.jobs,
+        "sleep_jobs": args.sleep_jobs,
+        "repeat": args.repeat,
+        "workers": args.workers,
+        "rate": args.rate,
+        "duration": args.duration,
+        "timeout": args.timeout,
+        "quick": args.quick,
     }
     md = report.markdown(meta, table, info)
     print(md)

@@ -6,7 +6,8 @@ Redis every few milliseconds so the parent can see progress:
 
 * ``benchprobe:ready`` hash  pid -> wall time just before the library's
   worker loop is entered;
-* ``benchprobe:done``  hash  pid -> "count last_completion_wall_time";
+* ``benchprobe:done``  hash  pid -> "count last_completion first_completion"
+  (wall times);
 * ``benchprobe:lat``   list  of enqueue-to-start latencies in seconds.
 """
 
@@ -27,12 +28,15 @@ class Probe:
         self._lock = threading.Lock()
         self.count = 0
         self.last = 0.0
+        self.first = 0.0
         self.lat: list[float] = []
 
     def done(self, enqueued_at: float) -> None:
         """Record one finished job; `enqueued_at` is the producer's wall time."""
         now = time.time()
         with self._lock:
+            if not self.count:
+                self.first = now
             self.count += 1
             self.last = now
             self.lat.append(now - enqueued_at)
@@ -49,12 +53,12 @@ class Probe:
             while True:
                 time.sleep(FLUSH_INTERVAL)
                 with self._lock:
-                    count, last, lat = self.count, self.last, self.lat
+                    count, first, last, lat = self.count, self.first, self.last, self.lat
                     self.lat = []
                 if count == sent and not lat:
                     continue
                 pipe = client.pipeline(transaction=False)
-                pipe.hset(DONE_KEY, pid, f"{count} {last!r}")
+                pipe.hset(DONE_KEY, pid, f"{count} {last!r} {first!r}")
                 if lat:
                     pipe.rpush(LAT_KEY, *lat)
                 pipe.execute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import tempfile
@@ -29,9 +30,21 @@ class RedisServer:
         self.port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="bench-redis-")
         cmd = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", self.dir.name,
-            "--maxclients", "10000", "--loglevel", "warning",
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir.name,
+            "--maxclients",
+            "10000",
+            "--loglevel",
+            "warning",
         ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -74,10 +87,8 @@ class RedisServer:
         return "?"
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.command("SHUTDOWN", "NOSAVE")
-        except OSError:
-            pass
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:

@@ -76,11 +76,11 @@ def _num(v: float, latency: bool) -> str:
 
 def cell(s: dict[str, Any] | None, latency: bool) -> str:
     if s is None:
-        return "–"
+        return "-"
     if s["status"] == "ok":
         text = _num(s["median"], latency)
         if len(s["values"]) > 1:
-            text += f" ({_num(s['min'], latency)}–{_num(s['max'], latency)})"
+            text += f" ({_num(s['min'], latency)}-{_num(s['max'], latency)})"
         return text
     if s["status"] == "n/a":
         return "n/a"
@@ -104,7 +104,7 @@ def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
             cells.append("n/a")
             continue
         best = (max if higher else min)(peers, key=lambda k: peers[k])
-        cells.append(f"{mine['median'] / peers[best]:.2f}× (vs {best})")
+        cells.append(f"{mine['median'] / peers[best]:.2f}x (vs {best})")
     return cells
 
 
@@ -119,7 +119,7 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}), repeat = {meta['repeat']}, "
         f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
         f"{meta['duration']:.0f} s with 1 idle worker process",
-        "- Cells: median (min–max) over repeats. Throughput: higher is better; latency: lower.",
+        "- Cells: median (min-max) over repeats. Throughput: higher is better; latency: lower.",
         "",
     ]
     header = ["Library", "Version", *[h for _, h, _ in COLUMNS]]
@@ -129,7 +129,8 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         version = info.get(lib, {}).get("version", "?")
         cells = [cell(row.get(k), not higher) for k, _, higher in COLUMNS]
         lines.append("| " + " | ".join([lib, version, *cells]) + " |")
-    lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratio_cells(table, "conveyor")) + " |")
+    ratios = ratio_cells(table, "conveyor")
+    lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratios) + " |")
     lines.append("")
     lines.append("Worker settings per library:")
     lines.append("")

@@ -8,8 +8,8 @@ from typing import Any
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker
-
 from harness.probe import PROBE, done
+
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "arq"

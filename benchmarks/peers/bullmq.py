@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from bullmq import Queue, Worker
-
 from harness.probe import PROBE, done
+
 from peers.base import SLEEP_S, Payload
 
 DIST = "bullmq"

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from celery import Celery
-
 from harness.probe import PROBE, done
+
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "celery"
@@ -59,7 +59,16 @@ def run_worker(url: str, mode: str) -> None:
     concurrency, multiplier = (8, 64) if mode == "noop" else (100, 4)
     app.conf.worker_prefetch_multiplier = multiplier
     PROBE.start_reporter(url)
-    app.worker_main([
-        "worker", "--pool=threads", f"--concurrency={concurrency}", "--loglevel=WARNING",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", "bench",
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            "bench",
+        ]
+    )

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conveyor import Queue, Worker
-
 from harness.probe import PROBE, done
+
+from conveyor import Queue, Worker
 from peers.base import SLEEP_S, Payload
 
 DIST = "conveyor-queue"
-SETTINGS = "1 Worker per process, concurrency=50 (no-op) / 200 (sleep); add_bulk chunks of 2000"
+SETTINGS = (
+    "1 Worker per process, concurrency=50 (no-op) / 200 (sleep); "
+    "add_bulk chunks of 1000 (its internal round-trip size)"
+)
 QUEUE = "bench"
 
 
 class Producer:
     has_bulk = True
-    bulk_chunk = 2000
+    bulk_chunk = 1000
 
     def __init__(self, url: str) -> None:
         self.q = Queue(QUEUE, url=url)

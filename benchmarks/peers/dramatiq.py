@@ -8,14 +8,14 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-
 from harness.probe import PROBE, done
+
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "dramatiq"
 SETTINGS = (
     "dramatiq.Worker per process (what `dramatiq -p 1` runs), worker_threads=8 (no-op) / "
-    "100 (sleep), default prefetch (2 × threads), default middleware; no bulk API"
+    "100 (sleep), default prefetch (2 x threads), default middleware; no bulk API"
 )
 
 

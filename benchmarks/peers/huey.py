@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.probe import PROBE, done
 from huey import RedisHuey
 
-from harness.probe import PROBE, done
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "huey"

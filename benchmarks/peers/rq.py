@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+from harness.probe import PROBE, done
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from harness.probe import PROBE, done
 from peers.base import SLEEP_S, Payload
 
 DIST = "rq"

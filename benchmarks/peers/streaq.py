@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from harness.probe import PROBE, done
 from streaq import Worker
 
-from harness.probe import PROBE, done
 from peers.base import SLEEP_S, Payload
 
 DIST = "streaq"

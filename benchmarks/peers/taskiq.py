@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from harness.probe import PROBE, done
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
-from harness.probe import PROBE, done
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "taskiq"
