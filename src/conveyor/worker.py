@@ -74,6 +74,18 @@ def _job_from_fetch(commands: QueueCommands, raw: list[Any], context: Worker) ->
     return job
 
 
+def _log_fields(running: _Running, outcome: Outcome) -> dict[str, Any]:
+    """Structured fields of a per-job log record (see ``conveyor.logs``)."""
+    job = running.job
+    return {
+        "queue": job.queue,
+        "job_id": job.id,
+        "job_name": job.name,
+        "attempt": job.attempt,
+        "duration_ms": outcome.duration_ms,
+    }
+
+
 class Worker:
     """Runs jobs from ``queues`` with ``handlers`` (a mapping of job name to function; handlers
     registered with ``@queue.handler`` are included)."""
@@ -391,10 +403,23 @@ class Worker:
                 )
             elif outcome.completed:
                 self.processed += 1
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "job %s (%s) completed",
+                        running.job.id,
+                        running.job.name,
+                        extra=_log_fields(running, outcome),
+                    )
             else:
                 self.processed += 1
                 self.failed += 1
-                log.info("job %s (%s) failed: %s", running.job.id, running.job.name, outcome.error)
+                log.info(
+                    "job %s (%s) failed: %s",
+                    running.job.id,
+                    running.job.name,
+                    outcome.error,
+                    extra=_log_fields(running, outcome),
+                )
             self._running.pop(key, None)
         self._slot_freed.set()
 
