@@ -120,6 +120,8 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
         f"{meta['duration']:.0f} s with 1 idle worker process",
         "- Cells: median (min-max) over repeats. Throughput: higher is better; latency: lower.",
+        "- Last row: Conveyor median / best peer median (throughput: >1 = Conveyor faster; "
+        "latency: <1 = Conveyor lower). The redis_lpush baseline is not a peer.",
         "",
     ]
     header = ["Library", "Version", *[h for _, h, _ in COLUMNS]]
