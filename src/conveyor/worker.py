@@ -86,6 +86,23 @@ def _log_fields(running: _Running, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+async def _first_of(*awaitables: Any) -> None:
+    """Wait until the first of ``awaitables`` finishes; the others are cancelled unless they
+    are futures the caller passed in (those are the caller's to finish)."""
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, given in zip(futures, awaitables, strict=True):
+            if future is not given and not future.done():
+                future.cancel()
+
+
+def _consume_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class Worker:
     """Runs jobs from ``queues`` with ``handlers`` (a mapping of job name to function; handlers
     registered with ``@queue.handler`` are included)."""
@@ -132,6 +149,7 @@ class Worker:
         self._outbox_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._finished = asyncio.Event()
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="conveyor-job")
         self._started_at = 0.0
 
@@ -155,18 +173,17 @@ class Worker:
             fetcher = asyncio.create_task(self._fetch_loop(), name="conveyor-fetch")
             acker = asyncio.create_task(self._ack_loop(), name="conveyor-ack")
             keeper = asyncio.create_task(self._housekeeping_loop(), name="conveyor-housekeeping")
-            stop = asyncio.create_task(self._stopping.wait())
-            await asyncio.wait({fetcher, stop}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await fetcher
+            except Exception:
+                log.exception("fetch loop crashed; stopping the worker")
             self._stopping.set()
-            fetcher.cancel()
-            await asyncio.gather(fetcher, return_exceptions=True)
-            if not fetcher.cancelled() and fetcher.exception() is not None:
-                log.error("fetch loop crashed", exc_info=fetcher.exception())
             await self._drain()
-            acker.cancel()
-            keeper.cancel()
-            await asyncio.gather(acker, keeper, stop, return_exceptions=True)
-            await self._flush_outbox()
+            # The acker and housekeeping stop on their own once they see _finished: cancelling
+            # them mid-command could leave an acknowledgement half-sent.
+            self._finished.set()
+            self._outbox_ready.set()
+            await asyncio.gather(acker, keeper)
             await self._say_goodbye()
         finally:
             if install_signal_handlers:
@@ -307,15 +324,21 @@ class Worker:
         if next_due is not None:
             timeout = min(timeout, max(next_due, 0.001))
         markers = [c.keys.marker for c in self._commands]
-        try:
-            await self._blocking.command("BZPOPMIN", *markers, timeout)
-        except ConnectionError as exc:
-            log.warning("waiting for jobs failed (%s); retrying", exc)
+        block = asyncio.ensure_future(self._blocking.command("BZPOPMIN", *markers, timeout))
+        await _first_of(block, self._stopping.wait())
+        if not block.done():
+            # Stopping: the blocked connection is dropped when the worker closes its pool.
+            block.cancel()
+            block.add_done_callback(_consume_result)
+        elif (error := block.exception()) is not None:
+            if not isinstance(error, ConnectionError):
+                raise error
+            log.warning("waiting for jobs failed (%s); retrying", error)
             await self._sleep_unless_stopping(min(timeout, 1.0))
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
-        await self._slot_freed.wait()
+        await _first_of(self._slot_freed.wait(), self._stopping.wait())
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -343,7 +366,7 @@ class Worker:
     # -- acknowledging -------------------------------------------------------------------------
 
     async def _ack_loop(self) -> None:
-        while True:
+        while not self._finished.is_set():
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             await self._flush_outbox()
@@ -427,12 +450,15 @@ class Worker:
 
     async def _housekeeping_loop(self) -> None:
         interval = self.settings.lease_seconds / 3
-        while True:
+        while not self._finished.is_set():
             try:
                 await self._housekeeping()
             except ConnectionError as exc:
                 log.warning("housekeeping failed (%s); will retry", exc)
-            await asyncio.sleep(interval * (0.9 + random.random() * 0.2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._finished.wait(), interval * (0.9 + random.random() * 0.2)
+                )
 
     async def _housekeeping(self) -> None:
         """Renew leases, publish the heartbeat, recover other workers' stalled jobs."""

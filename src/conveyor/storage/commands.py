@@ -17,7 +17,16 @@ from ..settings import Settings
 from .keys import QueueKeys, registry_key
 from .scripts import Script, script
 
-__all__ = ["AddSpec", "Command", "FetchResult", "Op", "QueueCommands", "ScriptCommand"]
+__all__ = [
+    "AddSpec",
+    "Command",
+    "FetchResult",
+    "Op",
+    "QueueCommands",
+    "ScriptCommand",
+    "queue_names",
+    "server_time_ms",
+]
 
 T = TypeVar("T")
 
@@ -292,3 +301,110 @@ class QueueCommands:
             return list(r[0][0][1]) if r[0] else []
 
         return Op((command,), parse)
+
+    # -- reads for the admin model (dashboard, API, CLI) ---------------------------------------
+
+    def metrics_hours(self, hours: Sequence[int]) -> Op[list[dict[str, str]]]:
+        """The per-minute metric hashes of the given hours (minutes since the epoch // 60)."""
+        return Op(
+            tuple(("HGETALL", self.keys.metrics(h)) for h in hours),
+            lambda r: [dict(x) if x else {} for x in r],
+        )
+
+    def metrics_totals(self) -> Op[dict[str, str]]:
+        """Lifetime counters and duration histograms (for Prometheus)."""
+        return Op((("HGETALL", self.keys.base + "metrics:total"),), lambda r: dict(r[0] or {}))
+
+    def oldest_waiting_ms(self, max_bands: int = 32) -> Op[int | None]:
+        """Age in ms of the job that has waited longest (by when it became runnable), or None.
+
+        The wait set is ordered by priority band, then FIFO: the head of each band is that
+        band's oldest job, so a few ZRANGEBYSCORE calls find it without a scan."""
+        band = float(1 << 40)
+        heads: list[str] = []
+
+        def lookup() -> Op[int | None]:
+            reads = tuple(("HMGET", self.keys.job(i), "queued", "created") for i in heads)
+            commands: tuple[Command, ...] = (("TIME",), *reads)
+
+            def parse(r: list[Any]) -> int | None:
+                now = int(r[0][0]) * 1000 + int(r[0][1]) // 1000
+                starts = [int(q or c) for q, c in r[1:] if (q or c)]
+                return max(now - min(starts), 0) if starts else None
+
+            return Op(commands, parse)
+
+        def step(r: list[Any]) -> int | Op[int | None] | None:
+            reply = r[0]
+            pairs = _flat_pairs(reply)
+            if not pairs:
+                return lookup() if heads else None
+            job_id, score = str(pairs[0][0]), float(pairs[0][1])
+            heads.append(job_id)
+            if len(heads) >= max_bands:
+                return lookup()
+            start = (score // band + 1) * band
+            return Op(
+                (
+                    (
+                        "ZRANGEBYSCORE",
+                        self.keys.wait,
+                        int(start),
+                        "+inf",
+                        "WITHSCORES",
+                        "LIMIT",
+                        0,
+                        1,
+                    ),
+                ),
+                step,
+            )
+
+        return Op((("ZRANGE", self.keys.wait, 0, 0, "WITHSCORES"),), step)
+
+    def workers(self) -> Op[list[tuple[str, int, str | None]]]:
+        """Live workers of this queue: (id, last heartbeat ms, info JSON or None)."""
+
+        def parse(r: list[Any]) -> list[tuple[str, int, str | None]] | Op[Any]:
+            flat = _flat_pairs(r[0])
+            ids = [str(member) for member, _ in flat]
+            beats = [int(float(score)) for _, score in flat]
+            if not ids:
+                return []
+            return Op(
+                (("MGET", *[self.keys.worker(i) for i in ids]),),
+                lambda m: list(zip(ids, beats, m[0], strict=True)),
+            )
+
+        return Op((("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES"),), parse)
+
+    def job_fields(self, ids: Sequence[str], fields: Sequence[str]) -> Op[list[list[str | None]]]:
+        """Some fields of many jobs (HMGET each) in one round trip."""
+        return Op(tuple(("HMGET", self.keys.job(i), *fields) for i in ids), list)
+
+    def state_count(self, state: JobState) -> Op[int]:
+        return Op((("ZCARD", getattr(self.keys, _STATE_SETS[state])),), lambda r: int(r[0]))
+
+    def is_registered(self) -> Op[bool]:
+        return Op(
+            (("SISMEMBER", registry_key(self.settings.prefix), self.queue),),
+            lambda r: bool(r[0]),
+        )
+
+
+def _flat_pairs(reply: Any) -> list[tuple[Any, Any]]:
+    """(member, score) pairs of a WITHSCORES reply, flat (RESP2) or nested (RESP3)."""
+    items = list(reply or [])
+    if items and isinstance(items[0], list | tuple):
+        return [(a, b) for a, b in items]
+    return list(zip(items[0::2], items[1::2], strict=True))
+
+
+def queue_names(prefix: str) -> Op[list[str]]:
+    """Every registered queue name under ``prefix``, sorted."""
+    return Op((("SMEMBERS", registry_key(prefix)),), lambda r: sorted(str(x) for x in r[0]))
+
+
+def server_time_ms() -> Op[int]:
+    """Redis server time in ms (the clock scripts use)."""
+    return Op((("TIME",),), lambda r: int(r[0][0]) * 1000 + int(r[0][1]) // 1000)

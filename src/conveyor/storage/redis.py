@@ -8,6 +8,7 @@ the hot path. Redis errors are mapped onto Conveyor's exception tree here and no
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
@@ -25,22 +26,38 @@ __all__ = ["AsyncRedis", "SyncRedis"]
 T = TypeVar("T")
 
 
+def _being_cancelled() -> bool:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop: the blocking client
+        return False
+    return task is not None and task.cancelling() > 0
+
+
 @contextlib.contextmanager
 def _mapped_errors() -> Iterator[None]:
     try:
         yield
     except rex.NoScriptError:
         raise
-    except (rex.ConnectionError, rex.TimeoutError) as exc:
-        raise errors.ConnectionError(f"Redis is unreachable: {exc}") from exc
-    except rex.ResponseError as exc:
-        if str(exc).startswith("OOM"):
-            raise errors.OutOfMemory(
-                f"Redis refused the write because it is out of memory (maxmemory): {exc}"
-            ) from exc
-        raise errors.ConnectionError(f"Redis refused the command: {exc}") from exc
     except rex.RedisError as exc:
-        raise errors.ConnectionError(f"Redis error: {exc}") from exc
+        # redis-py may turn a cancellation that lands mid-command into a ConnectionError; a
+        # cancelled task must see CancelledError, or its loop would carry on as if Redis failed.
+        if _being_cancelled():
+            raise asyncio.CancelledError() from exc
+        raise _mapped(exc) from exc
+
+
+def _mapped(exc: rex.RedisError) -> errors.ConveyorError:
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError):
+        return errors.ConnectionError(f"Redis is unreachable: {exc}")
+    if isinstance(exc, rex.ResponseError) and str(exc).startswith("OOM"):
+        return errors.OutOfMemory(
+            f"Redis refused the write because it is out of memory (maxmemory): {exc}"
+        )
+    if isinstance(exc, rex.ResponseError):
+        return errors.ConnectionError(f"Redis refused the command: {exc}")
+    return errors.ConnectionError(f"Redis error: {exc}")
 
 
 def _args(command: Command) -> tuple[Any, ...]:
@@ -50,6 +67,9 @@ def _args(command: Command) -> tuple[Any, ...]:
 def _client_options(settings: Settings, blocking: bool) -> dict[str, Any]:
     return {
         "decode_responses": True,
+        # Bytes that are not UTF-8 (garbage written into a job by something else) must not
+        # break a whole fetch: they decode as U+FFFD and the job fails its JSON check instead.
+        "encoding_errors": "replace",
         "socket_connect_timeout": settings.socket_timeout_seconds,
         # A blocking client waits on BZPOPMIN/XREAD itself; its socket must outlast the block.
         "socket_timeout": None if blocking else settings.socket_timeout_seconds,

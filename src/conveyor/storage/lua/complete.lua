@@ -26,6 +26,7 @@ for i = 0, count - 1 do
     end
     local started = tonumber(redis.call("HGET", key, "started")) or now
     run_ms = run_ms + (now - started)
+    record_duration(now, "run", now - started)
     done = done + 1
   else
     lost[#lost + 1] = id

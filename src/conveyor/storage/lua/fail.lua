@@ -13,6 +13,7 @@ if not owns(id, token) then return -1 end
 local key = job_key(id)
 local now = now_ms()
 local made = redis.call("HINCRBY", key, "made", 1)
+record_duration(now, "run", now - (tonumber(redis.call("HGET", key, "started")) or now))
 redis.call("RPUSH", errors_key(id), record)
 redis.call("LTRIM", errors_key(id), -100, -1)
 redis.call("HSET", key, "error", message)
@@ -26,6 +27,7 @@ if delay >= 0 and made < attempts then
     move_to_wait(id, key)
   end
   emit("retrying", id, "error", message, "attempt", made, "delay", delay)
+  count_metric(now, "retried", 1)
   wake_workers()
   return 1
 end

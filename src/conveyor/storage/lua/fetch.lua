@@ -5,7 +5,8 @@ arg(1) worker id   arg(2) max jobs N
 Returns {status, next_due, count, then 11 fields per job:
          id, token, name, data, opts, attempts, made, stalls, priority, created, progress}
   status   0 = ok, 1 = the queue is paused (nothing handed out)
-  next_due ms until the earliest delayed job is due when nothing was handed out, -1 if none
+  next_due ms until the earliest delayed job is due when fewer than N jobs were handed out
+           (the worker will sleep until then), -1 otherwise
 Jobs whose ttl passed before they started are failed with reason "expired" instead.
 Events: "waiting" for each promoted job, "active" for each leased one, "failed" for expired ones.
 ]]
@@ -32,7 +33,7 @@ for i = 1, #popped, 2 do
   local id = popped[i]
   local key = job_key(id)
   local f = redis.call("HMGET", key, "name", "data", "opts", "attempts", "made", "stalls",
-    "priority", "created", "progress", "expire_at")
+    "priority", "created", "progress", "expire_at", "queued")
   local expire_at = tonumber(f[10])
   if expire_at and expire_at < now then
     move_to_failed(id, key, now, "expired: not started within its ttl")
@@ -41,6 +42,7 @@ for i = 1, #popped, 2 do
     redis.call("HSET", key, "state", "active", "started", now, "worker", worker)
     redis.call("ZADD", ACTIVE, now + LEASE_MS, id)
     emit("active", id, "worker", worker)
+    record_duration(now, "wait", now - (tonumber(f[11]) or tonumber(f[8]) or now))
     local n = #out
     out[n + 1] = id
     out[n + 2] = tostring(token)
@@ -50,7 +52,7 @@ for i = 1, #popped, 2 do
 end
 out[3] = got
 
-if got == 0 then
+if got < want then
   local first = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
   if first then out[2] = math.max(tonumber(first) - now, 0) end
 elseif redis.call("ZCARD", WAIT) > 0 then

@@ -48,11 +48,26 @@ local function wake_workers()
 end
 
 -- Per-minute counters in one hash per hour, so a week of history is ~170 small keys.
+-- Lifetime totals of the same names go to BASE.."metrics:total" (a fixed set of fields, for
+-- Prometheus counters).
 local function count_metric(now, name, amount)
   local minute = math.floor(now / 60000)
   local key = BASE .. "metrics:" .. math.floor(minute / 60)
   redis.call("HINCRBY", key, minute .. ":" .. name, amount)
   redis.call("EXPIRE", key, METRICS_TTL, "NX")
+  redis.call("HINCRBY", BASE .. "metrics:total", name, amount)
+end
+
+-- Duration histograms ("wait": queued -> started, "run": started -> finished) in log-scale
+-- buckets of a factor sqrt(2): bucket b >= 1 holds [2^((b-1)/2), 2^(b/2)) ms, bucket 0 holds
+-- < 1 ms, the last bucket (60) everything longer. Fields "<minute>:<kind>:<b>" in the hour
+-- hash, and "<kind>:<b>" plus "<kind>_ms" in the totals hash.
+local function record_duration(now, kind, ms)
+  if ms < 0 then ms = 0 end
+  local b = 0
+  if ms >= 1 then b = math.min(math.floor(2 * math.log(ms) / math.log(2)) + 1, 60) end
+  count_metric(now, kind .. ":" .. b, 1)
+  redis.call("HINCRBY", BASE .. "metrics:total", kind .. "_ms", ms)
 end
 
 local function logs_key(id) return BASE .. "logs:" .. id end
@@ -85,7 +100,12 @@ end
 
 local function move_to_wait(id, key)
   redis.call("ZADD", WAIT, tonumber(redis.call("HGET", key, "score")) or 0, id)
-  redis.call("HSET", key, "state", "waiting")
+  -- "queued": when the job became runnable (its due time if overdue), for wait-time metrics.
+  local t = redis.call("TIME")
+  local queued = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local run_at = tonumber(redis.call("HGET", key, "run_at"))
+  if run_at and run_at < queued then queued = run_at end
+  redis.call("HSET", key, "state", "waiting", "queued", queued)
   redis.call("HDEL", key, "run_at")
 end
 

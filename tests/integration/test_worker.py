@@ -1,0 +1,381 @@
+"""A worker in-process against a real Redis: results, failures, retries, leases, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from tests.support.conveyor_helpers import running, worker
+from tests.support.waiting import async_wait_for
+
+from conveyor import Backoff, Job, JobFailed, JobState, Queue, Retry, Unrecoverable, Worker
+
+
+async def test_a_handler_result_progress_and_log_are_stored(queue: Queue) -> None:
+    @queue.handler("send")
+    async def send(job: Job) -> dict[str, Any]:
+        await job.update_progress({"step": "connect", "pct": 50})
+        await job.log("connected")
+        await job.log("sent")
+        return {"sent": job.data["to"]}
+
+    async with running(worker(queue, {})):
+        job = await queue.add("send", {"to": "a@b.c"})
+        assert await job.wait(timeout=10) == {"sent": "a@b.c"}
+    done = await queue.get_job(job.id)
+    assert done is not None and done.state is JobState.COMPLETED
+    assert done.progress == {"step": "connect", "pct": 50}
+    assert done.attempts_made == 1 and done.worker
+    assert done.started_at and done.finished_at and done.finished_at >= done.started_at
+    assert await queue.job_logs(job.id) == ["connected", "sent"]
+
+
+async def test_sync_handlers_run_in_threads(queue: Queue) -> None:
+    import threading
+
+    main_thread = threading.get_ident()
+
+    def blocking(job: Job) -> int:
+        assert threading.get_ident() != main_thread
+        time.sleep(0.05)
+        return int(job.data) * 2
+
+    async with running(worker(queue, {"double": blocking}, concurrency=4)):
+        jobs = await queue.add_bulk({"name": "double", "data": i} for i in range(8))
+        started = time.monotonic()
+        results = await asyncio.gather(*(j.wait(10) for j in jobs))
+    assert results == [i * 2 for i in range(8)]
+    assert time.monotonic() - started < 8 * 0.05 * 2  # four threads really ran at once
+
+
+async def test_failure_records_each_attempt_then_fails(queue: Queue) -> None:
+    calls = 0
+
+    async def flaky(job: Job) -> None:
+        nonlocal calls
+        calls += 1
+        raise ValueError(f"smtp refused (call {calls})")
+
+    async with running(worker(queue, {"flaky": flaky})):
+        job = await queue.add("flaky", attempts=3)
+        with pytest.raises(JobFailed, match=r"ValueError: smtp refused \(call 3\)") as info:
+            await job.wait(timeout=10)
+    assert info.value.job_id == job.id
+    failed = await queue.get_job(job.id)
+    assert failed is not None and failed.state is JobState.FAILED
+    assert failed.attempts_made == 3
+    attempts = await queue.job_attempts(job.id)
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    assert "Traceback" in attempts[0]["traceback"] and "flaky" in attempts[0]["traceback"]
+    assert "smtp refused (call 1)" in attempts[0]["error"]
+
+
+async def test_retries_follow_the_backoff_schedule(queue: Queue) -> None:
+    starts: list[float] = []
+
+    async def flaky(job: Job) -> str:
+        starts.append(time.monotonic())
+        if len(starts) < 4:
+            raise RuntimeError("not yet")
+        return "ok"
+
+    async with running(worker(queue, {"flaky": flaky})):
+        job = await queue.add("flaky", attempts=4, backoff=Backoff.exponential(0.2))
+        assert await job.wait(timeout=15) == "ok"
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    for gap, expected in zip(gaps, [0.2, 0.4, 0.8], strict=True):
+        assert expected - 0.02 <= gap <= expected + 0.35, (gaps, expected)
+
+
+async def test_custom_backoff_strategy_registered_on_the_worker(queue: Queue) -> None:
+    starts: list[float] = []
+
+    async def flaky(job: Job) -> None:
+        starts.append(time.monotonic())
+        raise RuntimeError("nope")
+
+    strategies = {"quarter": lambda attempt, error: 0.25}
+    async with running(worker(queue, {"flaky": flaky}, backoff_strategies=strategies)):
+        job = await queue.add("flaky", attempts=2, backoff=Backoff.custom("quarter"))
+        with pytest.raises(JobFailed):
+            await job.wait(timeout=10)
+    assert 0.23 <= starts[1] - starts[0] <= 0.6
+
+
+async def test_retry_and_unrecoverable_control_flow(queue: Queue) -> None:
+    seen: list[int] = []
+
+    async def asks_retry(job: Job) -> str:
+        seen.append(job.attempt)
+        if job.attempt == 1:
+            raise Retry(delay=0.1, reason="rate limited")
+        return "second time lucky"
+
+    async def gives_up(job: Job) -> None:
+        raise Unrecoverable("invalid address")
+
+    async with running(worker(queue, {"retry": asks_retry, "give-up": gives_up})):
+        lucky = await queue.add("retry", attempts=2)
+        doomed = await queue.add("give-up", attempts=10)
+        assert await lucky.wait(timeout=10) == "second time lucky"
+        with pytest.raises(JobFailed, match="invalid address"):
+            await doomed.wait(timeout=10)
+    assert seen == [1, 2]
+    assert (await queue.get_job(doomed.id)).attempts_made == 1  # type: ignore[union-attr]
+
+
+async def test_unknown_job_name_fails_that_job_and_the_worker_goes_on(queue: Queue) -> None:
+    async def ok(job: Job) -> str:
+        return "fine"
+
+    async with running(worker(queue, {"ok": ok})):
+        stray = await queue.add("nobody-handles-this", attempts=5)
+        good = await queue.add("ok")
+        with pytest.raises(JobFailed, match="no handler for job name 'nobody-handles-this'"):
+            await stray.wait(timeout=10)
+        assert await good.wait(timeout=10) == "fine"
+    assert (await queue.get_job(stray.id)).attempts_made == 1  # type: ignore[union-attr]
+
+
+async def test_malformed_job_in_redis_fails_with_a_reason(queue: Queue, redis_url: str) -> None:
+    async def ok(job: Job) -> str:
+        return "fine"
+
+    garbage = await queue.add("ok", {"fine": True})
+    client = aioredis.Redis.from_url(redis_url)
+    await client.hset(queue.commands.keys.job(garbage.id), "data", b"\xff{not json")
+    await client.aclose()
+    async with running(worker(queue, {"ok": ok})):
+        after = await queue.add("ok")
+        with pytest.raises(JobFailed, match="malformed job in Redis: field 'data' is not valid"):
+            await garbage.wait(timeout=10)
+        assert await after.wait(timeout=10) == "fine"
+
+
+async def test_unserialisable_result_fails_the_job_clearly(queue: Queue) -> None:
+    async def odd(job: Job) -> object:
+        return object()
+
+    async with running(worker(queue, {"odd": odd})):
+        job = await queue.add("odd")
+        with pytest.raises(JobFailed, match="result is not JSON-serialisable"):
+            await job.wait(timeout=10)
+
+
+async def test_timeout_cancels_an_async_job(queue: Queue) -> None:
+    cancelled = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with running(worker(queue, {"slow": slow})):
+        job = await queue.add("slow", timeout=0.2)
+        with pytest.raises(JobFailed, match=r"timeout: the job ran longer than 0.2 s"):
+            await job.wait(timeout=10)
+    assert cancelled.is_set()
+
+
+async def test_ttl_expires_jobs_that_did_not_start_in_time(queue: Queue) -> None:
+    job = await queue.add("late", ttl=0.05)
+    await asyncio.sleep(0.1)  # the ttl must pass before any worker exists; this is the setup
+
+    async def late(job: Job) -> None:
+        raise AssertionError("an expired job must not run")
+
+    async with running(worker(queue, {"late": late})):
+        with pytest.raises(JobFailed, match="expired"):
+            await job.wait(timeout=10)
+
+
+async def test_delayed_jobs_run_on_time_in_order(make_queue: Callable[..., Queue]) -> None:
+    # idle_wake_seconds is long: only the due time of the next delayed job can wake the worker.
+    queue = make_queue(idle_wake_seconds=30)
+    started: dict[str, float] = {}
+
+    async def mark(job: Job) -> None:
+        started[job.data] = time.monotonic()
+
+    async with running(worker(queue, {"mark": mark})):
+        t0 = time.monotonic()
+        later = await queue.add("mark", "later", delay=0.6)
+        sooner = await queue.add("mark", "sooner", delay=0.3)
+        await asyncio.gather(later.wait(10), sooner.wait(10))
+    assert 0.28 <= started["sooner"] - t0 <= 0.6
+    assert 0.58 <= started["later"] - t0 <= 0.9
+
+
+async def test_an_idle_worker_wakes_on_add_without_polling(
+    make_queue: Callable[..., Queue],
+) -> None:
+    # idle_wake_seconds is long: only the marker key can wake the worker in time.
+    queue = make_queue(idle_wake_seconds=60)
+
+    async def ok(job: Job) -> str:
+        return "awake"
+
+    async with running(worker(queue, {"ok": ok})):
+        await asyncio.sleep(0.3)  # let the worker go idle (blocked on the marker)
+        for _ in range(3):
+            job = await queue.add("ok")
+            assert await job.wait(timeout=2) == "awake"
+
+
+async def test_priority_order_is_respected_by_a_single_slot_worker(queue: Queue) -> None:
+    order: list[str] = []
+
+    async def mark(job: Job) -> None:
+        order.append(job.data)
+
+    await queue.add("mark", "low", priority=-1)
+    await queue.add("mark", "normal")
+    await queue.add("mark", "urgent", priority=5)
+    async with running(worker(queue, {"mark": mark}, concurrency=1)):
+        await async_wait_for(lambda: len(order) == 3, timeout=10)
+    assert order == ["urgent", "normal", "low"]
+
+
+async def test_paused_queue_hands_out_nothing_until_resumed(queue: Queue) -> None:
+    async def ok(job: Job) -> str:
+        return "ran"
+
+    await queue.pause()
+    async with running(worker(queue, {"ok": ok})):
+        job = await queue.add("ok")
+        await asyncio.sleep(0.3)
+        assert (await queue.get_job(job.id)).state is JobState.WAITING  # type: ignore[union-attr]
+        await queue.resume()
+        assert await job.wait(timeout=5) == "ran"
+
+
+async def test_manual_retry_of_a_failed_job_gives_it_fresh_attempts(queue: Queue) -> None:
+    fail = True
+
+    async def sometimes(job: Job) -> str:
+        if fail:
+            raise RuntimeError("down")
+        return "up"
+
+    async with running(worker(queue, {"s": sometimes})):
+        job = await queue.add("s", attempts=2)
+        with pytest.raises(JobFailed):
+            await job.wait(timeout=10)
+        fail = False
+        await queue.retry(job.id)
+        assert await job.wait(timeout=10) == "up"
+    assert len(await queue.job_attempts(job.id)) == 2  # history of the failed attempts is kept
+
+
+async def test_leases_are_renewed_for_long_jobs(make_queue: Callable[..., Queue]) -> None:
+    queue = make_queue(lease_seconds=0.3)
+    runs = 0
+
+    async def long(job: Job) -> str:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(1.2)  # four lease periods
+        return "done"
+
+    async with running(worker(queue, {"long": long})):
+        job = await queue.add("long")
+        assert await job.wait(timeout=10) == "done"
+    done = await queue.get_job(job.id)
+    assert runs == 1 and done is not None and done.stalls == 0
+
+
+async def test_retention_keeps_only_the_newest_completed_jobs(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(keep_completed=5, keep_failed=0)
+
+    async def ok(job: Job) -> int:
+        if job.data < 0:
+            raise RuntimeError("negative")
+        return int(job.data)
+
+    async with running(worker(queue, {"ok": ok}, concurrency=1)):
+        jobs = await queue.add_bulk({"name": "ok", "data": i} for i in range(20))
+        bad = await queue.add("ok", -1)
+        await jobs[-1].wait(timeout=10)
+        with pytest.raises(JobFailed, match="negative"):
+            await bad.wait(timeout=10)
+    counts = await queue.counts()
+    assert counts["completed"] == 5 and counts["failed"] == 0
+    assert await queue.get_job(jobs[0].id) is None
+    assert await queue.get_job(bad.id) is None
+    kept = await queue.get_jobs("completed")
+    assert sorted(j.data for j in kept) == [15, 16, 17, 18, 19]
+
+
+async def test_stalled_jobs_fail_after_max_stalls(make_queue: Callable[..., Queue]) -> None:
+    # A job leased by a "worker" that never renews: recovery hands it back max_stalls times.
+    queue = make_queue(lease_seconds=0.2, max_stalls=1)
+    job = await queue.add("ghost")
+    from conveyor.storage.redis import AsyncRedis
+
+    store = AsyncRedis(queue.settings)
+    try:
+        for expected_stalls in (1, 2):
+            fetched = await store.run(queue.commands.fetch("ghost-worker", 1))
+            assert [raw[0] for raw in fetched.jobs] == [job.id]
+
+            async def recovered(stalls: int = expected_stalls) -> bool:
+                await store.run(queue.commands.recover_stalled())
+                current = await queue.get_job(job.id)
+                return current is not None and current.stalls == stalls
+
+            await async_wait_for(recovered, timeout=5, interval=0.05)
+    finally:
+        await store.close()
+    with pytest.raises(JobFailed, match="stalled: its lease expired 2 times"):
+        await job.wait(timeout=2)
+
+
+async def test_stale_owner_cannot_overwrite_the_new_owners_outcome(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(lease_seconds=0.2)
+    job = await queue.add("contested")
+    from conveyor.storage.redis import AsyncRedis
+
+    store = AsyncRedis(queue.settings)
+    try:
+        first = await store.run(queue.commands.fetch("old-owner", 1))
+        old_token = first.jobs[0][1]
+
+        async def recovered() -> bool:
+            await store.run(queue.commands.recover_stalled())
+            return (await queue.counts())["waiting"] == 1
+
+        await async_wait_for(recovered, timeout=5, interval=0.05)
+        second = await store.run(queue.commands.fetch("new-owner", 1))
+        new_token = second.jobs[0][1]
+        assert new_token != old_token
+        stale = queue.commands
+        assert await store.run(stale.complete([(job.id, old_token, '"old"')])) == [job.id]
+        assert await store.run(stale.fail(job.id, old_token, "old", "{}", 0)) == -1
+        assert await store.run(stale.update_progress(job.id, old_token, "99")) == -1
+        assert await store.run(stale.complete([(job.id, new_token, '"new"')])) == []
+    finally:
+        await store.close()
+    assert await job.wait(timeout=2) == "new"
+
+
+async def test_refuses_to_start_on_an_evicting_redis(make_redis: Callable[..., Any]) -> None:
+    server = make_redis(maxmemory="100mb", maxmemory_policy="allkeys-lru")
+    queue = Queue("q", url=server.url)
+    from conveyor.errors import UnsafeRedisConfig
+
+    with pytest.raises(UnsafeRedisConfig, match="maxmemory-policy is 'allkeys-lru'"):
+        await Worker(queue, {}).run(install_signal_handlers=False)
+    async with running(Worker(queue, {}, allow_evicting_redis=True)):
+        pass
+    await queue.close()

@@ -1,0 +1,33 @@
+from conveyor import Job, JobState
+
+
+def test_job_from_fields_reads_every_field() -> None:
+    job = Job.from_fields(
+        "7",
+        "email",
+        {
+            "name": "send",
+            "data": '{"to":"a@b.c"}',
+            "opts": '{"timeout":5,"backoff":{"kind":"fixed","delay":2}}',
+            "state": "failed",
+            "attempts": "3",
+            "made": "3",
+            "error": "boom",
+            "created": "1000",
+            "result": "null",
+        },
+    )
+    assert job.data == {"to": "a@b.c"}
+    assert job.state is JobState.FAILED
+    assert job.timeout == 5
+    assert job.backoff is not None and job.backoff.delay == 2
+    assert (job.attempts, job.attempts_made, job.error, job.created_at) == (3, 3, "boom", 1000)
+    assert job.decode_error is None
+    assert job.to_dict()["state"] == "failed"
+
+
+def test_garbage_in_a_job_hash_is_reported_not_raised() -> None:
+    job = Job.from_fields("1", "q", {"data": "{not json", "state": "weird", "opts": "[1]"})
+    assert job.decode_error is not None
+    for part in ("'data' is not valid JSON", "unknown state 'weird'", "'name' is missing"):
+        assert part in job.decode_error
