@@ -1,0 +1,534 @@
+"""Operator commands: info, jobs, show, enqueue, retry, remove, clean, pause, resume.
+
+They are plain click commands; ``conveyor.cli`` adds them to the ``conveyor`` group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import click
+import orjson
+
+from .backoff import Backoff
+from .cli_common import (
+    EXIT_USAGE,
+    confirm,
+    fail,
+    live_workers,
+    make_settings,
+    parse_duration,
+    print_json,
+    queue_for,
+    run_async,
+    url_option,
+    with_queue,
+)
+from .errors import JobFailed, WaitTimeout
+from .job import Job, JobState
+from .queue import Queue
+from .settings import Settings
+from .storage.keys import QueueKeys, registry_key
+from .storage.redis import AsyncRedis
+
+__all__ = ["COMMANDS", "gather_info"]
+
+
+async def _queue_names(redis: AsyncRedis, prefix: str) -> list[str]:
+    return sorted(await redis.command("SMEMBERS", registry_key(prefix)))
+
+
+async def _throughput(redis: AsyncRedis, keys: QueueKeys, minutes: int = 5) -> dict[str, int]:
+    """Completed and failed jobs over the last ``minutes`` minutes (per-minute buckets)."""
+    seconds, _micro = await redis.command("TIME")
+    now_minute = int(seconds) // 60
+    wanted = [now_minute - i for i in range(minutes)]
+    by_hour: dict[int, list[int]] = {}
+    for minute in wanted:
+        by_hour.setdefault(minute // 60, []).append(minute)
+    totals = {"completed": 0, "failed": 0}
+    for hour, mins in by_hour.items():
+        fields = [f"{m}:{name}" for m in mins for name in totals]
+        values = await redis.command("HMGET", keys.metrics(hour), *fields)
+        for field, value in zip(fields, values, strict=True):
+            if value:
+                totals[field.split(":", 1)[1]] += int(value)
+    return totals
+
+
+async def gather_info(settings: Settings, only: Sequence[str] = ()) -> dict[str, Any]:
+    """Every queue under the prefix: counts, paused, workers, last-5-minute throughput."""
+    redis = AsyncRedis(settings)
+    try:
+        names = list(only) or await _queue_names(redis, settings.prefix)
+        queues = []
+        all_workers: dict[str, dict[str, Any]] = {}
+        for name in names:
+            queue = Queue(name, settings=settings)
+            try:
+                counts = await queue.counts()
+            finally:
+                await queue.close()
+            keys = QueueKeys(settings.prefix, name)
+            workers = await live_workers(redis, keys)
+            for info in workers:
+                all_workers[str(info.get("id"))] = info
+            done = await _throughput(redis, keys)
+            queues.append(
+                {
+                    "name": name,
+                    "paused": bool(counts.pop("paused", 0)),
+                    "counts": counts,
+                    "workers": len(workers),
+                    "last_5m": done,
+                    "per_minute": round((done["completed"] + done["failed"]) / 5, 1),
+                }
+            )
+        return {
+            "redis": settings.redacted_url(),
+            "prefix": settings.prefix,
+            "queues": queues,
+            "workers": list(all_workers.values()),
+        }
+    finally:
+        await redis.close()
+
+
+def _render_info(info: Mapping[str, Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Conveyor at {info['redis']} (prefix {info['prefix']!r})")
+    for column in ("queue", "waiting", "active", "delayed", "completed", "failed"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    table.add_column("backlog")
+    table.add_column("jobs/min (5m)", justify="right")
+    table.add_column("workers", justify="right")
+    biggest = max([q["counts"]["waiting"] for q in info["queues"]] + [1])
+    for q in info["queues"]:
+        c = q["counts"]
+        name = q["name"] + (" (paused)" if q["paused"] else "")
+        bar = "█" * round(20 * c["waiting"] / biggest) if c["waiting"] else ""
+        workers = Text(str(q["workers"]), style="red" if not q["workers"] else "")
+        table.add_row(
+            name,
+            str(c["waiting"]),
+            str(c["active"]),
+            str(c["delayed"]),
+            str(c["completed"]),
+            Text(str(c["failed"]), style="red" if c["failed"] else ""),
+            Text(bar, style="yellow"),
+            str(q["per_minute"]),
+            workers,
+        )
+    if not info["queues"]:
+        table.caption = "no queues yet (a queue appears once a job is added to it)"
+    wtable = Table(title="workers")
+    for column in ("id", "queues", "busy", "concurrency", "processed", "failed"):
+        wtable.add_column(column)
+    for w in info["workers"]:
+        wtable.add_row(
+            str(w.get("id")),
+            ",".join(w.get("queues", [])),
+            str(w.get("busy")),
+            str(w.get("concurrency")),
+            str(w.get("processed")),
+            str(w.get("failed")),
+        )
+    return Group(table, wtable) if info["workers"] else table
+
+
+@click.command()
+@url_option
+@click.option("--queue", "-q", "only", multiple=True, help="Only these queues (repeatable).")
+@click.option(
+    "--interval",
+    "-i",
+    type=float,
+    envvar="CONVEYOR_INTERVAL",
+    show_envvar=True,
+    help="Refresh every N seconds until Ctrl-C.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def info(
+    url: str | None,
+    prefix: str | None,
+    only: tuple[str, ...],
+    interval: float | None,
+    as_json: bool,
+) -> None:
+    """Queues with their counts, throughput and workers."""
+    settings = make_settings(url, prefix)
+    if as_json:
+        print_json(run_async(gather_info(settings, only)))
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    if not interval:
+        console.print(_render_info(run_async(gather_info(settings, only))))
+        return
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        Live(console=console, auto_refresh=False, screen=False) as live,
+    ):
+        while True:
+            live.update(_render_info(run_async(gather_info(settings, only))), refresh=True)
+            time.sleep(interval)
+
+
+def _age(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    seconds = max(0.0, time.time() - ms / 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@url_option
+@click.option(
+    "--state",
+    "-s",
+    type=click.Choice([s.value for s in JobState]),
+    default="waiting",
+    show_default=True,
+)
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
+@click.option("--json", "as_json", is_flag=True)
+def jobs(
+    queue_name: str,
+    url: str | None,
+    prefix: str | None,
+    state: str,
+    limit: int,
+    oldest_first: bool,
+    as_json: bool,
+) -> None:
+    """List jobs of QUEUE in one state."""
+    queue = queue_for(queue_name, url, prefix)
+    found: list[Job] = run_async(
+        with_queue(queue, lambda q: q.get_jobs(state, 0, limit - 1, newest_first=not oldest_first))
+    )
+    if as_json:
+        print_json([j.to_dict() for j in found])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{queue_name}: {state} ({len(found)} shown)")
+    for column in ("id", "name", "attempts", "created", "progress", "error"):
+        table.add_column(column)
+    for job in found:
+        table.add_row(
+            job.id,
+            job.name,
+            f"{job.attempts_made}/{job.attempts}",
+            _age(job.created_at),
+            "" if job.progress is None else str(job.progress),
+            (job.error or "")[:80],
+        )
+    Console().print(table)
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("job_id", metavar="ID")
+@url_option
+@click.option("--json", "as_json", is_flag=True)
+def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_json: bool) -> None:
+    """Everything about one job: data, state, progress, result, attempts and logs."""
+    queue = queue_for(queue_name, url, prefix)
+
+    async def load(q: Queue) -> dict[str, Any] | None:
+        job = await q.get_job(job_id)
+        if job is None:
+            return None
+        out = job.to_dict()
+        out["attempt_history"] = await q.job_attempts(job_id)
+        out["logs"] = await q.job_logs(job_id)
+        return out
+
+    data = run_async(with_queue(queue, load))
+    if data is None:
+        fail(f"no job {job_id!r} in queue {queue_name!r}")
+    if as_json:
+        print_json(data)
+        return
+    from rich.console import Console
+    from rich.pretty import Pretty
+    from rich.table import Table
+
+    table = Table(title=f"job {job_id} in {queue_name}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key in ("name", "state", "attempts_made", "progress", "error", "worker"):
+        table.add_row(key, "" if data[key] is None else str(data[key]))
+    for key in ("created_at", "started_at", "finished_at"):
+        table.add_row(key, _age(data[key]))
+    table.add_row("data", Pretty(data["data"]))
+    table.add_row("options", Pretty(data["options"]))
+    table.add_row("result", Pretty(data["result"]))
+    console = Console()
+    console.print(table)
+    for attempt in data["attempt_history"]:
+        console.print(f"[red]attempt {attempt.get('attempt')}: {attempt.get('error')}[/red]")
+        if attempt.get("traceback"):
+            console.print(attempt["traceback"], markup=False, highlight=False)
+    if data["logs"]:
+        console.print("[bold]logs[/bold]")
+        for line in data["logs"]:
+            console.print(f"  {line}", markup=False, highlight=False)
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("name")
+@url_option
+@click.option("--data", "-d", default="null", help="Job data as JSON.", show_default=True)
+@click.option("--attempts", type=click.IntRange(min=1))
+@click.option("--backoff", help="exponential:SECONDS or fixed:SECONDS")
+@click.option("--delay", help="Run after this long (e.g. 30s, 5m).")
+@click.option("--priority", type=int)
+@click.option("--job-id", help="Idempotency key: nothing is added if this id exists.")
+@click.option("--timeout", type=float, help="Seconds before the attempt is cancelled.")
+@click.option("--wait", "wait_for", is_flag=True, help="Wait for the job and print its result.")
+@click.option("--wait-timeout", type=float, default=None)
+def enqueue(
+    queue_name: str,
+    name: str,
+    url: str | None,
+    prefix: str | None,
+    data: str,
+    attempts: int | None,
+    backoff: str | None,
+    delay: str | None,
+    priority: int | None,
+    job_id: str | None,
+    timeout: float | None,
+    wait_for: bool,
+    wait_timeout: float | None,
+) -> None:
+    """Add a job called NAME to QUEUE; prints its id (or its result with --wait)."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        fail(f"--data is not valid JSON: {exc}", EXIT_USAGE)
+    options: dict[str, Any] = {}
+    for key, value in (("attempts", attempts), ("priority", priority), ("job_id", job_id)):
+        if value is not None:
+            options[key] = value
+    if timeout is not None:
+        options["timeout"] = timeout
+    if delay:
+        options["delay"] = parse_duration(delay)
+    if backoff:
+        kind, _, seconds = backoff.partition(":")
+        if kind not in ("exponential", "fixed") or not seconds:
+            fail("--backoff must be exponential:SECONDS or fixed:SECONDS", EXIT_USAGE)
+        factory = Backoff.exponential if kind == "exponential" else Backoff.fixed
+        options["backoff"] = factory(float(seconds))
+    queue = queue_for(queue_name, url, prefix)
+
+    async def add(q: Queue) -> tuple[Job, Any]:
+        job = await q.add(name, payload, **options)
+        if not wait_for:
+            return job, None
+        try:
+            return job, await job.wait(timeout=wait_timeout)
+        except JobFailed as exc:
+            fail(f"job {job.id} failed: {exc.reason}")
+        except WaitTimeout:
+            fail(f"job {job.id} did not finish within {wait_timeout} s")
+
+    job, result = run_async(with_queue(queue, add))
+    if wait_for:
+        print_json({"id": job.id, "result": result})
+    else:
+        click.echo(job.id)
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=False,
+        console=_stderr_console(),
+    )
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+async def _bulk(
+    queue: Queue,
+    description: str,
+    total: int,
+    step: Callable[[], Awaitable[tuple[int, bool]]],
+) -> int:
+    """Run ``step`` (-> (done this step, more left)) until nothing is left, with a bar."""
+    done = 0
+    with _progress() as progress:
+        task = progress.add_task(description, total=max(total, 1))
+        while True:
+            count, more = await step()
+            done += count
+            progress.update(task, completed=min(done, total) if total else done)
+            if not more:
+                break
+        progress.update(task, total=max(done, 1), completed=done)
+    return done
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@url_option
+@click.option("--all", "all_failed", is_flag=True, help="Retry every failed job.")
+@click.option("--yes", "-y", is_flag=True, envvar="CONVEYOR_YES", help="Do not ask.")
+def retry(
+    queue_name: str,
+    ids: tuple[str, ...],
+    url: str | None,
+    prefix: str | None,
+    all_failed: bool,
+    yes: bool,
+) -> None:
+    """Put failed jobs back in QUEUE with a fresh budget of attempts."""
+    if bool(ids) == all_failed:
+        fail("give job ids or --all (not both)", EXIT_USAGE)
+    queue = queue_for(queue_name, url, prefix)
+    if ids:
+
+        async def retry_ids(q: Queue) -> None:
+            for job_id in ids:
+                await q.retry(job_id)
+                click.echo(f"retried {job_id}")
+
+        run_async(with_queue(queue, retry_ids))
+        return
+
+    async def retry_all(q: Queue) -> int:
+        total = (await q.counts())["failed"]
+        if not total:
+            return 0
+        confirm(f"Retry {total} failed jobs in {queue_name!r}?", yes)
+
+        async def step() -> tuple[int, bool]:
+            count, remaining = await q.redis.run(q.commands.retry_all(500))
+            return count, bool(remaining) and count > 0
+
+        return await _bulk(q, f"retrying failed jobs in {queue_name}", total, step)
+
+    click.echo(f"retried {run_async(with_queue(queue, retry_all))} jobs")
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@url_option
+@click.option("--yes", "-y", is_flag=True, envvar="CONVEYOR_YES", help="Do not ask.")
+def remove(
+    queue_name: str, ids: tuple[str, ...], url: str | None, prefix: str | None, yes: bool
+) -> None:
+    """Delete jobs (not running ones) from QUEUE."""
+    confirm(f"Delete {len(ids)} job(s) from {queue_name!r}?", yes)
+    queue = queue_for(queue_name, url, prefix)
+
+    async def remove_ids(q: Queue) -> None:
+        for job_id in ids:
+            await q.remove(job_id)
+            click.echo(f"removed {job_id}")
+
+    run_async(with_queue(queue, remove_ids))
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@url_option
+@click.option(
+    "--state",
+    "-s",
+    type=click.Choice(["completed", "failed", "delayed", "waiting"]),
+    default="completed",
+    show_default=True,
+)
+@click.option("--older-than", default="0s", show_default=True, help="e.g. 30m, 1h, 7d.")
+@click.option("--limit", type=click.IntRange(min=1), help="Delete at most this many.")
+@click.option("--yes", "-y", is_flag=True, envvar="CONVEYOR_YES", help="Do not ask.")
+def clean(
+    queue_name: str,
+    url: str | None,
+    prefix: str | None,
+    state: str,
+    older_than: str,
+    limit: int | None,
+    yes: bool,
+) -> None:
+    """Delete jobs of QUEUE in one state, older than some age."""
+    age = parse_duration(older_than)
+    queue = queue_for(queue_name, url, prefix)
+    job_state = JobState(state)
+
+    async def do_clean(q: Queue) -> int:
+        total = (await q.counts())[state]
+        if limit is not None:
+            total = min(total, limit)
+        if not total:
+            return 0
+        confirm(
+            f"Delete up to {total} {state} jobs older than {older_than} from {queue_name!r}?", yes
+        )
+        cursor, deleted = 0, 0
+
+        async def step() -> tuple[int, bool]:
+            nonlocal cursor, deleted
+            batch = 500 if limit is None else min(500, limit - deleted)
+            count, cursor = await q.redis.run(
+                q.commands.clean(job_state, int(age * 1000), batch, cursor)
+            )
+            deleted += count
+            return count, cursor >= 0 and (limit is None or deleted < limit)
+
+        await _bulk(q, f"cleaning {state} jobs of {queue_name}", total, step)
+        return deleted
+
+    click.echo(f"deleted {run_async(with_queue(queue, do_clean))} jobs")
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@url_option
+def pause(queue_name: str, url: str | None, prefix: str | None) -> None:
+    """Stop handing out jobs of QUEUE (running ones finish; adding still works)."""
+    queue = queue_for(queue_name, url, prefix)
+    changed = run_async(with_queue(queue, lambda q: q.pause()))
+    click.echo(f"{queue_name}: paused" + ("" if changed else " (already)"))
+
+
+@click.command()
+@click.argument("queue_name", metavar="QUEUE")
+@url_option
+def resume(queue_name: str, url: str | None, prefix: str | None) -> None:
+    """Hand out jobs of QUEUE again."""
+    queue = queue_for(queue_name, url, prefix)
+    changed = run_async(with_queue(queue, lambda q: q.resume()))
+    click.echo(f"{queue_name}: resumed" + ("" if changed else " (was not paused)"))
+
+
+COMMANDS = [info, jobs, show, enqueue, retry, remove, clean, pause, resume]

@@ -1,0 +1,152 @@
+"""Helpers shared by the command-line modules: exit codes, error mapping, common options."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import click
+import orjson
+
+from .errors import (
+    ConfigurationError,
+    ConnectionError,
+    ConveyorError,
+    PayloadError,
+    UnsafeRedisConfig,
+)
+from .queue import Queue
+from .settings import Settings
+from .storage.keys import QueueKeys
+from .storage.redis import AsyncRedis
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_REDIS",
+    "EXIT_UNSAFE_REDIS",
+    "EXIT_USAGE",
+    "CliError",
+    "confirm",
+    "fail",
+    "live_workers",
+    "make_settings",
+    "parse_duration",
+    "print_json",
+    "queue_for",
+    "run_async",
+    "url_option",
+    "with_queue",
+]
+
+#: Exit codes, the same for every command (see ``conveyor.cli``).
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REDIS, EXIT_UNSAFE_REDIS = 0, 1, 2, 3, 4
+
+T = TypeVar("T")
+
+
+class CliError(click.ClickException):
+    """An error with a meaningful exit code, printed as ``error: message``."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click declares it a class variable
+
+    def show(self, file: Any = None) -> None:
+        click.secho(f"error: {self.format_message()}", err=True, fg="red")
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    raise CliError(message, code)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine, mapping Conveyor's exceptions onto exit codes."""
+    try:
+        return asyncio.run(coro)
+    except UnsafeRedisConfig as exc:
+        fail(str(exc), EXIT_UNSAFE_REDIS)
+    except ConnectionError as exc:
+        fail(str(exc), EXIT_REDIS)
+    except (ConfigurationError, PayloadError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ConveyorError as exc:
+        fail(str(exc), EXIT_ERROR)
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+
+def url_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--prefix",
+        envvar="CONVEYOR_PREFIX",
+        show_envvar=True,
+        help="Key prefix in Redis [default: conveyor].",
+    )(fn)
+    return click.option(
+        "--url",
+        envvar=["CONVEYOR_URL", "REDIS_URL"],
+        show_envvar=True,
+        help="Redis URL [default: redis://localhost:6379/0].",
+    )(fn)
+
+
+def make_settings(url: str | None, prefix: str | None) -> Settings:
+    try:
+        settings = Settings.from_env()
+        changes = {k: v for k, v in (("url", url), ("prefix", prefix)) if v}
+        return settings.replace(**changes) if changes else settings
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def queue_for(name: str, url: str | None, prefix: str | None) -> Queue:
+    try:
+        return Queue(name, settings=make_settings(url, prefix))
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+async def with_queue(queue: Queue, action: Callable[[Queue], Awaitable[T]]) -> T:
+    try:
+        return await action(queue)
+    finally:
+        await queue.close()
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``45s``, ``30m``, ``1h30m``, ``2d``, ``1w`` -> seconds."""
+    text = text.strip().lower()
+    with contextlib.suppress(ValueError):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 30m, 1h or 2d")
+    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return sum(float(n) * factor[u] for n, u in parts)
+
+
+def confirm(message: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{message} Refusing without --yes (no terminal to ask).", EXIT_USAGE)
+    if not click.confirm(message, default=False, err=True):
+        fail("cancelled", EXIT_ERROR)
+
+
+def print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+async def live_workers(redis: AsyncRedis, keys: QueueKeys) -> list[dict[str, Any]]:
+    ids = await redis.command("ZRANGE", keys.workers, 0, -1)
+    if not ids:
+        return []
+    infos = await redis.command("MGET", *[keys.worker(i) for i in ids])
+    return [orjson.loads(info) for info in infos if info]
