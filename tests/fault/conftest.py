@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from tests.support.processes import ProcessManager, SpawnedProcess
 
 from conveyor import Queue
-from tests.support.processes import ProcessManager, SpawnedProcess
 
 pytestmark = pytest.mark.fault
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from conveyor import JobState, Queue
 from tests.support.processes import SpawnedProcess
 from tests.support.waiting import async_wait_for
+
+from conveyor import JobState, Queue
 
 StartWorker = Callable[..., SpawnedProcess]
 Ledger = Callable[..., Any]
