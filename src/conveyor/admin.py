@@ -1,0 +1,613 @@
+"""The read/admin model behind the CLI, the JSON API and the dashboard (never used by workers).
+
+``Admin`` discovers queues from Redis, reads counts, jobs, workers and metrics, and steers jobs
+through ``Queue``'s methods. Every state change still happens in a Lua script; this module only
+reads with plain commands (``Op``s from ``storage.commands``) and calls the Queue API.
+
+Metrics come from what the scripts record at each transition (``includes/queue.lua``):
+per-minute counters (``completed``, ``failed``, ``retried``) and per-minute histograms of wait
+and run time in log-scale buckets of a factor sqrt(2). Percentiles are estimated from those
+buckets (geometric interpolation inside the bucket), so they are accurate to a few percent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from .errors import ConfigurationError, InvalidTransition, JobNotFound
+from .job import Job, JobState
+from .queue import Queue, make_settings, parse_state
+from .settings import Settings
+from .storage.commands import QueueCommands, queue_names, server_time_ms
+from .storage.keys import validate_queue_name
+from .storage.redis import AsyncRedis
+
+__all__ = [
+    "RANGES",
+    "Admin",
+    "JobPage",
+    "bucket_bounds",
+    "percentile",
+    "summarize_job",
+]
+
+#: Chart ranges: name -> (minutes covered, minutes per point).
+RANGES: dict[str, tuple[int, int]] = {
+    "1h": (60, 1),
+    "6h": (360, 5),
+    "24h": (1440, 15),
+    "7d": (7 * 1440, 60),
+}
+#: A filtered job listing (name or text search) looks at most this many jobs of the state.
+SCAN_LIMIT = 5000
+_SCAN_CHUNK = 500
+_MAX_BUCKET = 60
+_PREVIEW = 160
+#: Counter names the scripts record per minute.
+COUNTERS = ("completed", "failed", "retried")
+DURATIONS = ("wait", "run")
+BULK_ACTIONS = ("retry", "remove", "promote", "cancel")
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """The [low, high) range in ms of a duration bucket (see includes/queue.lua)."""
+    if bucket <= 0:
+        return 0.0, 1.0
+    return 2.0 ** ((bucket - 1) / 2), 2.0 ** (bucket / 2)
+
+
+def percentile(histogram: Mapping[int, int], q: float) -> float | None:
+    """Estimate the ``q`` quantile (0..1) in ms from bucket counts; None when empty."""
+    total = sum(histogram.values())
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for bucket in sorted(histogram):
+        count = histogram[bucket]
+        if count <= 0:
+            continue
+        if seen + count >= rank:
+            low, high = bucket_bounds(bucket)
+            frac = min(max((rank - seen) / count, 0.0), 1.0)
+            if low <= 0:
+                return round(high * frac, 3)
+            return round(low * float((high / low) ** frac), 3)
+        seen += count
+    return round(bucket_bounds(max(histogram))[1], 3)
+
+
+def _percentiles(histogram: Mapping[int, int]) -> dict[str, Any]:
+    return {
+        "count": sum(histogram.values()),
+        "p50": percentile(histogram, 0.50),
+        "p95": percentile(histogram, 0.95),
+        "p99": percentile(histogram, 0.99),
+    }
+
+
+def _preview(value: Any) -> str:
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+
+
+def summarize_job(job: Job) -> dict[str, Any]:
+    """A short view of a job for listings."""
+    error = (job.error or "").strip().splitlines()
+    return {
+        "id": job.id,
+        "name": job.name,
+        "state": job.state.value,
+        "priority": job.priority,
+        "attempts": job.attempts,
+        "attempts_made": job.attempts_made,
+        "progress": job.progress,
+        "data_preview": _preview(job.data),
+        "error": error[-1][:300] if error else None,
+        "created_at": job.created_at,
+        "run_at": job.run_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+@dataclasses.dataclass(slots=True)
+class JobPage:
+    jobs: list[dict[str, Any]]
+    total: int
+    page: int
+    size: int
+    #: True when a filter was applied and only the newest ``SCAN_LIMIT`` jobs were searched.
+    truncated: bool = False
+    scanned: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "total": self.total,
+            "page": self.page,
+            "size": self.size,
+            "pages": max(math.ceil(self.total / self.size), 1),
+            "truncated": self.truncated,
+            "scanned": self.scanned,
+        }
+
+
+@dataclasses.dataclass(slots=True)
+class _Series:
+    """Counters and duration histograms accumulated over minutes."""
+
+    counters: dict[str, int] = dataclasses.field(default_factory=dict)
+    hist: dict[str, dict[int, int]] = dataclasses.field(
+        default_factory=lambda: {kind: {} for kind in DURATIONS}
+    )
+
+    def add(self, name: str, value: int) -> None:
+        kind, _, bucket = name.partition(":")
+        if bucket and kind in self.hist:
+            try:
+                b = int(bucket)
+            except ValueError:
+                return
+            self.hist[kind][b] = self.hist[kind].get(b, 0) + value
+        else:
+            self.counters[name] = self.counters.get(name, 0) + value
+
+    def merge(self, other: _Series) -> None:
+        for name, value in other.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        for kind, hist in other.hist.items():
+            mine = self.hist[kind]
+            for b, count in hist.items():
+                mine[b] = mine.get(b, 0) + count
+
+
+def _parse_hour(fields: Mapping[str, str], into: dict[int, _Series]) -> None:
+    for field, raw in fields.items():
+        minute_text, _, name = field.partition(":")
+        try:
+            minute, value = int(minute_text), int(raw)
+        except ValueError:
+            continue
+        into.setdefault(minute, _Series()).add(name, value)
+
+
+class Admin:
+    """Read and steer every queue under one key prefix.
+
+    ``Admin(url="redis://...", prefix="conveyor")``; ``await admin.close()`` when done.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = make_settings(url, settings, overrides)
+        self.redis = AsyncRedis(self.settings)
+        self._queues: dict[str, Queue] = {}
+
+    async def close(self) -> None:
+        for queue in self._queues.values():
+            await queue.close()
+        self._queues.clear()
+        await self.redis.close()
+
+    async def __aenter__(self) -> Admin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- discovery -----------------------------------------------------------------------------
+
+    def queue(self, name: str) -> Queue:
+        """The Queue object for ``name`` (validated; not necessarily registered)."""
+        validate_queue_name(name)
+        queue = self._queues.get(name)
+        if queue is None:
+            if len(self._queues) > 1000:  # names come from requests: keep the cache bounded
+                self._queues.clear()
+            queue = self._queues[name] = Queue(name, settings=self.settings)
+        return queue
+
+    def _commands(self, name: str) -> QueueCommands:
+        return self.queue(name).commands
+
+    async def queue_names(self) -> list[str]:
+        return await self.redis.run(queue_names(self.settings.prefix))
+
+    async def exists(self, name: str) -> bool:
+        return await self.redis.run(self._commands(name).is_registered())
+
+    async def require(self, name: str) -> Queue:
+        """The queue, or ``JobNotFound``-like ``LookupError`` when it is not registered."""
+        if not await self.exists(name):
+            raise QueueNotFound(f"no queue named {name!r} under prefix {self.settings.prefix!r}")
+        return self.queue(name)
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.command("PING"))
+
+    # -- overview ------------------------------------------------------------------------------
+
+    async def overview(self) -> list[dict[str, Any]]:
+        """Every queue with counts, paused flag, live workers and oldest-waiting age (one trip)."""
+        names = await self.queue_names()
+        ops: list[Any] = []
+        for name in names:
+            commands = self._commands(name)
+            ops += [commands.counts(), commands.workers(), commands.oldest_waiting_ms()]
+        values = await self.redis.run_many(ops) if ops else []
+        out = []
+        for i, name in enumerate(names):
+            counts, workers, oldest = values[i * 3 : i * 3 + 3]
+            paused = bool(counts.pop("paused", 0))
+            live = [w for w in workers if w[2]]
+            out.append(
+                {
+                    "name": name,
+                    "counts": counts,
+                    "paused": paused,
+                    "workers": len(live),
+                    "busy": sum(_worker_info(w)["busy"] for w in live),
+                    "oldest_waiting_ms": oldest,
+                }
+            )
+        return out
+
+    async def queue_info(self, name: str) -> dict[str, Any]:
+        """Counts, paused flag, workers and a metrics summary of the last hour."""
+        queue = await self.require(name)
+        counts, workers, oldest = await self.redis.run_many(
+            [queue.commands.counts(), queue.commands.workers(), queue.commands.oldest_waiting_ms()]
+        )
+        paused = bool(counts.pop("paused", 0))
+        metrics = await self.metrics([name], "1h")
+        return {
+            "name": name,
+            "counts": counts,
+            "paused": paused,
+            "workers": [_worker_info(w) for w in workers if w[2]],
+            "oldest_waiting_ms": oldest,
+            "metrics": metrics["summary"],
+        }
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        name: str,
+        state: JobState | str = JobState.WAITING,
+        *,
+        page: int = 1,
+        size: int = 20,
+        job_name: str | None = None,
+        text: str | None = None,
+        sort: str = "newest",
+    ) -> JobPage:
+        """A page of jobs in one state, newest first by default.
+
+        ``job_name`` keeps jobs with exactly that name; ``text`` keeps jobs whose id, name or
+        data (JSON text) contains it, case-insensitively. Filtered listings scan the newest
+        ``SCAN_LIMIT`` jobs of the state, a chunk per round trip."""
+        queue = await self.require(name)
+        job_state = parse_state(state)
+        if page < 1 or not 1 <= size <= 200:
+            raise ConfigurationError("page must be >= 1 and size between 1 and 200")
+        if sort not in ("newest", "oldest"):
+            raise ConfigurationError("sort must be 'newest' or 'oldest'")
+        newest = sort == "newest"
+        commands = queue.commands
+        total = await self.redis.run(commands.state_count(job_state))
+        start = (page - 1) * size
+        if not job_name and not text:
+            ids = await self.redis.run(commands.job_ids(job_state, start, start + size - 1, newest))
+            jobs = await self.redis.run(commands.get_jobs(ids, None)) if ids else []
+            return JobPage([summarize_job(j) for j in jobs], total, page, size)
+        matches, scanned = await self._scan(commands, job_state, newest, job_name, text)
+        ids = matches[start : start + size]
+        jobs = await self.redis.run(commands.get_jobs(ids, None)) if ids else []
+        return JobPage(
+            [summarize_job(j) for j in jobs],
+            len(matches),
+            page,
+            size,
+            truncated=total > scanned,
+            scanned=scanned,
+        )
+
+    async def _scan(
+        self,
+        commands: QueueCommands,
+        state: JobState,
+        newest: bool,
+        job_name: str | None,
+        text: str | None,
+    ) -> tuple[list[str], int]:
+        needle = text.lower() if text else None
+        fields = ("name", "data") if needle else ("name",)
+        matches: list[str] = []
+        scanned = 0
+        while scanned < SCAN_LIMIT:
+            want = min(_SCAN_CHUNK, SCAN_LIMIT - scanned)
+            ids = await self.redis.run(commands.job_ids(state, scanned, scanned + want - 1, newest))
+            if not ids:
+                break
+            rows = await self.redis.run(commands.job_fields(ids, fields))
+            for job_id, row in zip(ids, rows, strict=True):
+                found_name = row[0] or ""
+                if job_name and found_name != job_name:
+                    continue
+                if needle is not None:
+                    haystack = f"{job_id}\n{found_name}\n{row[1] or ''}".lower()
+                    if needle not in haystack:
+                        continue
+                matches.append(job_id)
+            scanned += len(ids)
+            if len(ids) < want:
+                break
+        return matches, scanned
+
+    async def job_detail(self, name: str, job_id: str) -> dict[str, Any]:
+        """Everything about one job: fields, options, attempts with tracebacks, logs, timeline."""
+        queue = self.queue(name)
+        job = await queue.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id!r} in queue {name!r}", job_id)
+        attempts = await queue.job_attempts(job_id)
+        logs = await queue.job_logs(job_id, -500, -1)
+        [[queued]] = await self.redis.run(queue.commands.job_fields([job_id], ("queued",)))
+        detail = job.to_dict()
+        queued_at = int(queued) if queued else job.created_at
+        detail.update(
+            attempts=attempts,
+            logs=logs,
+            queued_at=queued_at,
+            wait_ms=(job.started_at - queued_at)
+            if job.started_at and queued_at and job.started_at >= queued_at
+            else None,
+            run_ms=(job.finished_at - job.started_at)
+            if job.finished_at and job.started_at and job.finished_at >= job.started_at
+            else None,
+            timeline=_timeline(job, attempts),
+        )
+        return detail
+
+    # -- actions -------------------------------------------------------------------------------
+
+    async def add(self, name: str, job_name: str, data: Any, options: Mapping[str, Any]) -> Job:
+        jobs = await self.queue(name).add_bulk([{"name": job_name, "data": data, **options}])
+        return jobs[0]
+
+    async def cancel(self, name: str, job_id: str) -> str:
+        """Cancel a job that has not started (it is removed); returns the state it had.
+
+        Running jobs cannot be cancelled yet: that needs a worker-side transition."""
+        queue = self.queue(name)
+        state = await self.redis.run(queue.commands.job_state(job_id))
+        if state is None:
+            raise JobNotFound(f"no job {job_id!r} in queue {name!r}", job_id)
+        if state == JobState.ACTIVE:
+            raise InvalidTransition(
+                f"job {job_id} is running; cancelling a running job is not supported yet "
+                "(wait for it to finish, or remove it afterwards)",
+                job_id,
+            )
+        if state not in (JobState.WAITING, JobState.DELAYED):
+            raise InvalidTransition(
+                f"job {job_id} is {state}; only waiting or delayed jobs can be cancelled", job_id
+            )
+        await queue.remove(job_id)
+        return str(state)
+
+    async def act(self, name: str, action: str, job_id: str) -> None:
+        queue = self.queue(name)
+        if action == "retry":
+            await queue.retry(job_id)
+        elif action == "promote":
+            await queue.promote(job_id)
+        elif action == "remove":
+            await queue.remove(job_id)
+        elif action == "cancel":
+            await self.cancel(name, job_id)
+        else:
+            raise ConfigurationError(f"unknown action {action!r}; use one of {BULK_ACTIONS}")
+
+    async def bulk(self, name: str, action: str, ids: Sequence[str]) -> dict[str, Any]:
+        """Apply ``action`` to each id; per-id outcome (``ok`` or the error code/message)."""
+        if action not in BULK_ACTIONS:
+            raise ConfigurationError(f"unknown action {action!r}; use one of {BULK_ACTIONS}")
+        results: dict[str, Any] = {}
+        done = 0
+        for job_id in ids:
+            try:
+                await self.act(name, action, job_id)
+            except JobNotFound as exc:
+                results[job_id] = {"ok": False, "code": "job_not_found", "message": str(exc)}
+            except InvalidTransition as exc:
+                results[job_id] = {"ok": False, "code": "wrong_state", "message": str(exc)}
+            else:
+                results[job_id] = {"ok": True}
+                done += 1
+        return {"action": action, "done": done, "results": results}
+
+    async def retry_all(self, name: str, state: str = "failed") -> int:
+        queue = await self.require(name)
+        if state == "failed":
+            return await queue.retry_all()
+        if state == "delayed":
+            return await queue.promote_all()
+        raise InvalidTransition(f"retry-all works on failed (or delayed) jobs, not {state!r}")
+
+    async def clean(self, name: str, state: str, older_than: float = 0.0) -> int:
+        queue = await self.require(name)
+        return await queue.clean(state, older_than)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """Every live worker (deduplicated across queues), with its last heartbeat."""
+        names = await self.queue_names()
+        replies = await self.redis.run_many([self._commands(n).workers() for n in names])
+        seen: dict[str, dict[str, Any]] = {}
+        for entries in replies:
+            for entry in entries:
+                if not entry[2]:
+                    continue
+                info = _worker_info(entry)
+                known = seen.get(info["id"])
+                if known is None or info["last_heartbeat"] > known["last_heartbeat"]:
+                    seen[info["id"]] = info
+        return sorted(seen.values(), key=lambda w: (w["host"], w["pid"], w["id"]))
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    async def metrics(self, names: Sequence[str] | None, range_name: str = "1h") -> dict[str, Any]:
+        """Time series and percentiles for a chart range, summed over ``names`` (None: all)."""
+        if range_name not in RANGES:
+            raise ConfigurationError(f"range must be one of {', '.join(RANGES)}")
+        span, step = RANGES[range_name]
+        if names is None:
+            names = await self.queue_names()
+        now = await self.redis.run(server_time_ms())
+        last_minute = now // 60000
+        first_minute = last_minute - span + 1
+        # Align points to the step so a chart does not shift its buckets at every poll.
+        first_point = first_minute - first_minute % step
+        hours = list(range(first_point // 60, last_minute // 60 + 1))
+        ops = [self._commands(n).metrics_hours(hours) for n in names]
+        minutes: dict[int, _Series] = {}
+        for per_queue in await self.redis.run_many(ops) if ops else []:
+            for fields in per_queue:
+                _parse_hour(fields, minutes)
+        points = list(range(first_point, last_minute + 1, step))
+        series: dict[str, list[Any]] = {name: [] for name in COUNTERS}
+        for kind in DURATIONS:
+            for label in ("p50", "p95", "p99"):
+                series[f"{kind}_{label}"] = []
+        total = _Series()
+        for point in points:
+            bucket = _Series()
+            for minute in range(max(point, first_minute), min(point + step, last_minute + 1)):
+                if minute in minutes:
+                    bucket.merge(minutes[minute])
+            total.merge(bucket)
+            for name in COUNTERS:
+                series[name].append(bucket.counters.get(name, 0))
+            for kind in DURATIONS:
+                for label, quantile in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+                    series[f"{kind}_{label}"].append(percentile(bucket.hist[kind], quantile))
+        summary: dict[str, Any] = {name: total.counters.get(name, 0) for name in COUNTERS}
+        for kind in DURATIONS:
+            summary[kind] = _percentiles(total.hist[kind])
+        summary["per_minute"] = round(summary["completed"] / span, 3)
+        return {
+            "range": range_name,
+            "step_seconds": step * 60,
+            "now": now,
+            "timestamps": [p * 60 for p in points],
+            "series": series,
+            "summary": summary,
+        }
+
+    async def prometheus_snapshot(self) -> list[dict[str, Any]]:
+        """Per queue: counts, paused, workers, oldest age, lifetime totals and histograms."""
+        names = await self.queue_names()
+        ops: list[Any] = []
+        for name in names:
+            commands = self._commands(name)
+            ops += [
+                commands.counts(),
+                commands.workers(),
+                commands.oldest_waiting_ms(),
+                commands.metrics_totals(),
+            ]
+        values = await self.redis.run_many(ops) if ops else []
+        out = []
+        for i, name in enumerate(names):
+            counts, workers, oldest, totals = values[i * 4 : i * 4 + 4]
+            series = _Series()
+            sums: dict[str, int] = {}
+            for field, raw in totals.items():
+                try:
+                    value = int(raw)
+                except ValueError:
+                    continue
+                if field.endswith("_ms") and field[:-3] in DURATIONS:
+                    sums[field[:-3]] = value
+                else:
+                    series.add(field, value)
+            out.append(
+                {
+                    "name": name,
+                    "counts": counts,
+                    "workers": sum(1 for w in workers if w[2]),
+                    "oldest_waiting_ms": oldest,
+                    "counters": series.counters,
+                    "histograms": series.hist,
+                    "sums_ms": sums,
+                }
+            )
+        return out
+
+
+class QueueNotFound(LookupError):
+    """The queue name is valid but no queue of that name is registered."""
+
+
+def _worker_info(entry: tuple[str, int, str | None]) -> dict[str, Any]:
+    worker_id, beat, raw = entry
+    try:
+        info = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    return {
+        "id": str(info.get("id") or worker_id),
+        "host": str(info.get("host") or ""),
+        "pid": int(info.get("pid") or 0),
+        "queues": [str(q) for q in info.get("queues") or []],
+        "concurrency": int(info.get("concurrency") or 0),
+        "busy": int(info.get("busy") or 0),
+        "processed": int(info.get("processed") or 0),
+        "failed": int(info.get("failed") or 0),
+        "started_at": info.get("started_at"),
+        "version": info.get("version"),
+        "last_heartbeat": beat,
+    }
+
+
+def _timeline(job: Job, attempts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    if job.created_at:
+        events.append({"event": "created", "at": job.created_at})
+    for attempt in attempts:
+        at = attempt.get("at")
+        if isinstance(at, int):
+            events.append(
+                {
+                    "event": "attempt failed",
+                    "at": at,
+                    "detail": f"attempt {attempt.get('attempt')}: {attempt.get('error')}",
+                }
+            )
+    if job.run_at and job.state is JobState.DELAYED:
+        events.append({"event": "scheduled", "at": job.run_at})
+    if job.started_at:
+        events.append({"event": "started", "at": job.started_at, "detail": job.worker})
+    if job.finished_at:
+        events.append({"event": job.state.value, "at": job.finished_at})
+    events.sort(key=lambda e: e["at"])
+    return events

@@ -1,0 +1,435 @@
+"""``create_app``: the JSON API, ``/metrics`` and the dashboard as one Starlette ASGI app.
+
+Mount it anywhere (``app.mount("/conveyor", create_app(url=...))``) or serve it standalone
+with ``conveyor dashboard``. The dashboard is a static TypeScript build that only calls the API
+with relative URLs and hash routes, so it works under any mount path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .. import errors
+from ..admin import RANGES, Admin, QueueNotFound
+from ..settings import Settings
+from ..version import __version__
+from .openapi import build_spec
+from .prometheus import render_metrics
+from .security import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Authenticator,
+    SecurityConfig,
+    SecurityHeadersMiddleware,
+    WebError,
+)
+
+__all__ = ["STATIC_DIR", "create_app"]
+
+log = logging.getLogger("conveyor.web")
+
+STATIC_DIR = Path(__file__).parent / "static" / "dist"
+MAX_BODY = 1024 * 1024 + 64 * 1024
+_STATES = ("waiting", "delayed", "active", "completed", "failed")
+_NOT_BUILT = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Conveyor</title></head><body><h1>Conveyor</h1><p>The dashboard front end is not built.
+Run <code>bash scripts/setup</code> (or <code>npm ci &amp;&amp; npm run build</code> in
+<code>frontend/</code>). The JSON API is at <a href="api/queues">api/queues</a>.</p></body></html>
+"""
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _map_exception(exc: Exception) -> WebError:
+    if isinstance(exc, WebError):
+        return exc
+    if isinstance(exc, errors.InvalidQueueName):
+        return WebError(400, "invalid_queue_name", str(exc))
+    if isinstance(exc, errors.PayloadTooLarge):
+        return WebError(413, "payload_too_large", str(exc))
+    if isinstance(exc, errors.ConfigurationError | errors.PayloadError):
+        return WebError(400, "bad_request", str(exc))
+    if isinstance(exc, errors.JobNotFound):
+        return WebError(404, "job_not_found", str(exc))
+    if isinstance(exc, QueueNotFound):
+        return WebError(404, "queue_not_found", str(exc))
+    if isinstance(exc, errors.InvalidTransition):
+        code = "job_active" if "running" in str(exc) else "wrong_state"
+        return WebError(409, code, str(exc))
+    if isinstance(exc, errors.OutOfMemory):
+        return WebError(503, "redis_out_of_memory", str(exc))
+    if isinstance(exc, errors.ConnectionError):
+        return WebError(503, "redis_unavailable", str(exc))
+    log.exception("unexpected error in the web API", exc_info=exc)
+    return WebError(500, "internal_error", "unexpected server error (see the server log)")
+
+
+class _Api:
+    """Route handlers; each is wrapped by ``endpoint`` for auth, CSRF and error mapping."""
+
+    def __init__(self, admin: Admin, security: SecurityConfig) -> None:
+        self.admin = admin
+        self.security = security
+
+    def endpoint(self, handler: Handler, *, write: bool = False, public: bool = False) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            try:
+                if write:
+                    self.security.check_csrf(request)
+                if not public:
+                    await self.security.authorize(request)
+                if write and self.security.read_only:
+                    raise WebError(403, "read_only", "the dashboard is in read-only mode")
+                result = await handler(request)
+            except Exception as exc:
+                err = _map_exception(exc)
+                return _error(err.status, err.code, err.message)
+            if isinstance(result, Response):
+                return result
+            return ORJSONResponse(result)
+
+        return wrapped
+
+    # -- request helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    async def body(request: Request, required: bool = True) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise WebError(413, "payload_too_large", f"request body over {MAX_BODY} bytes")
+        if not raw.strip():
+            if required:
+                raise WebError(400, "bad_request", "a JSON object body is required")
+            return {}
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise WebError(415, "unsupported_media_type", "send the body as application/json")
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise WebError(400, "bad_request", f"body is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise WebError(400, "bad_request", "the body must be a JSON object")
+        return value
+
+    @staticmethod
+    def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise WebError(400, "bad_request", f"{name} must be an integer") from None
+        if not low <= value <= high:
+            raise WebError(400, "bad_request", f"{name} must be between {low} and {high}")
+        return value
+
+    @staticmethod
+    def choice(request: Request, name: str, options: tuple[str, ...], default: str) -> str:
+        value = request.query_params.get(name) or default
+        if value not in options:
+            raise WebError(400, "bad_request", f"{name} must be one of {', '.join(options)}")
+        return value
+
+    @staticmethod
+    def text_param(request: Request, name: str) -> str | None:
+        value = request.query_params.get(name)
+        if value is not None and len(value) > 256:
+            raise WebError(400, "bad_request", f"{name} is longer than 256 characters")
+        return value or None
+
+    @staticmethod
+    def queue_name(request: Request) -> str:
+        return str(request.path_params["queue"])
+
+    @staticmethod
+    def job_id(request: Request) -> str:
+        job_id = str(request.path_params["id"])
+        if not job_id or len(job_id) > 256:
+            raise WebError(400, "bad_request", "job id must be 1-256 characters")
+        return job_id
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        try:
+            await self.admin.ping()
+        except errors.ConnectionError as exc:
+            return _error(503, "redis_unavailable", str(exc))
+        return ORJSONResponse({"status": "ok", "redis": "ok", "version": __version__})
+
+    async def config(self, request: Request) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "auth": self.security.kind,
+            "read_only": self.security.read_only,
+            "prefix": self.admin.settings.prefix,
+            "redis": self.admin.settings.redacted_url(),
+            "poll_seconds": [2, 3, 5, 10],
+            "ranges": list(RANGES),
+        }
+
+    async def login(self, request: Request) -> Response:
+        body = await self.body(request)
+        values = {k: body.get(k) for k in ("token", "username", "password")}
+        if any(v is not None and not isinstance(v, str) for v in values.values()):
+            raise WebError(400, "bad_request", "token, username and password must be strings")
+        if self.security.is_open:
+            return ORJSONResponse({"ok": True})
+        if not self.security.check_credentials(
+            values["token"], values["username"], values["password"]
+        ):
+            raise WebError(401, "unauthorized", "wrong token or username/password")
+        response = ORJSONResponse({"ok": True})
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.security.make_session(),
+            max_age=SESSION_SECONDS,
+            path=request.scope.get("root_path") or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        response = ORJSONResponse({"ok": True})
+        response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path") or "/")
+        return response
+
+    async def openapi(self, request: Request) -> dict[str, Any]:
+        return build_spec()
+
+    async def prometheus(self, request: Request) -> Response:
+        body, content_type = render_metrics(await self.admin.prometheus_snapshot())
+        return Response(body, media_type=content_type)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def queues(self, request: Request) -> dict[str, Any]:
+        return {"queues": await self.admin.overview()}
+
+    async def queue(self, request: Request) -> dict[str, Any]:
+        return await self.admin.queue_info(self.queue_name(request))
+
+    async def jobs(self, request: Request) -> dict[str, Any]:
+        page = await self.admin.list_jobs(
+            self.queue_name(request),
+            self.choice(request, "state", _STATES, "waiting"),
+            page=self.int_param(request, "page", 1, 1, 100_000),
+            size=self.int_param(request, "size", 20, 1, 200),
+            job_name=self.text_param(request, "name"),
+            text=self.text_param(request, "q"),
+            sort=self.choice(request, "sort", ("newest", "oldest"), "newest"),
+        )
+        return page.to_dict()
+
+    async def job(self, request: Request) -> dict[str, Any]:
+        return await self.admin.job_detail(self.queue_name(request), self.job_id(request))
+
+    async def metrics(self, request: Request) -> dict[str, Any]:
+        name = self.queue_name(request)
+        await self.admin.require(name)
+        return await self.admin.metrics([name], self.choice(request, "range", tuple(RANGES), "1h"))
+
+    async def all_metrics(self, request: Request) -> dict[str, Any]:
+        return await self.admin.metrics(None, self.choice(request, "range", tuple(RANGES), "1h"))
+
+    async def workers(self, request: Request) -> dict[str, Any]:
+        return {"workers": await self.admin.workers()}
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def add_job(self, request: Request) -> Response:
+        name = self.queue_name(request)
+        self.admin.queue(name)  # validate the name before reading the body
+        body = await self.body(request)
+        unknown = set(body) - {"name", "data", "options"}
+        if unknown:
+            raise WebError(400, "bad_request", f"unknown fields {sorted(unknown)}")
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise WebError(400, "bad_request", "options must be an object")
+        allowed = {"attempts", "delay", "priority", "job_id", "timeout", "ttl"}
+        if set(options) - allowed:
+            raise WebError(400, "bad_request", f"unknown options {sorted(set(options) - allowed)}")
+        job_name = body.get("name")
+        if not isinstance(job_name, str):
+            raise WebError(400, "bad_request", "name must be a string")
+        job = await self.admin.add(name, job_name, body.get("data"), options)
+        return ORJSONResponse(
+            {"id": job.id, "state": job.state.value, "queue": name}, status_code=201
+        )
+
+    async def job_action(self, request: Request) -> dict[str, Any]:
+        action = request.url.path.rsplit("/", 1)[-1]
+        await self.admin.act(self.queue_name(request), action, self.job_id(request))
+        return {"ok": True}
+
+    async def delete_job(self, request: Request) -> dict[str, Any]:
+        await self.admin.act(self.queue_name(request), "remove", self.job_id(request))
+        return {"ok": True}
+
+    async def bulk(self, request: Request) -> dict[str, Any]:
+        name = self.queue_name(request)
+        await self.admin.require(name)
+        body = await self.body(request)
+        ids, action = body.get("ids"), body.get("action")
+        if set(body) - {"ids", "action"}:
+            raise WebError(400, "bad_request", "the body takes 'action' and 'ids' only")
+        if not isinstance(action, str) or not isinstance(ids, list) or len(ids) > 1000:
+            raise WebError(400, "bad_request", "give an action and a list of at most 1000 ids")
+        if not all(isinstance(i, str) and 0 < len(i) <= 256 for i in ids):
+            raise WebError(400, "bad_request", "ids must be strings of 1-256 characters")
+        return await self.admin.bulk(name, action, ids)
+
+    async def pause(self, request: Request) -> dict[str, Any]:
+        queue = await self.admin.require(self.queue_name(request))
+        if request.url.path.endswith("/pause"):
+            await queue.pause()
+        else:
+            await queue.resume()
+        return {"ok": True}
+
+    async def _state_body(self, request: Request, default: str) -> tuple[str, float]:
+        body = await self.body(request, required=False)
+        if set(body) - {"state", "older_than"}:
+            raise WebError(400, "bad_request", "the body takes 'state' and 'older_than' only")
+        state = body.get("state", default)
+        if state not in ("waiting", "delayed", "completed", "failed"):
+            raise WebError(
+                400, "bad_request", "state must be waiting, delayed, completed or failed"
+            )
+        older = body.get("older_than", 0)
+        if not isinstance(older, int | float) or isinstance(older, bool) or not 0 <= older < 1e12:
+            raise WebError(400, "bad_request", "older_than must be a number of seconds >= 0")
+        return state, float(older)
+
+    async def retry_all(self, request: Request) -> dict[str, Any]:
+        name = self.queue_name(request)
+        await self.admin.require(name)
+        state, _ = await self._state_body(request, "failed")
+        return {"count": await self.admin.retry_all(name, state)}
+
+    async def clean(self, request: Request) -> dict[str, Any]:
+        name = self.queue_name(request)
+        await self.admin.require(name)
+        state, older = await self._state_body(request, "completed")
+        return {"count": await self.admin.clean(name, state, older)}
+
+
+async def _index(request: Request) -> Response:
+    index = STATIC_DIR / "index.html"
+    if index.is_file():
+        return FileResponse(index, headers={"cache-control": "no-cache"})
+    return Response(_NOT_BUILT, media_type="text/html")
+
+
+def create_app(
+    url: str | None = None,
+    *,
+    settings: Settings | None = None,
+    prefix: str | None = None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    authenticate: Authenticator | None = None,
+    read_only: bool = False,
+    allowed_hosts: tuple[str, ...] = (),
+    secret_key: bytes | None = None,
+) -> Starlette:
+    """The Conveyor dashboard + JSON API as an ASGI app.
+
+    Without ``token``/``username``+``password``/``authenticate`` the app serves loopback clients
+    only. ``authenticate(request) -> bool`` (sync or async) lets a host app's own login decide.
+    """
+    overrides: dict[str, Any] = {"prefix": prefix} if prefix else {}
+    admin = Admin(url, settings=settings, **overrides)
+    security = SecurityConfig(
+        token=token,
+        username=username,
+        password=password,
+        authenticate=authenticate,
+        read_only=read_only,
+        allowed_hosts=tuple(allowed_hosts),
+    )
+    if secret_key is not None:
+        security.secret_key = secret_key
+    api = _Api(admin, security)
+    ep = api.endpoint
+
+    def route(path: str, handler: Handler, methods: list[str], **kw: bool) -> Route:
+        return Route(path, ep(handler, **kw), methods=methods)
+
+    q = "/api/queues/{queue}"
+    routes: list[Any] = [
+        route("/api/health", api.health, ["GET"], public=True),
+        route("/api/config", api.config, ["GET"], public=True),
+        route("/api/login", api.login, ["POST"], public=True, write=False),
+        route("/api/logout", api.logout, ["POST"], public=True),
+        route("/api/openapi.json", api.openapi, ["GET"]),
+        route("/metrics", api.prometheus, ["GET"]),
+        route("/api/metrics", api.all_metrics, ["GET"]),
+        route("/api/workers", api.workers, ["GET"]),
+        route("/api/queues", api.queues, ["GET"]),
+        route(q, api.queue, ["GET"]),
+        route(f"{q}/metrics", api.metrics, ["GET"]),
+        route(f"{q}/jobs", api.jobs, ["GET"]),
+        route(f"{q}/jobs", api.add_job, ["POST"], write=True),
+        route(f"{q}/jobs/bulk", api.bulk, ["POST"], write=True),
+        route(q + "/jobs/{id}", api.job, ["GET"]),
+        route(q + "/jobs/{id}", api.delete_job, ["DELETE"], write=True),
+    ]
+    for action in ("retry", "promote", "cancel"):
+        routes.append(route(q + "/jobs/{id}/" + action, api.job_action, ["POST"], write=True))
+    for action in ("pause", "resume"):
+        routes.append(route(f"{q}/{action}", api.pause, ["POST"], write=True))
+    routes.append(route(f"{q}/retry-all", api.retry_all, ["POST"], write=True))
+    routes.append(route(f"{q}/clean", api.clean, ["POST"], write=True))
+    routes.append(Route("/", _index, methods=["GET"]))
+    routes.append(
+        Mount("/assets", app=StaticFiles(directory=STATIC_DIR / "assets", check_dir=False))
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await admin.close()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+    )
+    app.state.admin = admin
+    app.state.security = security
+    return app
