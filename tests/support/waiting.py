@@ -55,7 +55,7 @@ def wait_for(
 @overload
 async def async_wait_for(
     predicate: Callable[[], Awaitable[T]],
-    timeout: float = ...,  # noqa: ASYNC109
+    timeout: float = ...,
     interval: float = ...,
     message: Message = ...,
     *,
@@ -66,7 +66,7 @@ async def async_wait_for(
 @overload
 async def async_wait_for(
     predicate: Callable[[], T],
-    timeout: float = ...,  # noqa: ASYNC109
+    timeout: float = ...,
     interval: float = ...,
     message: Message = ...,
     *,
@@ -76,7 +76,7 @@ async def async_wait_for(
 
 async def async_wait_for(
     predicate: Callable[[], Any],
-    timeout: float = 5.0,  # noqa: ASYNC109 - same signature as wait_for()
+    timeout: float = 5.0,
     interval: float = 0.01,
     message: Message = "condition was not met",
     *,
