@@ -1,0 +1,70 @@
+"""Schemathesis against /api/openapi.json: no input it generates may cause a 500, and every
+response must match the documented status codes, content type and schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from conveyor import SyncQueue
+from conveyor.web import create_app
+
+TOKEN = "schema-test-token"
+
+
+@pytest.fixture(scope="module")
+def api_app(redis_server: Any) -> Iterator[Any]:
+    prefix = "ctschema"
+    queue = SyncQueue("q", url=redis_server.url, prefix=prefix)
+    queue.add("x", {"n": 1}, job_id="1")
+    queue.add("x", {"n": 2}, delay=3600)
+    queue.close()
+    app = create_app(url=redis_server.url, prefix=prefix, token=TOKEN)
+    yield app
+
+
+def _auth() -> dict[str, str]:
+    return {"authorization": f"Bearer {TOKEN}"}
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.mark.timeout(600)
+def test_api_conforms_to_its_openapi(api_app: Any) -> None:
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", api_app, headers=_auth())
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 20
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=15,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            case.call_and_validate(headers=_auth(), checks=CHECKS)
+
+        try:
+            check()
+        except Exception as exc:  # collect every operation's failure, then report them all
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
