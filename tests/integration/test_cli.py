@@ -1,0 +1,221 @@
+"""The ``conveyor`` command line, run as a subprocess against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.processes import ProcessManager, python_env
+from tests.support.redis_server import RedisServer, find_free_port
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+CLI = "import sys; from conveyor.cli import main; main()"
+
+TASKS = """
+import os
+from conveyor import Queue, Unrecoverable
+
+queue = Queue("mail")
+
+@queue.handler("add")
+async def add(job):
+    return job.data["a"] + job.data["b"]
+
+@queue.handler("boom")
+async def boom(job):
+    raise Unrecoverable("boom: bad recipient")
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "tasks.py").write_text(textwrap.dedent(TASKS))
+    return tmp_path
+
+
+@pytest.fixture
+def cli(
+    project: Path, redis_url: str, key_prefix: str
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        child_env = python_env(
+            {
+                "REDIS_URL": redis_url,
+                "CONVEYOR_PREFIX": key_prefix,
+                "CONVEYOR_ALLOW_EVICTING_REDIS": "",
+                "COLUMNS": "200",
+                **(env or {}),
+            }
+        )
+        return subprocess.run(
+            [sys.executable, "-c", CLI, *args],
+            cwd=project,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+
+    return run
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_enqueue_then_burst_worker_processes_the_job(cli: Callable[..., Any]) -> None:
+    job_id = ok(cli("enqueue", "mail", "add", "--data", '{"a": 2, "b": 3}')).strip()
+    assert job_id
+    result = cli("worker", "tasks:queue", "--burst")
+    ok(result)
+    assert "queues:      mail" in result.stderr  # the banner
+    assert "handlers:    add, boom" in result.stderr
+    shown = json.loads(ok(cli("show", "mail", job_id, "--json")))
+    assert (shown["state"], shown["result"]) == ("completed", 5)
+    listed = json.loads(ok(cli("jobs", "mail", "--state", "completed", "--json")))
+    assert [j["id"] for j in listed] == [job_id]
+
+
+def test_module_dot_attr_and_env_vars_for_flags(cli: Callable[..., Any]) -> None:
+    ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 1}'))
+    result = cli("worker", "tasks.queue", env={"CONVEYOR_BURST": "1", "CONVEYOR_CONCURRENCY": "7"})
+    ok(result)
+    assert "concurrency: 7" in result.stderr
+    assert "stopped after 1 jobs" in result.stderr
+
+
+def test_queues_flag_sets_the_fetch_order(cli: Callable[..., Any]) -> None:
+    result = cli("worker", "tasks:queue", "--queues", "urgent,mail", "--burst")
+    ok(result)
+    assert "queues:      urgent, mail  (in this order)" in result.stderr
+
+
+def test_json_logs_carry_the_job_fields(cli: Callable[..., Any]) -> None:
+    job_id = ok(cli("enqueue", "mail", "boom")).strip()
+    result = cli("worker", "tasks:queue", "--burst", "--log-format", "json")
+    ok(result)
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    failed = [r for r in records if r.get("job_id") == job_id]
+    assert failed, result.stderr
+    record = failed[0]
+    assert record["queue"] == "mail" and record["job_name"] == "boom"
+    assert record["attempt"] == 1 and isinstance(record["duration_ms"], int)
+    assert record["level"] == "info" and "boom: bad recipient" in record["message"]
+    assert any(r.get("event") == "banner" for r in records)
+
+
+def test_the_banner_hides_the_redis_password(
+    cli: Callable[..., Any], make_redis: Callable[..., RedisServer]
+) -> None:
+    server = make_redis()
+    server.command("CONFIG", "SET", "requirepass", "s3cret-pw")  # after start: it PINGs first
+    url = f"redis://:s3cret-pw@127.0.0.1:{server.port}/0"
+    result = cli("worker", "tasks:queue", "--burst", "--url", url)
+    ok(result)
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert f"redis://:***@127.0.0.1:{server.port}/0" in result.stderr
+
+
+def test_exit_codes(cli: Callable[..., Any], make_redis: Callable[..., RedisServer]) -> None:
+    assert cli("worker", "nosuchmodule:queue").returncode == 2
+    assert cli("worker", "tasks:nothing").returncode == 2
+    assert cli("worker", "tasks").returncode == 2
+    dead = f"redis://127.0.0.1:{find_free_port()}/0"
+    unreachable = cli("worker", "tasks:queue", "--burst", "--url", dead)
+    assert unreachable.returncode == 3, unreachable.stderr
+    assert "unreachable" in unreachable.stderr
+    evicting = make_redis(maxmemory_policy="allkeys-lru")
+    refused = cli("worker", "tasks:queue", "--burst", "--url", evicting.url)
+    assert refused.returncode == 4, refused.stderr
+    assert "noeviction" in refused.stderr
+    missing = cli("show", "mail", "does-not-exist")
+    assert missing.returncode == 1 and "no job" in missing.stderr
+    assert cli("enqueue", "mail", "add", "--data", "{not json").returncode == 2
+    assert cli("jobs", "bad queue name").returncode == 2
+
+
+def test_check_is_a_health_probe(
+    cli: Callable[..., Any], spawn: ProcessManager, project: Path, redis_url: str, key_prefix: str
+) -> None:
+    unhealthy = cli("worker", "tasks:queue", "--check")
+    assert unhealthy.returncode == 1 and "no live worker" in unhealthy.stderr
+    proc = spawn(
+        CLI,
+        args=["worker", "tasks:queue"],
+        env={"REDIS_URL": redis_url, "CONVEYOR_PREFIX": key_prefix},
+        cwd=project,
+    )
+    proc.wait_for_output("started", timeout=20)
+    wait_for(lambda: cli("worker", "tasks:queue", "--check").returncode == 0, timeout=20)
+    assert proc.terminate(timeout=20) == 0
+
+
+def test_retry_and_clean_need_yes_without_a_terminal(cli: Callable[..., Any]) -> None:
+    ids = [ok(cli("enqueue", "mail", "boom")).strip() for _ in range(3)]
+    ok(cli("worker", "tasks:queue", "--burst"))
+    refused = cli("retry", "mail", "--all")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    result = cli("retry", "mail", "--all", "--yes")
+    assert "retried 3 jobs" in ok(result)
+    counts = json.loads(ok(cli("info", "--json")))["queues"][0]["counts"]
+    assert (counts["waiting"], counts["failed"]) == (3, 0)
+    ok(cli("worker", "tasks:queue", "--burst"))
+    assert "retried" in ok(cli("retry", "mail", ids[0]))
+    assert cli("clean", "mail", "--state", "failed").returncode == 2
+    assert "deleted 2 jobs" in ok(cli("clean", "mail", "--state", "failed", "--yes"))
+    assert cli("retry", "mail").returncode == 2  # neither ids nor --all
+
+
+def test_clean_respects_older_than(cli: Callable[..., Any]) -> None:
+    ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 2}'))
+    ok(cli("worker", "tasks:queue", "--burst"))
+    assert "deleted 0 jobs" in ok(cli("clean", "mail", "--older-than", "1h", "--yes"))
+    assert "deleted 1 jobs" in ok(cli("clean", "mail", "--older-than", "0s", "--yes"))
+    assert cli("clean", "mail", "--older-than", "soon", "--yes").returncode == 2
+
+
+def test_pause_resume_and_info(cli: Callable[..., Any]) -> None:
+    ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 2}'))
+    assert "paused" in ok(cli("pause", "mail"))
+    info = json.loads(ok(cli("info", "--json")))
+    [queue] = info["queues"]
+    assert queue["name"] == "mail" and queue["paused"] is True
+    assert queue["counts"]["waiting"] == 1
+    ok(cli("worker", "tasks:queue", "--burst"))  # a paused queue hands out nothing
+    assert json.loads(ok(cli("info", "--json")))["queues"][0]["counts"]["waiting"] == 1
+    assert "resumed" in ok(cli("resume", "mail"))
+    ok(cli("worker", "tasks:queue", "--burst"))
+    info = json.loads(ok(cli("info", "--json")))
+    assert info["queues"][0]["counts"]["completed"] == 1
+    assert info["queues"][0]["last_5m"]["completed"] == 1
+    table = ok(cli("info"))
+    assert "mail" in table and "completed" in table
+
+
+def test_enqueue_wait_prints_the_result(
+    cli: Callable[..., Any], spawn: ProcessManager, project: Path, redis_url: str, key_prefix: str
+) -> None:
+    proc = spawn(
+        CLI,
+        args=["worker", "tasks:queue"],
+        env={"REDIS_URL": redis_url, "CONVEYOR_PREFIX": key_prefix},
+        cwd=project,
+    )
+    proc.wait_for_output("started", timeout=20)
+    out = json.loads(ok(cli("enqueue", "mail", "add", "-d", '{"a": 20, "b": 22}', "--wait")))
+    assert out["result"] == 42
+    failed = cli("enqueue", "mail", "boom", "--wait", "--wait-timeout", "20")
+    assert failed.returncode == 1 and "bad recipient" in failed.stderr
+    proc.terminate(timeout=20)
