@@ -1,0 +1,91 @@
+import { api, type Job } from "../api";
+import { duration, h, pretty, replace, stamp } from "../dom";
+import { act, type App, badge, confirmDialog, progressBar, type View } from "./common";
+
+export function jobView(app: App, queue: string, id: string): View {
+  const enc = encodeURIComponent(queue);
+  const head = h("div", { class: "row wrap" });
+  const actions = h("div", { class: "row" });
+  const body = h("div", { class: "job-grid" });
+  const el = h("section", { class: "job" }, head, actions, body);
+  let job: Job | null = null;
+
+  function pane(title: string, ...content: (Node | string | null)[]): HTMLElement {
+    return h("div", { class: "card" }, h("h2", {}, title), ...content);
+  }
+
+  function render(j: Job): void {
+    replace(head,
+      h("a", { href: `#/queues/${enc}`, class: "muted" }, `${queue} /`),
+      h("h1", { "data-testid": "job-title" }, h("span", { class: "mono" }, `#${j.id}`), " ", h("span", { "data-testid": "job-name" }, j.name)),
+      badge(j.state),
+      h("div", { class: "spacer" }),
+      h("a", { class: "permalink", href: `#/queues/${enc}/jobs/${encodeURIComponent(j.id)}`, title: "permalink" }, "🔗 permalink"));
+    const buttons: HTMLElement[] = [];
+    const add = (label: string, testid: string, fn: () => Promise<unknown>, cls = "") => {
+      const b = h("button", { class: cls, "data-testid": testid }, label);
+      b.addEventListener("click", () => void fn());
+      buttons.push(b);
+    };
+    if (!app.readOnly) {
+      if (j.state === "failed") add("Retry", "retry", () => act(app, () => api.action(queue, j.id, "retry"), "Job queued for retry"), "primary");
+      if (j.state === "delayed") add("Run now", "promote", () => act(app, () => api.action(queue, j.id, "promote")), "primary");
+      if (j.state === "waiting" || j.state === "delayed") add("Cancel", "cancel", async () => {
+        if (await confirmDialog("Cancel this job?", "It will not run and is removed.", "Cancel job", true)) {
+          await act(app, () => api.action(queue, j.id, "cancel"), "Job cancelled");
+          location.hash = `#/queues/${enc}`;
+        }
+      }, "ghost");
+      if (j.state !== "active") add("Delete", "delete", async () => {
+        if (await confirmDialog("Delete this job?", "This cannot be undone.", "Delete", true)) {
+          await act(app, () => api.remove(queue, j.id), "Job deleted");
+          location.hash = `#/queues/${enc}`;
+        }
+      }, "danger ghost");
+    }
+    replace(actions, buttons);
+
+    const progress = progressBar(j.progress);
+    const facts: [string, string][] = [
+      ["State", j.state], ["Attempts", `${j.attempts_made} of ${String(j.options.attempts ?? 1)}`],
+      ["Worker", j.worker ?? "—"], ["Created", stamp(j.created_at)], ["Queued", stamp(j.queued_at)],
+      ["Started", stamp(j.started_at)], ["Finished", stamp(j.finished_at)],
+      ["Waited", duration(j.wait_ms)], ["Ran", duration(j.run_ms)],
+    ];
+    if (j.run_at) facts.push(["Runs at", stamp(j.run_at)]);
+    if (j.stalls) facts.push(["Stalls", String(j.stalls)]);
+    const attempts = [...j.attempts].reverse();
+    replace(body,
+      pane("Details",
+        progress ? h("div", { class: "progress-row" }, progress, h("span", { class: "muted" }, pretty(j.progress))) :
+          j.progress !== null ? h("div", {}, "Progress: ", h("code", {}, pretty(j.progress))) : null,
+        h("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+        j.decode_error ? h("div", { class: "alert warn" }, j.decode_error) : null),
+      pane("Data", h("pre", { class: "json", "data-testid": "job-data" }, pretty(j.data))),
+      pane("Result", h("pre", { class: "json", "data-testid": "job-result" }, j.result === null ? "—" : pretty(j.result))),
+      j.error ? pane("Error", h("pre", { class: "error-text", "data-testid": "job-error" }, j.error)) : null,
+      pane(`Attempts (${j.attempts.length} failed)`,
+        attempts.length ? h("div", { class: "attempts" }, ...attempts.map((a) =>
+          h("details", { class: "attempt", open: a === attempts[0] },
+            h("summary", {}, `Attempt ${a.attempt ?? "?"} · ${stamp(a.at)} · ${duration(a.duration_ms)} · `, h("span", { class: "error-text" }, a.error ?? "")),
+            h("pre", { class: "traceback", "data-testid": "traceback" }, a.traceback ?? "(no traceback)"),
+            a.worker ? h("div", { class: "muted" }, `worker ${a.worker}`) : null)))
+          : h("p", { class: "muted" }, "No failed attempts.")),
+      pane("Timeline", h("ol", { class: "timeline" }, ...j.timeline.map((e) =>
+        h("li", {}, h("span", { class: "t-event" }, e.event), h("span", { class: "muted" }, ` ${stamp(e.at)}`), e.detail ? h("div", { class: "muted small" }, e.detail) : null)))),
+      pane(`Logs (${j.logs.length})`, h("pre", { class: "logs", "data-testid": "logs" }, j.logs.length ? j.logs.join("\n") : "—")),
+      pane("Options", h("pre", { class: "json" }, pretty(j.options))));
+  }
+
+  async function refresh(): Promise<void> {
+    job = await api.job(queue, id);
+    // Keep an open traceback open across refreshes.
+    const open = new Set([...body.querySelectorAll("details[open] summary")].map((s) => s.textContent));
+    render(job);
+    for (const d of body.querySelectorAll("details")) {
+      if (open.has(d.querySelector("summary")?.textContent ?? "")) d.open = true;
+    }
+  }
+
+  return { el, refresh };
+}
