@@ -457,3 +457,61 @@ def demo(**params: Any) -> None:
     except DemoError as exc:
         fail(str(exc), exc.exit_code)
     sys.exit(code)
+
+
+@main.command()
+@click.option(
+    "--host", default="127.0.0.1", envvar="CONVEYOR_HOST", show_envvar=True, show_default=True
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=3001, envvar="CONVEYOR_PORT", show_envvar=True,
+    show_default=True,
+)  # fmt: skip
+@click.option("--url", envvar=["CONVEYOR_URL", "REDIS_URL"], show_envvar=True, help="Redis URL.")
+@click.option("--prefix", envvar="CONVEYOR_PREFIX", show_envvar=True, help="Key prefix in Redis.")
+@click.option("--token", envvar="CONVEYOR_TOKEN", show_envvar=True, help="API/dashboard token.")
+@click.option("--username", envvar="CONVEYOR_USERNAME", show_envvar=True)
+@click.option("--password", envvar="CONVEYOR_PASSWORD", show_envvar=True)
+@click.option("--read-only", is_flag=True, envvar="CONVEYOR_READ_ONLY", show_envvar=True)
+def dashboard(
+    host: str,
+    port: int,
+    url: str | None,
+    prefix: str | None,
+    token: str | None,
+    username: str | None,
+    password: str | None,
+    read_only: bool,
+) -> None:
+    """Serve the dashboard and the JSON API (http://HOST:PORT/). Without --token or
+    --username/--password it binds to loopback only."""
+    from .cli_common import EXIT_USAGE
+    from .cli_common import fail as _fail
+    from .cli_common import make_settings as _make_settings
+
+    try:
+        import uvicorn
+
+        from .web import create_app
+        from .web.security import is_loopback
+    except ImportError as exc:
+        _fail(f"the dashboard needs the web extra: pip install 'conveyor-queue[web]' ({exc})")
+    if not (token or username) and not is_loopback(host):
+        _fail(
+            f"refusing to bind to {host} without credentials: set --token (CONVEYOR_TOKEN) or "
+            "--username/--password, or bind to 127.0.0.1",
+            EXIT_USAGE,
+        )
+    settings = _make_settings(url, prefix)
+    try:
+        app = create_app(
+            settings=settings, token=token, username=username, password=password,
+            read_only=read_only,
+        )  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    shown = "localhost" if is_loopback(host) else host
+    click.echo(f"Conveyor dashboard on http://{shown}:{port}/  (Redis {settings.redacted_url()})")
+    if not (token or username):
+        click.echo("No credentials configured: serving loopback clients only.")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
