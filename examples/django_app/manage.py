@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Django + Conveyor. ``python manage.py runserver`` and ``python manage.py conveyor_worker
+shop.tasks:queue`` (from this folder)."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

@@ -1,0 +1,10 @@
+"""Conveyor inside web frameworks.
+
+* ``conveyor.integrations.fastapi``: FastAPI and Starlette (lifespan, dependency, dashboard).
+* ``conveyor.integrations.flask``: a Flask extension using the blocking ``SyncQueue``.
+* ``conveyor.integrations.django``: Django settings, ``get_queue()`` and the
+  ``manage.py conveyor_worker`` command (add ``"conveyor.integrations.django"`` to
+  ``INSTALLED_APPS``).
+
+Each has a runnable, tested example in ``examples/``.
+"""
