@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from . import serializer
 from .errors import JobFailed, JobNotFound
 
@@ -35,9 +37,39 @@ class Event:
         return int(self.id.split("-", 1)[0])
 
     @classmethod
-    def from_entry(cls, entry_id: str, fields: Mapping[str, str]) -> Event:
-        extra = {k: v for k, v in fields.items() if k not in ("event", "id")}
-        return cls(entry_id, fields.get("event", ""), fields.get("id", ""), extra)
+    def from_entry(cls, entry_id: str, fields: Mapping[str, str]) -> list[Event]:
+        """The events of one stream entry: one, or one per job of a batched entry (whose
+        ``ids`` field lists the jobs). A ``results`` field maps job ids to small results;
+        each job's event gets its own as ``result`` (JSON text)."""
+        name = fields.get("event", "")
+        extra = {k: v for k, v in fields.items() if k not in ("event", "id", "ids", "results")}
+        if "ids" in fields:
+            try:
+                ids = [str(i) for i in serializer.decode(fields["ids"])]
+            except (ValueError, TypeError):
+                return []
+        else:
+            ids = [fields.get("id", "")]
+        results = _results(fields.get("results"))
+        events = []
+        for job_id in ids:
+            own = dict(extra)
+            if job_id in results:
+                own["result"] = results[job_id]
+            events.append(cls(entry_id, name, job_id, own))
+        return events
+
+
+def _results(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        results = serializer.decode(raw)
+    except ValueError:
+        return {}
+    if not isinstance(results, dict):
+        return {}
+    return {str(k): orjson.dumps(v).decode() for k, v in results.items()}
 
 
 def finished_outcome(job_id: str, state: str | None, result: str | None, error: str | None) -> Any:

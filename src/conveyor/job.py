@@ -142,6 +142,41 @@ class Job:
         }
 
     @classmethod
+    def from_fetch(cls, queue: str, raw: list[Any], context: JobContext | None) -> Job:
+        """A job as ``fetch.lua`` hands it out (the worker's hot path: no field-by-field
+        checks); anything malformed falls back to ``from_fields``, which says what is wrong."""
+        job_id, token, name, data, opts, attempts, made, stalls, priority, created, progress = raw
+        try:
+            if name is None:
+                raise ValueError("no name")
+            job = cls(
+                id=job_id,
+                name=name,
+                data=serializer.decode(data),
+                queue=queue,
+                state=JobState.ACTIVE,
+                attempts=int(attempts),
+                priority=int(priority),
+                attempts_made=int(made),
+                stalls=int(stalls),
+                progress=serializer.decode(progress) if progress else None,
+                created_at=int(created),
+                _context=context,
+            )
+            if opts != "{}":
+                options = serializer.decode(opts)
+                job.timeout = options.get("timeout")
+                job.ttl = options.get("ttl")
+                if options.get("backoff"):
+                    job.backoff = Backoff.from_dict(options["backoff"])
+        except (ValueError, TypeError, AttributeError):
+            names = ("name", "data", "opts", "attempts", "made", "stalls", "priority", "created")
+            fields = {k: v for k, v in zip(names, raw[2:], strict=False) if v is not None}
+            job = cls.from_fields(job_id, queue, {**fields, "state": "active"}, context)
+        job.token = token
+        return job
+
+    @classmethod
     def from_fields(
         cls,
         job_id: str,

@@ -291,7 +291,8 @@ class Queue:
             op = self.commands.read_events(last, 500, int(block_seconds * 1000))
             for entry_id, fields in await self.blocking_redis.run(op):
                 last = entry_id
-                yield Event.from_entry(entry_id, fields)
+                for event in Event.from_entry(entry_id, fields):
+                    yield event
 
     # -- JobContext (for jobs read through this queue) -----------------------------------------
 
@@ -321,22 +322,24 @@ class Queue:
                 continue
             for entry_id, fields in entries:
                 last = entry_id
-                if fields.get("id") != job.id:
-                    continue
-                outcome = await self._outcome_from_event(job.id, fields)
+                if fields.get("id") != job.id and job.id not in fields.get("ids", ""):
+                    continue  # cheap pre-filter before decoding a batched entry
+                for event in Event.from_entry(entry_id, fields):
+                    if event.job_id == job.id:
+                        outcome = await self._outcome_from_event(event)
                 if not is_pending(outcome):
                     break
         return outcome
 
-    async def _outcome_from_event(self, job_id: str, fields: Mapping[str, str]) -> Any:
-        event = fields.get("event")
-        if event == "completed":
-            if "result" in fields:
-                return finished_outcome(job_id, "completed", fields["result"], None)
-            _state, result, error = await self.redis.run(self.commands.job_outcome(job_id))
-            return finished_outcome(job_id, "completed", result, error)
-        if event == "failed":
-            return finished_outcome(job_id, "failed", None, fields.get("error"))
-        if event == "removed":
-            return finished_outcome(job_id, None, None, None)
-        return finished_outcome(job_id, "", None, None)
+    async def _outcome_from_event(self, event: Event) -> Any:
+        if event.event == "completed":
+            if "result" in event.fields:
+                return finished_outcome(event.job_id, "completed", event.fields["result"], None)
+            op = self.commands.job_outcome(event.job_id)
+            _state, result, error = await self.redis.run(op)
+            return finished_outcome(event.job_id, "completed", result, error)
+        if event.event == "failed":
+            return finished_outcome(event.job_id, "failed", None, event.fields.get("error"))
+        if event.event == "removed":
+            return finished_outcome(event.job_id, None, None, None)
+        return finished_outcome(event.job_id, "", None, None)

@@ -55,25 +55,6 @@ class _Running:
     lost: bool = False
 
 
-def _job_from_fetch(commands: QueueCommands, raw: list[Any], context: Worker) -> Job:
-    job_id, token, name, data, opts, attempts, made, stalls, priority, created, progress = raw
-    fields = {
-        "name": name,
-        "data": data,
-        "opts": opts,
-        "attempts": attempts,
-        "made": made,
-        "stalls": stalls,
-        "priority": priority,
-        "created": created,
-        "progress": progress,
-        "state": "active",
-    }
-    job = Job.from_fields(job_id, commands.queue, {k: v for k, v in fields.items() if v}, context)
-    job.token = token
-    return job
-
-
 def _log_fields(running: _Running, outcome: Outcome) -> dict[str, Any]:
     """Structured fields of a per-job log record (see ``conveyor.logs``)."""
     job = running.job
@@ -148,6 +129,7 @@ class Worker:
         self._outbox: list[tuple[_Running, Outcome]] = []
         self._outbox_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._busy = 0
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="conveyor-job")
@@ -258,7 +240,9 @@ class Worker:
     # -- fetching ------------------------------------------------------------------------------
 
     def _free_slots(self) -> int:
-        return self.concurrency - len(self._running)
+        # A slot frees when its handler returns, not when the outcome is acknowledged, so the
+        # next fetch overlaps with the acknowledgement round trip.
+        return self.concurrency - self._busy
 
     def _limit_reached(self) -> bool:
         return self.max_jobs is not None and self.processed + len(self._running) >= self.max_jobs
@@ -310,7 +294,7 @@ class Worker:
             asked += want
             result = await self._redis.run(commands.fetch(self.id, want))
             for raw in result.jobs:
-                self._start(commands, _job_from_fetch(commands, raw, self))
+                self._start(commands, Job.from_fetch(commands.queue, raw, self))
             got += len(result.jobs)
             if result.next_due_ms is not None:
                 due = result.next_due_ms / 1000
@@ -349,16 +333,21 @@ class Worker:
     def _start(self, commands: QueueCommands, job: Job) -> None:
         running = _Running(commands, job)
         self._running[(commands.queue, job.id)] = running
+        self._busy += 1
         running.task = asyncio.create_task(self._run(running), name=f"conveyor-job-{job.id}")
 
     async def _run(self, running: _Running) -> Outcome:
-        outcome = await run_job(
-            running.job,
-            self.handlers,
-            max_result_bytes=self.settings.max_payload_bytes,
-            strategies=self.strategies,
-            executor=self._executor,
-        )
+        try:
+            outcome = await run_job(
+                running.job,
+                self.handlers,
+                max_result_bytes=self.settings.max_payload_bytes,
+                strategies=self.strategies,
+                executor=self._executor,
+            )
+        finally:
+            self._busy -= 1
+            self._slot_freed.set()
         self._outbox.append((running, outcome))
         self._outbox_ready.set()
         return outcome

@@ -12,6 +12,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
@@ -140,14 +142,13 @@ class QueueCommands:
         return Op((("SADD", registry_key(self.settings.prefix), self.queue),), lambda _: None)
 
     def add(self, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
-        args: list[Any] = [len(specs)]
-        for spec in specs:
-            args.extend(spec.args())
+        # One JSON document for the whole batch: a single argument to pack and to send.
+        payload = orjson.dumps([spec.args() for spec in specs])
 
         def parse(reply: list[Any]) -> list[tuple[str, bool]]:
             return [(str(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
 
-        return self._op("add_job", *args, parse=parse)
+        return self._op("add_job", payload, parse=parse)
 
     # -- worker --------------------------------------------------------------------------------
 
@@ -161,10 +162,8 @@ class QueueCommands:
         return self._op("fetch", worker_id, count, parse=parse)
 
     def complete(self, items: Iterable[tuple[str, str, str]]) -> Op[list[str]]:
-        args: list[Any] = []
-        for item in items:
-            args.extend(item)
-        return self._op("complete", len(args) // 3, *args, parse=list)
+        """Acknowledge finished jobs: (id, lease token, result as JSON text) each."""
+        return self._op("complete", orjson.dumps(list(items)), parse=list)
 
     def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[int]:
         return self._op("fail", job_id, token, message, record, delay_ms, parse=int)

@@ -12,24 +12,27 @@ local id, token, message, record, delay = arg(1), arg(2), arg(3), arg(4), tonumb
 if not owns(id, token) then return -1 end
 local key = job_key(id)
 local now = now_ms()
-local made = redis.call("HINCRBY", key, "made", 1)
-record_duration(now, "run", now - (tonumber(redis.call("HGET", key, "started")) or now))
+local f = redis.call("HMGET", key, "made", "started", "attempts")
+local made = (tonumber(f[1]) or 0) + 1
+local attempts = tonumber(f[3]) or 1
+record_duration("run", now - (tonumber(f[2]) or now))
 redis.call("RPUSH", errors_key(id), record)
 redis.call("LTRIM", errors_key(id), -100, -1)
-redis.call("HSET", key, "error", message)
-local attempts = tonumber(redis.call("HGET", key, "attempts")) or 1
+redis.call("HSET", key, "error", message, "made", made)
 if delay >= 0 and made < attempts then
   redis.call("ZREM", ACTIVE, id)
   if delay > 0 then
-    redis.call("HSET", key, "state", "delayed", "run_at", now + delay)
+    redis.call("HSET", key, "state", "delayed", "run_at", now + delay, "lease", 0)
     redis.call("ZADD", DELAYED, now + delay, id)
   else
-    move_to_wait(id, key)
+    move_to_wait(id, key, now)
   end
   emit("retrying", id, "error", message, "attempt", made, "delay", delay)
-  count_metric(now, "retried", 1)
+  count_metric("retried", 1)
   wake_workers()
+  flush_metrics(now)
   return 1
 end
 move_to_failed(id, key, now, message)
+flush_metrics(now)
 return 2

@@ -7,8 +7,11 @@ Returns {status, next_due, count, then 11 fields per job:
   status   0 = ok, 1 = the queue is paused (nothing handed out)
   next_due ms until the earliest delayed job is due when fewer than N jobs were handed out
            (the worker will sleep until then), -1 otherwise
-Jobs whose ttl passed before they started are failed with reason "expired" instead.
-Events: "waiting" for each promoted job, "active" for each leased one, "failed" for expired ones.
+All jobs of one fetch share one lease token, drawn from the queue's lease counter.
+Jobs whose ttl passed before they started are failed with reason "expired" instead; ids in
+the wait set without a job hash (deleted under the queue's feet) are dropped.
+Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry per batch),
+"failed" for expired ones.
 ]]
 -- @include queue
 
@@ -16,10 +19,10 @@ local worker, want = arg(1), tonumber(arg(2))
 local now = now_ms()
 
 local due = redis.call("ZRANGEBYSCORE", DELAYED, "-inf", now, "LIMIT", 0, 1000)
-for _, id in ipairs(due) do
-  redis.call("ZREM", DELAYED, id)
-  move_to_wait(id, job_key(id))
-  emit("waiting", id)
+if #due > 0 then
+  call_chunked("ZREM", DELAYED, due)
+  for _, id in ipairs(due) do move_to_wait(id, job_key(id), now) end
+  emit_many("waiting", due)
 end
 
 if redis.call("HGET", META, "paused") == "1" then
@@ -27,36 +30,46 @@ if redis.call("HGET", META, "paused") == "1" then
 end
 
 local out = {0, -1, 0}
-local got = 0
 local popped = redis.call("ZPOPMIN", WAIT, want)
-for i = 1, #popped, 2 do
-  local id = popped[i]
-  local key = job_key(id)
-  local f = redis.call("HMGET", key, "name", "data", "opts", "attempts", "made", "stalls",
-    "priority", "created", "progress", "expire_at", "queued")
-  local expire_at = tonumber(f[10])
-  if expire_at and expire_at < now then
-    move_to_failed(id, key, now, "expired: not started within its ttl")
-  else
-    local token = redis.call("HINCRBY", key, "lease", 1)
-    redis.call("HSET", key, "state", "active", "started", now, "worker", worker)
-    redis.call("ZADD", ACTIVE, now + LEASE_MS, id)
-    emit("active", id, "worker", worker)
-    record_duration(now, "wait", now - (tonumber(f[11]) or tonumber(f[8]) or now))
-    local n = #out
-    out[n + 1] = id
-    out[n + 2] = tostring(token)
-    for j = 1, 9 do out[n + 2 + j] = f[j] or false end
-    got = got + 1
+local leased, deadlines = {}, {}
+if #popped > 0 then
+  local token = tostring(redis.call("HINCRBY", META, "lease", 1))
+  local deadline = now + LEASE_MS
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local key = job_key(id)
+    local f = redis.call("HMGET", key, "name", "data", "opts", "attempts", "made", "stalls",
+      "priority", "created", "progress", "expire_at", "queued")
+    local expire_at = tonumber(f[10])
+    if not f[1] and not f[2] and not f[8] then
+      -- no job hash: nothing to run, nothing to record
+    elseif expire_at and expire_at < now then
+      move_to_failed(id, key, now, "expired: not started within its ttl")
+    else
+      redis.call("HSET", key, "state", "active", "started", now, "worker", worker, "lease", token)
+      leased[#leased + 1] = id
+      deadlines[#deadlines + 1] = deadline
+      deadlines[#deadlines + 1] = id
+      record_duration("wait", now - (tonumber(f[11]) or tonumber(f[8]) or now))
+      local n = #out
+      out[n + 1] = id
+      out[n + 2] = token
+      for j = 1, 9 do out[n + 2 + j] = f[j] end
+    end
+  end
+  if #leased > 0 then
+    call_chunked("ZADD", ACTIVE, deadlines)
+    emit_many("active", leased, "worker", worker)
   end
 end
-out[3] = got
+out[3] = #leased
 
-if got < want then
+if #leased < want then
   local first = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
   if first then out[2] = math.max(tonumber(first) - now, 0) end
 elseif redis.call("ZCARD", WAIT) > 0 then
   -- More work is waiting: pass the wake-up on to another idle worker.
   wake_workers()
 end
+flush_metrics(now)
 return out

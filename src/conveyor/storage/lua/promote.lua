@@ -9,6 +9,8 @@ Events: "waiting" with reason "promoted" for each job.
 ]]
 -- @include queue
 
+local now = now_ms()
+
 local function promote_one(id)
   local key = job_key(id)
   if not redis.call("ZSCORE", DELAYED, id) then
@@ -16,7 +18,7 @@ local function promote_one(id)
     return -3
   end
   redis.call("ZREM", DELAYED, id)
-  move_to_wait(id, key)
+  move_to_wait(id, key, now)
   emit("waiting", id, "reason", "promoted")
   return 1
 end

@@ -5,7 +5,7 @@ arg(1) at most this many jobs per call
 Returns {recovered, failed}.
 A job's lease expires when its worker died, froze or lost Redis for a whole lease period.
 Each expiry counts as a stall; past max stalls the job fails with reason "stalled". The lease
-token is bumped so the old owner can no longer complete the job.
+token is reset so the old owner can no longer complete the job.
 Events: "stalled" for each recovered job, "failed" for each job failed as stalled.
 ]]
 -- @include queue
@@ -19,18 +19,18 @@ for _, id in ipairs(expired) do
     redis.call("ZREM", ACTIVE, id)
   else
     local stalls = redis.call("HINCRBY", key, "stalls", 1)
-    redis.call("HINCRBY", key, "lease", 1)
     if stalls > MAX_STALLS then
       move_to_failed(id, key, now,
         "stalled: its lease expired " .. stalls .. " times (worker killed, frozen or cut off)")
       failed = failed + 1
     else
       redis.call("ZREM", ACTIVE, id)
-      move_to_wait(id, key)
+      move_to_wait(id, key, now)
       emit("stalled", id, "stalls", stalls)
       recovered = recovered + 1
     end
   end
 end
 if recovered > 0 then wake_workers() end
+flush_metrics(now)
 return {recovered, failed}

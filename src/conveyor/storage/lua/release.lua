@@ -8,14 +8,15 @@ Events: "released" for each job.
 ]]
 -- @include queue
 
+local now = now_ms()
+
 local count, released = tonumber(arg(1)), 0
 for i = 0, count - 1 do
   local id, token = arg(2 + i * 2), arg(3 + i * 2)
   if owns(id, token) then
     local key = job_key(id)
     redis.call("ZREM", ACTIVE, id)
-    redis.call("HINCRBY", key, "lease", 1)
-    move_to_wait(id, key)
+    move_to_wait(id, key, now)
     emit("released", id)
     released = released + 1
   end

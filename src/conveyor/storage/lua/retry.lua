@@ -10,6 +10,8 @@ Events: "waiting" with reason "retried" for each job.
 ]]
 -- @include queue
 
+local now = now_ms()
+
 local function retry_one(id)
   local key = job_key(id)
   if not redis.call("ZSCORE", FAILED, id) then
@@ -19,7 +21,7 @@ local function retry_one(id)
   redis.call("ZREM", FAILED, id)
   redis.call("HSET", key, "made", 0, "stalls", 0)
   redis.call("HDEL", key, "result", "error", "finished", "started", "worker", "expire_at")
-  move_to_wait(id, key)
+  move_to_wait(id, key, now)
   emit("waiting", id, "reason", "retried")
   return 1
 end

@@ -43,38 +43,85 @@ local function emit(event, id, ...)
   redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", event, "id", id, ...)
 end
 
+-- One stream entry for the same transition of many jobs (a fetched batch, a bulk add): the
+-- field "ids" holds a JSON array of job ids. Readers expand it into one event per job.
+local function emit_many(event, ids, ...)
+  if #ids == 1 then
+    emit(event, ids[1], ...)
+  elseif #ids > 1 then
+    redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", event,
+      "ids", cjson.encode(ids), ...)
+  end
+end
+
 local function wake_workers()
   redis.call("ZADD", MARKER, 0, "1")
 end
 
--- Per-minute counters in one hash per hour, so a week of history is ~170 small keys.
--- Lifetime totals of the same names go to BASE.."metrics:total" (a fixed set of fields, for
--- Prometheus counters).
-local function count_metric(now, name, amount)
-  local minute = math.floor(now / 60000)
-  local key = BASE .. "metrics:" .. math.floor(minute / 60)
-  redis.call("HINCRBY", key, minute .. ":" .. name, amount)
-  redis.call("EXPIRE", key, METRICS_TTL, "NX")
-  redis.call("HINCRBY", BASE .. "metrics:total", name, amount)
+-- Variadic commands take their arguments in chunks that stay well under Lua's stack limit.
+local function call_chunked(command, key, values)
+  for i = 1, #values, 4000 do
+    if key then
+      redis.call(command, key, unpack(values, i, math.min(i + 3999, #values)))
+    else
+      redis.call(command, unpack(values, i, math.min(i + 3999, #values)))
+    end
+  end
 end
 
--- Duration histograms ("wait": queued -> started, "run": started -> finished) in log-scale
--- buckets of a factor sqrt(2): bucket b >= 1 holds [2^((b-1)/2), 2^(b/2)) ms, bucket 0 holds
--- < 1 ms, the last bucket (60) everything longer. Fields "<minute>:<kind>:<b>" in the hour
--- hash, and "<kind>:<b>" plus "<kind>_ms" in the totals hash.
-local function record_duration(now, kind, ms)
+--[[ Metrics. Per-minute counters live in one hash per hour (BASE.."metrics:<hour>", fields
+"<minute>:<name>"), so a week of history is ~170 small keys with a TTL. Lifetime totals go to
+BASE.."metrics:total" (a fixed set of fields, for Prometheus counters). Durations ("wait":
+queued -> started, "run": started -> finished) are counted in log-scale buckets of a factor
+sqrt(2): bucket b >= 1 holds [2^((b-1)/2), 2^(b/2)) ms, bucket 0 holds < 1 ms, bucket 60 the
+rest; as "<kind>:<b>" counters plus "<kind>_ms" in the totals only.
+A script tallies its metrics in memory and writes them once, in flush_metrics, so a batch of a
+hundred jobs costs a few HINCRBYs instead of hundreds. ]]
+local tally, totals_only = {}, {}
+
+local function count_metric(name, amount)
+  tally[name] = (tally[name] or 0) + amount
+end
+
+local function record_duration(kind, ms)
   if ms < 0 then ms = 0 end
   local b = 0
   if ms >= 1 then b = math.min(math.floor(2 * math.log(ms) / math.log(2)) + 1, 60) end
-  count_metric(now, kind .. ":" .. b, 1)
-  redis.call("HINCRBY", BASE .. "metrics:total", kind .. "_ms", ms)
+  count_metric(kind .. ":" .. b, 1)
+  totals_only[kind .. "_ms"] = (totals_only[kind .. "_ms"] or 0) + ms
+end
+
+local function flush_metrics(now)
+  if next(tally) == nil and next(totals_only) == nil then return end
+  local minute = math.floor(now / 60000)
+  local key = BASE .. "metrics:" .. math.floor(minute / 60)
+  local total_key = BASE .. "metrics:total"
+  for name, amount in pairs(tally) do
+    redis.call("HINCRBY", key, minute .. ":" .. name, amount)
+    redis.call("HINCRBY", total_key, name, amount)
+  end
+  for name, amount in pairs(totals_only) do
+    redis.call("HINCRBY", total_key, name, amount)
+  end
+  redis.call("EXPIRE", key, METRICS_TTL, "NX")
+  tally, totals_only = {}, {}
 end
 
 local function logs_key(id) return BASE .. "logs:" .. id end
 local function errors_key(id) return BASE .. "errors:" .. id end
 
+local function delete_jobs(ids)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = job_key(id)
+    keys[#keys + 1] = logs_key(id)
+    keys[#keys + 1] = errors_key(id)
+  end
+  call_chunked("UNLINK", nil, keys)
+end
+
 local function delete_job(id)
-  redis.call("UNLINK", job_key(id), logs_key(id), errors_key(id))
+  delete_jobs({id})
 end
 
 -- Drop the oldest finished jobs past the count cap or the age cap; bounded work per call.
@@ -82,38 +129,39 @@ local function trim_finished(set, keep, keep_ms, now)
   local excess = redis.call("ZCARD", set) - keep
   if excess > 0 then
     local ids = redis.call("ZRANGE", set, 0, math.min(excess, 1000) - 1)
-    for _, id in ipairs(ids) do delete_job(id) end
-    redis.call("ZREM", set, unpack(ids))
+    delete_jobs(ids)
+    call_chunked("ZREM", set, ids)
   end
   local old = redis.call("ZRANGEBYSCORE", set, "-inf", now - keep_ms, "LIMIT", 0, 1000)
   if #old > 0 then
-    for _, id in ipairs(old) do delete_job(id) end
-    redis.call("ZREM", set, unpack(old))
+    delete_jobs(old)
+    call_chunked("ZREM", set, old)
   end
 end
 
--- The lease token is a per-job counter bumped at every hand-out, so an older owner's token
--- can never match again (a fencing token).
+-- The lease token of a delivery is a per-queue counter (HINCRBY META "lease") drawn once per
+-- fetch, so every later delivery of a job carries a larger token and an older owner's token can
+-- never match again (a fencing token). A job that leaves "active" gets lease 0.
 local function owns(id, token)
   return redis.call("HGET", job_key(id), "lease") == token and redis.call("ZSCORE", ACTIVE, id)
 end
 
-local function move_to_wait(id, key)
-  redis.call("ZADD", WAIT, tonumber(redis.call("HGET", key, "score")) or 0, id)
-  -- "queued": when the job became runnable (its due time if overdue), for wait-time metrics.
-  local t = redis.call("TIME")
-  local queued = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local run_at = tonumber(redis.call("HGET", key, "run_at"))
+-- "queued" is when the job became runnable (its due time if overdue), for wait-time metrics.
+local function move_to_wait(id, key, now)
+  local f = redis.call("HMGET", key, "score", "run_at")
+  redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
+  local queued = now
+  local run_at = tonumber(f[2])
   if run_at and run_at < queued then queued = run_at end
-  redis.call("HSET", key, "state", "waiting", "queued", queued)
+  redis.call("HSET", key, "state", "waiting", "queued", queued, "lease", 0)
   redis.call("HDEL", key, "run_at")
 end
 
 local function move_to_failed(id, key, now, reason)
   redis.call("ZREM", ACTIVE, id)
-  redis.call("HSET", key, "state", "failed", "error", reason, "finished", now)
+  redis.call("HSET", key, "state", "failed", "error", reason, "finished", now, "lease", 0)
   redis.call("ZADD", FAILED, now, id)
   emit("failed", id, "error", reason)
-  count_metric(now, "failed", 1)
+  count_metric("failed", 1)
   trim_finished(FAILED, KEEP_FAILED, KEEP_FAILED_MS, now)
 end
