@@ -379,3 +379,23 @@ async def test_refuses_to_start_on_an_evicting_redis(make_redis: Callable[..., A
     async with running(Worker(queue, {}, allow_evicting_redis=True)):
         pass
     await queue.close()
+
+
+async def test_wait_returns_large_results_and_results_of_jobs_already_trimmed(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(keep_completed=0)
+    big = {"rows": ["x" * 100] * 50}  # over the 1 KiB carried in events
+
+    async def echo(job: Job) -> Any:
+        return big if job.data == "big" else job.data
+
+    async with running(worker(queue, {"echo": echo})):
+        small_job = await queue.add("echo", {"n": 1})
+        assert await small_job.wait(timeout=10) == {"n": 1}
+    # keep_completed=0: the job is gone, the event carried its small result.
+    assert await queue.get_job(small_job.id) is None
+    kept = make_queue("kept")
+    async with running(worker(kept, {"echo": echo})):
+        big_job = await kept.add("echo", "big")
+        assert await big_job.wait(timeout=10) == big
