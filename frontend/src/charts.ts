@@ -40,7 +40,7 @@ export class Chart {
     const axisColor = cssVar("--muted");
     const grid = { stroke: cssVar("--grid"), width: 1 };
     const fmt = this.unit === "ms"
-      ? (_u: uPlot, v: number[]) => v.map((x) => (x === null ? "" : duration(x)))
+      ? (_u: uPlot, v: number[]) => v.map((x) => (x === null ? "" : x === 0 ? "0" : duration(x)))
       : (_u: uPlot, v: number[]) => v.map((x) => (x === null ? "" : String(Math.round(x * 10) / 10)));
     const bars = uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 40] }) : undefined;
     const opts: uPlot.Options = {
@@ -51,7 +51,7 @@ export class Chart {
       scales: { x: { time: true }, y: { auto: true, range: (_u, min, max) => [Math.min(0, min), Math.max(max, 1)] } },
       axes: [
         { stroke: axisColor, grid, ticks: grid },
-        { stroke: axisColor, grid, ticks: grid, values: fmt, size: 60 },
+        { stroke: axisColor, grid, ticks: grid, values: fmt, size: 72 },
       ],
       series: [
         {},

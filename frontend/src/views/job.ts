@@ -20,7 +20,7 @@ export function jobView(app: App, queue: string, id: string): View {
       h("h1", { "data-testid": "job-title" }, h("span", { class: "mono" }, `#${j.id}`), " ", h("span", { "data-testid": "job-name" }, j.name)),
       badge(j.state),
       h("div", { class: "spacer" }),
-      h("a", { class: "permalink", href: `#/queues/${enc}/jobs/${encodeURIComponent(j.id)}`, title: "permalink" }, "🔗 permalink"));
+      h("a", { class: "permalink", href: `#/queues/${enc}/jobs/${encodeURIComponent(j.id)}`, title: "link to this job" }, "Permalink"));
     const buttons: HTMLElement[] = [];
     const add = (label: string, testid: string, fn: () => Promise<unknown>, cls = "") => {
       const b = h("button", { class: cls, "data-testid": testid }, label);

@@ -77,7 +77,7 @@ export function queueView(app: App, name: string, initialState: string): View {
     title.replaceChildren(name, detail.paused ? h("span", { class: "badge s-paused" }, "paused") : "");
     const m = detail.metrics;
     replace(info,
-      `${detail.workers.length} workers · ${detail.workers.reduce((n, w) => n + w.busy, 0)} busy · `,
+      `${detail.workers.length} ${detail.workers.length === 1 ? "worker" : "workers"} · ${detail.workers.reduce((n, w) => n + w.busy, 0)} busy · `,
       `last hour: ${num(m.completed)} completed, ${num(m.failed)} failed · `,
       `wait p50/p95/p99 ${duration(m.wait.p50)} / ${duration(m.wait.p95)} / ${duration(m.wait.p99)} · `,
       `run p50/p95/p99 ${duration(m.run.p50)} / ${duration(m.run.p95)} / ${duration(m.run.p99)} · `,
