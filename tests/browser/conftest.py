@@ -122,7 +122,9 @@ def start_worker(
     yield start
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, which would break every pytest-asyncio test collected after this package.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(
