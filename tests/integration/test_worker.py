@@ -16,6 +16,15 @@ from tests.support.waiting import async_wait_for
 from conveyor import Backoff, Job, JobFailed, JobState, Queue, Retry, Unrecoverable, Worker
 
 
+async def blocked_clients(queue: Queue, command: str, n: int) -> bool:
+    """True once ``n`` clients are blocked in ``command`` (waits in position, idle workers)."""
+    listing = await queue.redis.command("CLIENT", "LIST")
+    clients = [
+        dict(f.split("=", 1) for f in line.split() if "=" in f) for line in listing.splitlines()
+    ]
+    return sum(1 for c in clients if c.get("cmd") == command and "b" in c.get("flags", "")) >= n
+
+
 async def test_a_handler_result_progress_and_log_are_stored(queue: Queue) -> None:
     @queue.handler("send")
     async def send(job: Job) -> dict[str, Any]:
@@ -223,7 +232,7 @@ async def test_an_idle_worker_wakes_on_add_without_polling(
         return "awake"
 
     async with running(worker(queue, {"ok": ok})):
-        await asyncio.sleep(0.3)  # let the worker go idle (blocked on the marker)
+        await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)
         for _ in range(3):
             job = await queue.add("ok")
             assert await job.wait(timeout=2) == "awake"
@@ -250,7 +259,8 @@ async def test_paused_queue_hands_out_nothing_until_resumed(queue: Queue) -> Non
     await queue.pause()
     async with running(worker(queue, {"ok": ok})):
         job = await queue.add("ok")
-        await asyncio.sleep(0.3)
+        # The worker woke for the add, found the queue paused and went back to sleep.
+        await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)
         assert (await queue.get_job(job.id)).state is JobState.WAITING  # type: ignore[union-attr]
         await queue.resume()
         assert await job.wait(timeout=5) == "ran"
@@ -301,12 +311,16 @@ async def test_retention_keeps_only_the_newest_completed_jobs(
             raise RuntimeError("negative")
         return int(job.data)
 
+    await queue.pause()  # start waiting before the jobs run: keep_failed=0 deletes `bad` at once
+    jobs = await queue.add_bulk({"name": "ok", "data": i} for i in range(20))
+    bad = await queue.add("ok", -1)
+    waits = asyncio.gather(jobs[-1].wait(timeout=10), bad.wait(timeout=10), return_exceptions=True)
+    await async_wait_for(lambda: blocked_clients(queue, "xread", 2), timeout=5)
     async with running(worker(queue, {"ok": ok}, concurrency=1)):
-        jobs = await queue.add_bulk({"name": "ok", "data": i} for i in range(20))
-        bad = await queue.add("ok", -1)
-        await jobs[-1].wait(timeout=10)
-        with pytest.raises(JobFailed, match="negative"):
-            await bad.wait(timeout=10)
+        await queue.resume()
+        last, failure = await waits
+    assert last == 19
+    assert isinstance(failure, JobFailed) and "negative" in failure.reason
     counts = await queue.counts()
     assert counts["completed"] == 5 and counts["failed"] == 0
     assert await queue.get_job(jobs[0].id) is None
