@@ -227,3 +227,10 @@ async def test_health_reports_redis_down(key_prefix: str) -> None:
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "redis_unavailable"
     await app.state.admin.close()
+
+
+async def test_huge_or_infinite_delays_are_a_400_not_a_500(client: httpx.AsyncClient) -> None:
+    # Found by schemathesis: delay=1e308 overflowed in the core's option parsing.
+    for options in ({"delay": 1e308}, {"timeout": 1e300}, {"ttl": -1}, {"delay": "soon"}):
+        r = await client.post("/api/queues/c/jobs", json={"name": "x", "options": options})
+        assert r.status_code == 400, (options, r.text)

@@ -43,6 +43,8 @@ log = logging.getLogger("conveyor.web")
 
 STATIC_DIR = Path(__file__).parent / "static" / "dist"
 MAX_BODY = 1024 * 1024 + 64 * 1024
+#: Upper bound of delay/timeout/ttl accepted over HTTP (ten years).
+MAX_SECONDS = 10 * 365 * 24 * 3600
 _STATES = ("waiting", "delayed", "active", "completed", "failed")
 _NOT_BUILT = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Conveyor</title></head><body><h1>Conveyor</h1><p>The dashboard front end is not built.
@@ -276,6 +278,12 @@ class _Api:
         allowed = {"attempts", "delay", "priority", "job_id", "timeout", "ttl"}
         if set(options) - allowed:
             raise WebError(400, "bad_request", f"unknown options {sorted(set(options) - allowed)}")
+        for key in ("delay", "timeout", "ttl"):
+            value = options.get(key)
+            if value is not None and (
+                not isinstance(value, int | float) or not 0 <= value <= MAX_SECONDS
+            ):
+                raise WebError(400, "bad_request", f"{key} must be 0..{MAX_SECONDS} seconds")
         job_name = body.get("name")
         if not isinstance(job_name, str):
             raise WebError(400, "bad_request", "name must be a string")

@@ -13,6 +13,7 @@ _STATES = ["waiting", "delayed", "active", "completed", "failed"]
 _NULLABLE_INT = {"type": ["integer", "null"]}
 _NULLABLE_NUM = {"type": ["number", "null"]}
 _ANY: dict[str, Any] = {}
+_TEN_YEARS = 10 * 365 * 24 * 3600
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -175,11 +176,15 @@ _SCHEMAS: dict[str, Any] = {
                 "options": _obj(
                     {
                         "attempts": {"type": "integer", "minimum": 1, "maximum": 10000},
-                        "delay": {"type": "number", "minimum": 0},
+                        "delay": {"type": "number", "minimum": 0, "maximum": _TEN_YEARS},
                         "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
                         "job_id": {"type": "string", "minLength": 1, "maxLength": 256},
-                        "timeout": {"type": "number", "exclusiveMinimum": 0},
-                        "ttl": {"type": "number", "exclusiveMinimum": 0},
+                        "timeout": {
+                            "type": "number",
+                            "exclusiveMinimum": 0,
+                            "maximum": _TEN_YEARS,
+                        },
+                        "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": _TEN_YEARS},
                     }
                 )
                 | {"additionalProperties": False},
