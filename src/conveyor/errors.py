@@ -8,8 +8,10 @@
     ├── PayloadError (ValueError)           job data refused before it reaches Redis
     │   ├── PayloadNotSerializable
     │   └── PayloadTooLarge
-    ├── ConnectionError                     Redis unreachable or refused the command
-    │   └── OutOfMemory                     Redis is at maxmemory (noeviction): nothing was written
+    ├── ConnectionError                     Redis unreachable (transient: callers may retry)
+    │   ├── OutOfMemory                     Redis is at maxmemory (noeviction): nothing was written
+    │   ├── NotReplicated                   fewer replicas than asked confirmed an add in time
+    │   └── CommandRefused                  Redis refused a command (ACL, disabled command, script)
     ├── UnsafeRedisConfig                   Redis would evict keys (maxmemory-policy)
     ├── JobError                            about one job; carries ``job_id``
     │   ├── JobNotFound (KeyError)
@@ -27,6 +29,7 @@ Handlers may raise two control-flow exceptions (not errors of Conveyor's own):
 from __future__ import annotations
 
 __all__ = [
+    "CommandRefused",
     "ConfigurationError",
     "ConnectionError",
     "ConveyorError",
@@ -36,6 +39,7 @@ __all__ = [
     "JobFailed",
     "JobNotFound",
     "LeaseLost",
+    "NotReplicated",
     "OutOfMemory",
     "PayloadError",
     "PayloadNotSerializable",
@@ -85,6 +89,14 @@ class ConnectionError(ConveyorError):
 
 class OutOfMemory(ConnectionError):
     """Redis reached maxmemory and refused the write; nothing was changed."""
+
+
+class NotReplicated(ConnectionError):
+    """The master stored the jobs but too few replicas confirmed them (``wait_replicas``)."""
+
+
+class CommandRefused(ConnectionError):
+    """Redis answered with an error: an ACL rule, a disabled or unknown command, a script error."""
 
 
 class UnsafeRedisConfig(ConveyorError):

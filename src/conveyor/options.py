@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ OPTION_NAMES = frozenset(
 )
 MAX_PRIORITY = 1000
 _MAX_TEXT = 256
+_MAX_SECONDS = 10 * 365 * 24 * 3600
 
 
 def _check_text(what: str, value: object) -> str:
@@ -39,8 +41,10 @@ def _seconds(what: str, value: object, *, allow_zero: bool = True) -> float | No
         return None
     if isinstance(value, dt.timedelta):
         value = value.total_seconds()
-    if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
-        raise ConfigurationError(f"{what} must be a number of seconds, not {value!r}")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigurationError(f"{what} must be a finite number of seconds, not {value!r}")
+    if value > _MAX_SECONDS:
+        raise ConfigurationError(f"{what} must be at most {_MAX_SECONDS} s (10 years), not {value}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"{what} must be positive, not {value!r}")
     return float(value)
@@ -57,7 +61,9 @@ def _delay_ms(delay: object, run_at: object) -> int:
         if not isinstance(run_at, int | float) or isinstance(run_at, bool):
             raise ConfigurationError(f"run_at must be a datetime or epoch seconds, not {run_at!r}")
         # run_at is the producer's wall-clock notion of time; delays after that use Redis time.
-        return max(int((run_at - time.time()) * 1000), 0)
+        delay = max(run_at - time.time(), 0.0) if math.isfinite(run_at) else run_at
+        seconds = _seconds("run_at (seconds from now)", delay) or 0.0
+        return int(seconds * 1000)
     seconds = _seconds("delay", delay) or 0.0
     return int(seconds * 1000)
 

@@ -55,6 +55,10 @@ class Settings:
     shutdown_grace_seconds: float = 30.0
     #: Idle workers wake at least this often (to recover stalled jobs, re-check delayed ones).
     idle_wake_seconds: float = 5.0
+    #: With replicas (e.g. Sentinel): ``add`` returns only once this many replicas hold the job
+    #: (Redis WAIT), so a failover right after cannot lose it; 0 = do not wait.
+    wait_replicas: int = 0
+    wait_replicas_timeout_seconds: float = 1.0
     #: Socket connect/read timeout for ordinary commands.
     socket_timeout_seconds: float = 10.0
 
@@ -67,7 +71,7 @@ class Settings:
         for name in ("max_payload_bytes", "max_log_lines", "fetch_batch", "concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("keep_completed", "keep_failed", "max_stalls"):
+        for name in ("keep_completed", "keep_failed", "max_stalls", "wait_replicas"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"{name} must not be negative, not {getattr(self, name)}")
         if self.lease_seconds < 0.1:

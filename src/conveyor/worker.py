@@ -34,7 +34,7 @@ import orjson
 
 from . import serializer
 from .backoff import BackoffStrategy
-from .errors import ConfigurationError, ConnectionError, UnsafeRedisConfig
+from .errors import CommandRefused, ConfigurationError, ConnectionError, UnsafeRedisConfig
 from .job import Job
 from .queue import Handler, Queue
 from .runner import Outcome, run_job
@@ -77,6 +77,13 @@ async def _first_of(*awaitables: Any) -> None:
         for future, given in zip(futures, awaitables, strict=True):
             if future is not given and not future.done():
                 future.cancel()
+
+
+def _per_node(reply: Any, field: str = "maxmemory-policy") -> list[Any]:
+    """A CONFIG GET / INFO field from one server, or from each node of a Cluster."""
+    if isinstance(reply, dict) and reply and all(isinstance(v, dict) for v in reply.values()):
+        return [node.get(field) for node in reply.values()]
+    return [reply.get(field) if isinstance(reply, dict) else None]
 
 
 def _consume_result(future: asyncio.Future[Any]) -> None:
@@ -122,6 +129,9 @@ class Worker:
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.processed = 0
         self.failed = 0
+        #: How often this worker saw a queue's data vanish from Redis (see heartbeat.lua).
+        self.data_losses = 0
+        self._epochs: dict[str, str] = {}
         self._commands = [QueueCommands(q.settings, q.name) for q in self.queues]
         self._redis: AsyncRedis | None = None
         self._blocking: AsyncRedis | None = None
@@ -130,6 +140,7 @@ class Worker:
         self._outbox_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._busy = 0
+        self._marker_waits: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="conveyor-job")
@@ -160,6 +171,7 @@ class Worker:
             except Exception:
                 log.exception("fetch loop crashed; stopping the worker")
             self._stopping.set()
+            self._abandon_marker_waits()
             await self._drain()
             # The acker and housekeeping stop on their own once they see _finished: cancelling
             # them mid-command could leave an acknowledgement half-sent.
@@ -203,14 +215,12 @@ class Worker:
         self._stopping.set()
 
     async def _check_redis(self) -> None:
+        """Refuse an evicting Redis, warn about one without persistence (DESIGN §3)."""
         assert self._redis is not None
         try:
-            policy = (await self._redis.command("CONFIG", "GET", "maxmemory-policy")).get(
-                "maxmemory-policy", "noeviction"
-            )
-        except ConnectionError as exc:
-            if "unreachable" in str(exc):
-                raise
+            policies = _per_node(await self._redis.command("CONFIG", "GET", "maxmemory-policy"))
+            policy = next((p for p in policies if p and p != "noeviction"), "noeviction")
+        except CommandRefused as exc:
             log.warning("could not read maxmemory-policy (%s); make sure it is noeviction", exc)
             policy = "noeviction"
         if policy != "noeviction":
@@ -221,11 +231,12 @@ class Worker:
             if not self.allow_evicting_redis:
                 raise UnsafeRedisConfig(message + " (or pass allow_evicting_redis=True).")
             log.warning("%s.", message)
-        persistence = await self._redis.command("INFO", "persistence")
-        save = ""
-        with contextlib.suppress(ConnectionError):
-            save = (await self._redis.command("CONFIG", "GET", "save")).get("save", "")
-        if not persistence.get("aof_enabled") and not save:
+        try:
+            aof = _per_node(await self._redis.command("INFO", "persistence"), "aof_enabled")
+            saves = _per_node(await self._redis.command("CONFIG", "GET", "save"), "save")
+        except CommandRefused:
+            return
+        if not any(aof) and not any(saves):
             log.warning(
                 "Redis persistence is off (no AOF, no RDB snapshots): a Redis restart loses "
                 "every queued job. Enable appendonly for durable queues."
@@ -302,23 +313,37 @@ class Worker:
         return got, asked, next_due
 
     async def _block_for_work(self, next_due: float | None) -> None:
-        """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake."""
+        """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake.
+
+        One BZPOPMIN covers every queue; on a Cluster, whose queues live in different slots,
+        each queue gets its own, and a wait that did not fire is kept for the next round."""
         assert self._blocking is not None
         timeout = self.settings.idle_wake_seconds
         if next_due is not None:
             timeout = min(timeout, max(next_due, 0.001))
         markers = [c.keys.marker for c in self._commands]
-        block = asyncio.ensure_future(self._blocking.command("BZPOPMIN", *markers, timeout))
-        await _first_of(block, self._stopping.wait())
-        if not block.done():
-            # Stopping: the blocked connection is dropped when the worker closes its pool.
-            block.cancel()
-            block.add_done_callback(_consume_result)
-        elif (error := block.exception()) is not None:
-            if not isinstance(error, ConnectionError):
-                raise error
-            log.warning("waiting for jobs failed (%s); retrying", error)
-            await self._sleep_unless_stopping(min(timeout, 1.0))
+        groups = [(m,) for m in markers] if self._blocking.is_cluster else [tuple(markers)]
+        for group in groups:
+            if group not in self._marker_waits:
+                command = self._blocking.command("BZPOPMIN", *group, timeout)
+                self._marker_waits[group] = asyncio.ensure_future(command)
+        await _first_of(*self._marker_waits.values(), self._stopping.wait(), asyncio.sleep(timeout))
+        for group, waiting in list(self._marker_waits.items()):
+            if not waiting.done():
+                continue
+            del self._marker_waits[group]
+            if not waiting.cancelled() and (error := waiting.exception()) is not None:
+                if not isinstance(error, ConnectionError):
+                    raise error
+                log.warning("waiting for jobs failed (%s); retrying", error)
+                await self._sleep_unless_stopping(min(timeout, 1.0))
+
+    def _abandon_marker_waits(self) -> None:
+        """Stopping: blocked connections are dropped when the worker closes its pool."""
+        for waiting in self._marker_waits.values():
+            waiting.cancel()
+            waiting.add_done_callback(_consume_result)
+        self._marker_waits.clear()
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
@@ -474,6 +499,7 @@ class Worker:
                         job_id,
                         commands.queue,
                     )
+            self._check_epoch(commands.queue, replies[index * 3 + 1][1])
             recovered, failed = replies[index * 3 + 2]
             if recovered or failed:
                 log.warning(
@@ -482,6 +508,18 @@ class Worker:
                     recovered,
                     failed,
                 )
+
+    def _check_epoch(self, queue: str, epoch: str) -> None:
+        known = self._epochs.setdefault(queue, epoch)
+        if epoch != known:
+            self._epochs[queue] = epoch
+            self.data_losses += 1
+            log.error(
+                "queue %s: Redis lost this queue's data (restarted without persistence, flushed, "
+                "failed over to an empty replica, or the queue was obliterated); jobs queued "
+                "before may be gone and running jobs cannot be acknowledged",
+                queue,
+            )
 
     def _info(self) -> str:
         return orjson.dumps(

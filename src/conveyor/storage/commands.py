@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
@@ -143,12 +144,25 @@ class QueueCommands:
 
     def add(self, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
         # One JSON document for the whole batch: a single argument to pack and to send.
-        payload = orjson.dumps([spec.args() for spec in specs])
+        command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
+        replicas = self.settings.wait_replicas
+        timeout_ms = int(self.settings.wait_replicas_timeout_seconds * 1000)
 
-        def parse(reply: list[Any]) -> list[tuple[str, bool]]:
-            return [(str(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+        def parse(replies: list[Any]) -> list[tuple[str, bool]]:
+            reply = replies[0]
+            added = [(str(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+            if replicas and int(replies[1]) < replicas:
+                ids = ", ".join(job_id for job_id, _ in added[:5])
+                raise NotReplicated(
+                    f"jobs {ids}{'...' if len(added) > 5 else ''} were stored on the master but "
+                    f"only {replies[1]} of {replicas} replicas confirmed them within "
+                    f"{timeout_ms} ms; a failover now could lose them"
+                )
+            return added
 
-        return self._op("add_job", payload, parse=parse)
+        if replicas:
+            return Op((command, ("WAIT", replicas, timeout_ms)), parse)
+        return Op((command,), parse)
 
     # -- worker --------------------------------------------------------------------------------
 
@@ -185,8 +199,11 @@ class QueueCommands:
     def append_log(self, job_id: str, token: str, line: str) -> Op[int]:
         return self._op("append_log", job_id, token, line, parse=int)
 
-    def heartbeat(self, worker_id: str, info: str, ttl_seconds: float) -> Op[int]:
-        return self._op("heartbeat", worker_id, info, ttl_seconds, parse=int)
+    def heartbeat(self, worker_id: str, info: str, ttl_seconds: float) -> Op[tuple[int, str]]:
+        """(live workers, queue epoch); see heartbeat.lua."""
+        return self._op(
+            "heartbeat", worker_id, info, ttl_seconds, parse=lambda r: (int(r[0]), str(r[1]))
+        )
 
     # -- admin ---------------------------------------------------------------------------------
 

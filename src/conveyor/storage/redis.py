@@ -15,11 +15,16 @@ from typing import Any, TypeVar
 
 import redis as sync_redis
 import redis.asyncio as async_redis
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
 from redis import exceptions as rex
 
 from .. import errors
 from ..settings import Settings
 from .commands import Command, Op, ScriptCommand
+from .urls import parse_url
 
 __all__ = ["AsyncRedis", "SyncRedis"]
 
@@ -56,7 +61,7 @@ def _mapped(exc: rex.RedisError) -> errors.ConveyorError:
             f"Redis refused the write because it is out of memory (maxmemory): {exc}"
         )
     if isinstance(exc, rex.ResponseError):
-        return errors.ConnectionError(f"Redis refused the command: {exc}")
+        return errors.CommandRefused(f"Redis refused the command: {exc}")
     return errors.ConnectionError(f"Redis error: {exc}")
 
 
@@ -84,14 +89,39 @@ def _raise_first_error(replies: list[Any]) -> None:
                 raise reply
 
 
+def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
+    """A client for the URL's target; ``lib`` is redis-py's blocking or asyncio flavour."""
+    target = parse_url(settings.url)
+    options: dict[str, Any] = _client_options(settings, blocking)
+    if target.kind == "standalone":
+        return lib.Redis.from_url(settings.url, **options)
+    options.update(username=target.username, password=target.password, ssl=target.ssl)
+    if target.kind == "cluster":
+        options.pop("health_check_interval")
+        nodes = [lib.cluster.ClusterNode(host, port) for host, port in target.hosts]
+        return lib.cluster.RedisCluster(startup_nodes=nodes, **options)
+    sentinel_options = {"password": target.sentinel_password, **_sentinel_options(settings)}
+    sentinel = lib.sentinel.Sentinel(
+        list(target.hosts), sentinel_kwargs=sentinel_options, db=target.db, **options
+    )
+    return sentinel.master_for(target.master_name or "")
+
+
+def _sentinel_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "socket_connect_timeout": settings.socket_timeout_seconds,
+        "socket_timeout": settings.socket_timeout_seconds,
+        "decode_responses": True,
+    }
+
+
 class AsyncRedis:
-    """Executes Ops on a redis-py asyncio client (a connection pool)."""
+    """Executes Ops on a redis-py asyncio client: one server, Sentinel's master or a Cluster."""
 
     def __init__(self, settings: Settings, *, blocking: bool = False) -> None:
         self.settings = settings
-        self.client: async_redis.Redis = async_redis.Redis.from_url(
-            settings.url, **_client_options(settings, blocking)
-        )
+        self.client: Any = _make_client(settings, blocking, async_redis)
+        self.is_cluster = isinstance(self.client, async_redis.cluster.RedisCluster)
 
     async def run(self, op: Op[T]) -> T:
         value = op.parse(await self._execute(op.commands))
@@ -128,15 +158,15 @@ class AsyncRedis:
     async def _one(self, command: Command) -> Any:
         with _mapped_errors():
             try:
-                return await self.client.execute_command(*_args(command))  # type: ignore[no-untyped-call]
+                return await self.client.execute_command(*_args(command))
             except rex.NoScriptError:
                 assert isinstance(command, ScriptCommand)
-                return await self.client.execute_command(*command.eval())  # type: ignore[no-untyped-call]
+                return await self.client.execute_command(*command.eval())
 
     async def command(self, *args: Any) -> Any:
         """One plain command (server checks, admin reads that have no Op)."""
         with _mapped_errors():
-            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+            return await self.client.execute_command(*args)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -147,9 +177,7 @@ class SyncRedis:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client: sync_redis.Redis = sync_redis.Redis.from_url(
-            settings.url, **_client_options(settings, False)
-        )
+        self.client: Any = _make_client(settings, False, sync_redis)
 
     def run(self, op: Op[T]) -> T:
         value = op.parse(self._execute(op.commands))
@@ -163,7 +191,7 @@ class SyncRedis:
         with _mapped_errors():
             pipe = self.client.pipeline(transaction=False)
             for command in commands:
-                pipe.execute_command(*_args(command))  # type: ignore[no-untyped-call]
+                pipe.execute_command(*_args(command))
             replies: list[Any] = pipe.execute(raise_on_error=False)
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.NoScriptError):
@@ -174,14 +202,14 @@ class SyncRedis:
     def _one(self, command: Command) -> Any:
         with _mapped_errors():
             try:
-                return self.client.execute_command(*_args(command))  # type: ignore[no-untyped-call]
+                return self.client.execute_command(*_args(command))
             except rex.NoScriptError:
                 assert isinstance(command, ScriptCommand)
-                return self.client.execute_command(*command.eval())  # type: ignore[no-untyped-call]
+                return self.client.execute_command(*command.eval())
 
     def command(self, *args: Any) -> Any:
         with _mapped_errors():
-            return self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+            return self.client.execute_command(*args)
 
     def close(self) -> None:
         self.client.close()

@@ -3,7 +3,9 @@
 KEYS, ARGV[1..9]: see includes/queue.lua.
 arg(1) worker id  arg(2) worker info (JSON)  arg(3) seconds after which a silent worker is gone
   ("0" = this worker is stopping: remove it now)
-Returns the number of live workers.
+Returns {live workers, queue epoch}. The epoch (META "epoch") is set once, the first time a
+worker beats; if it changes under a running worker, Redis lost the queue's data (a restart
+without persistence, FLUSHALL, failover to an empty replica, or obliterate).
 Events: none.
 ]]
 -- @include queue
@@ -19,4 +21,5 @@ else
   redis.call("SET", key, info, "EX", math.ceil(ttl))
   redis.call("ZREMRANGEBYSCORE", WORKERS, "-inf", now - ttl * 1000)
 end
-return redis.call("ZCARD", WORKERS)
+redis.call("HSETNX", META, "epoch", now)
+return {redis.call("ZCARD", WORKERS), redis.call("HGET", META, "epoch")}
