@@ -3,6 +3,19 @@
 ``record`` jobs note each start and each finish in Redis lists of the test's own (outside the
 queue's keys), so a test can count exactly how often each job ran and on which worker. A job's
 ``sleep`` applies to its first start only, so a redelivered job finishes quickly.
+
+Deterministic crash points (``os._exit(137)``, i.e. what ``kill -9`` leaves behind), on a job's
+first start only, chosen per job with ``data["crash"]`` or for every job with ``CT_CRASH``:
+
+* ``after_fetch``: the handler is entered (the job is leased and recorded as started) and the
+  process dies before doing anything else;
+* ``before_ack``: the handler has done its work (recorded as ran) and returned its result in
+  spirit, but the process dies before the worker acknowledges it.
+
+Other environment variables: ``CT_URL``, ``CT_PREFIX``, ``CT_WORKER`` (name in the ledger),
+``CT_QUEUE`` (default ``jobs``), ``CT_LEASE``, ``CT_MAX_STALLS``, ``CT_GRACE``,
+``CT_CONCURRENCY``, ``CT_RECORD_URL`` (where the ledger lists live; default ``CT_URL``, which
+must then be a plain ``redis://`` URL).
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 
 import redis.asyncio as aioredis
 
@@ -18,27 +32,52 @@ from conveyor import Job, Queue, Worker
 URL = os.environ["CT_URL"]
 PREFIX = os.environ["CT_PREFIX"]
 NAME = os.environ.get("CT_WORKER", "worker")
+CRASH = os.environ.get("CT_CRASH", "")
+CRASH_EXIT_CODE = 137
 
 queue = Queue(
-    "jobs",
+    os.environ.get("CT_QUEUE", "jobs"),
     url=URL,
     prefix=PREFIX,
     lease_seconds=float(os.environ.get("CT_LEASE", "30")),
     max_stalls=int(os.environ.get("CT_MAX_STALLS", "2")),
     shutdown_grace_seconds=float(os.environ.get("CT_GRACE", "30")),
+    socket_timeout_seconds=float(os.environ.get("CT_SOCKET_TIMEOUT", "10")),
 )
-recorder = aioredis.Redis.from_url(URL, decode_responses=True)
+recorder = aioredis.Redis.from_url(os.environ.get("CT_RECORD_URL", URL), decode_responses=True)
+
+
+def _crash_point(job: Job) -> str:
+    return str((job.data or {}).get("crash", CRASH)) if isinstance(job.data, dict) else CRASH
 
 
 @queue.handler("record")
 async def record(job: Job) -> dict[str, str]:
     starts = await recorder.incr(f"{PREFIX}:starts:{job.id}")
     await recorder.rpush(f"{PREFIX}:started", f"{job.id}:{NAME}")
+    crash = _crash_point(job) if starts == 1 else ""
+    if crash == "after_fetch":
+        os._exit(CRASH_EXIT_CODE)
     sleep = (job.data or {}).get("sleep", 0)
     if sleep and starts == 1:
         await asyncio.sleep(sleep)
     await recorder.rpush(f"{PREFIX}:ran", f"{job.id}:{NAME}")
+    if crash == "before_ack":
+        os._exit(CRASH_EXIT_CODE)
     return {"worker": NAME}
+
+
+@queue.handler("exit")
+def exit_process(job: Job) -> None:
+    """A poison job: takes its whole worker process down, on every delivery."""
+    os._exit(3)
+
+
+@queue.handler("spin")
+def spin(job: Job) -> None:
+    """A sync handler that never yields and never returns (CPU-bound, in a worker thread)."""
+    while True:
+        time.sleep(0)  # an endless loop; sleep(0) only keeps the interpreter responsive
 
 
 def main() -> None:
