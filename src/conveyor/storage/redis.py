@@ -82,6 +82,16 @@ def _client_options(settings: Settings, blocking: bool) -> dict[str, Any]:
     }
 
 
+def _missing_scripts(commands: Sequence[Command], replies: list[Any]) -> list[int]:
+    """Indexes of the script calls the server answered with NOSCRIPT."""
+    return [i for i, reply in enumerate(replies) if isinstance(reply, rex.NoScriptError)]
+
+
+def _eval_args(command: Command) -> tuple[Any, ...]:
+    assert isinstance(command, ScriptCommand)
+    return command.eval()
+
+
 def _raise_first_error(replies: list[Any]) -> None:
     for reply in replies:
         if isinstance(reply, Exception):
@@ -149,9 +159,18 @@ class AsyncRedis:
             for command in commands:
                 pipe.execute_command(*_args(command))
             replies: list[Any] = await pipe.execute(raise_on_error=False)
-        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
-            if isinstance(reply, rex.NoScriptError):
-                replies[i] = await self._one(command)
+        missing = _missing_scripts(commands, replies)
+        if missing:
+            # Redis forgot the scripts (restart, failover, SCRIPT FLUSH): send their sources in
+            # ONE more round trip. Retrying them one by one cost two round trips per script,
+            # which under 500 ms of latency made the first housekeeping after a Redis restart
+            # outlast a lease.
+            with _mapped_errors():
+                pipe = self.client.pipeline(transaction=False)
+                for i in missing:
+                    pipe.execute_command(*_eval_args(commands[i]))
+                for i, reply in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+                    replies[i] = reply
         _raise_first_error(replies)
         return replies
 
@@ -193,9 +212,14 @@ class SyncRedis:
             for command in commands:
                 pipe.execute_command(*_args(command))
             replies: list[Any] = pipe.execute(raise_on_error=False)
-        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
-            if isinstance(reply, rex.NoScriptError):
-                replies[i] = self._one(command)
+        missing = _missing_scripts(commands, replies)
+        if missing:  # one more round trip for all of them (see AsyncRedis._execute)
+            with _mapped_errors():
+                pipe = self.client.pipeline(transaction=False)
+                for i in missing:
+                    pipe.execute_command(*_eval_args(commands[i]))
+                for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+                    replies[i] = reply
         _raise_first_error(replies)
         return replies
 
