@@ -23,7 +23,7 @@ from .errors import ConfigurationError, InvalidTransition, JobNotFound
 from .job import Job, JobState
 from .queue import Queue, make_settings, parse_state
 from .settings import Settings
-from .storage.commands import QueueCommands, queue_names, server_time_ms
+from .storage.commands import Op, QueueCommands, queue_names, server_time_ms
 from .storage.keys import validate_queue_name
 from .storage.redis import AsyncRedis
 
@@ -52,6 +52,10 @@ _PREVIEW = 160
 COUNTERS = ("completed", "failed", "retried")
 DURATIONS = ("wait", "run")
 BULK_ACTIONS = ("retry", "remove", "promote", "cancel")
+#: The health check looks at most this many queues for a recorded data loss.
+HEALTH_QUEUE_LIMIT = 1000
+#: A data loss noticed here is recorded for this long (as workers do, see heartbeat.lua).
+DATA_LOSS_SECONDS = 86400
 
 
 def bucket_bounds(bucket: int) -> tuple[float, float]:
@@ -196,6 +200,8 @@ class Admin:
         self.settings = make_settings(url, settings, overrides)
         self.redis = AsyncRedis(self.settings)
         self._queues: dict[str, Queue] = {}
+        #: The epoch of each queue last seen by ``data_losses`` (see heartbeat.lua).
+        self._epochs: dict[str, str] = {}
 
     async def close(self) -> None:
         for queue in self._queues.values():
@@ -238,6 +244,55 @@ class Admin:
 
     async def ping(self) -> bool:
         return bool(await self.redis.command("PING"))
+
+    async def data_losses(self) -> list[dict[str, Any]]:
+        """Queues whose data Redis lost in the last day: restarted without persistence, flushed,
+        failed over to an empty replica, or obliterated under running workers.
+
+        A worker records the loss when the queue's epoch changes under it (heartbeat.lua); this
+        Admin also remembers every epoch it has seen and records a change itself, so the health
+        check says so even when no worker is running. Each entry: queue, noticed_at (ms),
+        previous_epoch, epoch, noticed_by (a worker id, or "api")."""
+        registered = await self.queue_names()
+        names = sorted(set(registered) | set(self._epochs))[:HEALTH_QUEUE_LIMIT]
+        if not names:
+            return []
+        keys = [self._commands(name).keys for name in names]
+        commands: list[tuple[Any, ...]] = [("TIME",)]
+        for k in keys:
+            commands += [("HGET", k.meta, "epoch"), ("GET", k.base + "data_lost")]
+        replies = await self.redis.run(Op(tuple(commands), list))
+        now = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
+        losses: list[dict[str, Any]] = []
+        records: list[tuple[Any, ...]] = []
+        for i, (name, k) in enumerate(zip(names, keys, strict=True)):
+            epoch, lost = replies[1 + 2 * i], replies[2 + 2 * i]
+            known = self._epochs.get(name)
+            if lost:
+                losses.append({"queue": name, **orjson.loads(lost)})
+            elif known is not None and epoch != known:
+                record = {
+                    "noticed_at": now,
+                    "previous_epoch": known,
+                    "epoch": epoch,
+                    "noticed_by": "api",
+                }
+                losses.append({"queue": name, **record})
+                records.append(
+                    ("SET", k.base + "data_lost", orjson.dumps(record), "EX", DATA_LOSS_SECONDS)
+                )
+            if epoch:
+                self._epochs[name] = epoch
+            else:
+                self._epochs.pop(name, None)
+        if records:
+            await self.redis.run(Op(tuple(records), list))
+        return losses
+
+    async def acknowledge_data_loss(self, name: str) -> bool:
+        """Forget a recorded data loss of queue ``name`` (the health check turns green)."""
+        keys = self._commands(name).keys
+        return bool(await self.redis.command("DEL", keys.base + "data_lost"))
 
     # -- overview ------------------------------------------------------------------------------
 

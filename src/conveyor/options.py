@@ -31,8 +31,10 @@ def _check_text(what: str, value: object) -> str:
         raise ConfigurationError(f"{what} must be a non-empty string, not {value!r}")
     if len(value) > _MAX_TEXT:
         raise ConfigurationError(f"{what} is {len(value)} characters long (at most {_MAX_TEXT})")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ConfigurationError(f"{what} {value[:40]!r} contains control characters")
+    if not value.isprintable():
+        raise ConfigurationError(
+            f"{what} {value[:40]!r} contains control characters (or other unprintable ones)"
+        )
     return value
 
 
@@ -121,6 +123,8 @@ def spec_from_mapping(settings: Settings, item: Mapping[str, Any]) -> AddSpec:
     """One entry of ``add_bulk``: ``{"name", "data", **options}`` or with ``"options": {...}``."""
     if not isinstance(item, Mapping) or "name" not in item:
         raise ConfigurationError(f"each bulk entry must be a mapping with a 'name', not {item!r}")
+    if len(item) == 1 or (len(item) == 2 and "data" in item):  # the common case: no options
+        return build_spec(settings, item["name"], item.get("data"))
     options = dict(item.get("options") or {})
     options.update({k: v for k, v in item.items() if k not in ("name", "data", "options")})
     unknown = set(options) - OPTION_NAMES

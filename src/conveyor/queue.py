@@ -62,7 +62,7 @@ def jobs_from_added(
             Job(
                 id=job_id,
                 name=spec.name,
-                data=serializer.decode(spec.data),
+                data=serializer.decode(spec.data),  # as a worker will see it
                 queue=commands.queue,
                 state=JobState.DELAYED if spec.delay_ms else JobState.WAITING,
                 attempts=spec.attempts,

@@ -67,8 +67,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@functools.lru_cache(maxsize=256)
+def _is_async(handler: Callable[[Job], Any]) -> bool:
+    # inspect's check costs microseconds; handlers are few and asked about for every job.
+    return inspect.iscoroutinefunction(handler)
+
+
 async def _call(handler: Callable[[Job], Any], job: Job, executor: Executor | None) -> Any:
-    if inspect.iscoroutinefunction(handler):
+    if _is_async(handler):
         return await handler(job)
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()

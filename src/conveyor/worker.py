@@ -127,6 +127,8 @@ class Worker:
         self.max_jobs = max_jobs
         self.allow_evicting_redis = allow_evicting_redis
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        if "|" in self.id or not self.id.isprintable():
+            raise ConfigurationError(f"worker name {self.id!r} must be printable, without '|'")
         self.processed = 0
         self.failed = 0
         #: How often this worker saw a queue's data vanish from Redis (see heartbeat.lua).
@@ -412,8 +414,10 @@ class Worker:
             else:
                 failed.append((running, outcome))
         for commands, items in completed.items():
-            triples = [(r.job.id, r.job.token or "", o.result or "null") for r, o in items]
-            ops.append(commands.complete(triples))
+            acks = [
+                (r.job.id, r.job.token or "", o.result or "null", r.job.attempt) for r, o in items
+            ]
+            ops.append(commands.complete(acks))
         for running, outcome in failed:
             job = running.job
             record = outcome.attempt_record(job, self.id)
@@ -485,7 +489,8 @@ class Worker:
         ops: list[Op[Any]] = []
         for commands, items in by_queue.items():
             ops.append(commands.extend_leases((r.job.id, r.job.token or "") for r in items))
-            ops.append(commands.heartbeat(self.id, info, ttl))
+            known = self._epochs.get(commands.queue, "")
+            ops.append(commands.heartbeat(self.id, info, ttl, known))
             ops.append(commands.recover_stalled())
         replies = await self._redis.run_many(ops)
         for index, commands in enumerate(by_queue):
@@ -499,7 +504,10 @@ class Worker:
                         job_id,
                         commands.queue,
                     )
-            self._check_epoch(commands.queue, replies[index * 3 + 1][1])
+            if self._check_epoch(commands.queue, replies[index * 3 + 1][1]):
+                # The queue registry was lost with the data: list the queue again so that the
+                # dashboard, API and CLI find it (and its recorded data loss).
+                await self._redis.run(commands.register())
             recovered, failed = replies[index * 3 + 2]
             if recovered or failed:
                 log.warning(
@@ -509,17 +517,20 @@ class Worker:
                     failed,
                 )
 
-    def _check_epoch(self, queue: str, epoch: str) -> None:
+    def _check_epoch(self, queue: str, epoch: str) -> bool:
+        """True (and a loud log) when the queue's epoch changed: Redis lost its data."""
         known = self._epochs.setdefault(queue, epoch)
-        if epoch != known:
-            self._epochs[queue] = epoch
-            self.data_losses += 1
-            log.error(
-                "queue %s: Redis lost this queue's data (restarted without persistence, flushed, "
-                "failed over to an empty replica, or the queue was obliterated); jobs queued "
-                "before may be gone and running jobs cannot be acknowledged",
-                queue,
-            )
+        if epoch == known:
+            return False
+        self._epochs[queue] = epoch
+        self.data_losses += 1
+        log.error(
+            "queue %s: Redis lost this queue's data (restarted without persistence, flushed, "
+            "failed over to an empty replica, or the queue was obliterated); jobs queued "
+            "before may be gone and running jobs cannot be acknowledged",
+            queue,
+        )
+        return True
 
     def _info(self) -> str:
         return orjson.dumps(

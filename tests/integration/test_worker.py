@@ -374,10 +374,10 @@ async def test_stale_owner_cannot_overwrite_the_new_owners_outcome(
         new_token = second.jobs[0][1]
         assert new_token != old_token
         stale = queue.commands
-        assert await store.run(stale.complete([(job.id, old_token, '"old"')])) == [job.id]
+        assert await store.run(stale.complete([(job.id, old_token, '"old"', 1)])) == [job.id]
         assert await store.run(stale.fail(job.id, old_token, "old", "{}", 0)) == -1
         assert await store.run(stale.update_progress(job.id, old_token, "99")) == -1
-        assert await store.run(stale.complete([(job.id, new_token, '"new"')])) == []
+        assert await store.run(stale.complete([(job.id, new_token, '"new"', 1)])) == []
     finally:
         await store.close()
     assert await job.wait(timeout=2) == "new"

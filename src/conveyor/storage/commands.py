@@ -175,8 +175,9 @@ class QueueCommands:
 
         return self._op("fetch", worker_id, count, parse=parse)
 
-    def complete(self, items: Iterable[tuple[str, str, str]]) -> Op[list[str]]:
-        """Acknowledge finished jobs: (id, lease token, result as JSON text) each."""
+    def complete(self, items: Iterable[tuple[str, str, str, int]]) -> Op[list[str]]:
+        """Acknowledge finished jobs: (id, lease token, result as JSON text, attempts made
+        counting this one) each."""
         return self._op("complete", orjson.dumps(list(items)), parse=list)
 
     def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[int]:
@@ -199,10 +200,18 @@ class QueueCommands:
     def append_log(self, job_id: str, token: str, line: str) -> Op[int]:
         return self._op("append_log", job_id, token, line, parse=int)
 
-    def heartbeat(self, worker_id: str, info: str, ttl_seconds: float) -> Op[tuple[int, str]]:
-        """(live workers, queue epoch); see heartbeat.lua."""
+    def heartbeat(
+        self, worker_id: str, info: str, ttl_seconds: float, known_epoch: str = ""
+    ) -> Op[tuple[int, str]]:
+        """(live workers, queue epoch); see heartbeat.lua. ``known_epoch``: the epoch this
+        worker saw last; a different one is recorded as a data loss (``data_lost``)."""
         return self._op(
-            "heartbeat", worker_id, info, ttl_seconds, parse=lambda r: (int(r[0]), str(r[1]))
+            "heartbeat",
+            worker_id,
+            info,
+            ttl_seconds,
+            known_epoch,
+            parse=lambda r: (int(r[0]), str(r[1])),
         )
 
     # -- admin ---------------------------------------------------------------------------------
@@ -264,21 +273,34 @@ class QueueCommands:
 
     def get_job(self, job_id: str, context: JobContext | None) -> Op[Job | None]:
         def parse(r: list[Any]) -> Job | None:
-            if not r[0]:
-                return None
-            return Job.from_fields(job_id, self.queue, r[0], context)
+            jobs = self._jobs(r, [job_id], context)
+            return jobs[0] if jobs else None
 
-        return Op((("HGETALL", self.keys.job(job_id)),), parse)
+        return Op(self.get_jobs([job_id], context).commands, parse)
 
     def get_jobs(self, ids: Sequence[str], context: JobContext | None) -> Op[list[Job]]:
-        def parse(r: list[Any]) -> list[Job]:
-            return [
-                Job.from_fields(job_id, self.queue, fields, context)
-                for job_id, fields in zip(ids, r, strict=True)
-                if fields
-            ]
+        """The jobs that exist among ``ids`` (one round trip: their hashes and leases)."""
+        if not ids:
+            return Op((), lambda _: [])
+        commands: tuple[Command, ...] = (
+            ("HMGET", self.keys.leases, *ids),
+            *(("HGETALL", self.keys.job(i)) for i in ids),
+        )
+        return Op(commands, lambda r: self._jobs(r, ids, context))
 
-        return Op(tuple(("HGETALL", self.keys.job(i)) for i in ids), parse)
+    def _jobs(
+        self, replies: list[Any], ids: Sequence[str], context: JobContext | None
+    ) -> list[Job]:
+        # A leased job's hash still holds the state it had before; its lease says "active".
+        jobs = []
+        for job_id, lease, fields in zip(ids, replies[0], replies[1:], strict=True):
+            if not fields:
+                continue
+            if lease:
+                _token, started, worker = str(lease).split("|", 2)
+                fields = {**fields, "state": "active", "started": started, "worker": worker}
+            jobs.append(Job.from_fields(job_id, self.queue, fields, context))
+        return jobs
 
     def job_state(self, job_id: str) -> Op[str | None]:
         return Op((("HGET", self.keys.job(job_id), "state"),), _single)

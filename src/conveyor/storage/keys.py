@@ -57,6 +57,7 @@ class QueueKeys:
     marker: str = dataclasses.field(init=False)
     seq: str = dataclasses.field(init=False)
     workers: str = dataclasses.field(init=False)
+    leases: str = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         validate_queue_name(self.queue)
@@ -65,7 +66,7 @@ class QueueKeys:
         set_(self, "base", base)
         for name in ("wait", "active", "delayed", "completed", "failed", "meta", "events"):
             set_(self, name, base + name)
-        for name in ("marker", "seq", "workers"):
+        for name in ("marker", "seq", "workers", "leases"):
             set_(self, name, base + name)
 
     @property
@@ -83,6 +84,7 @@ class QueueKeys:
             self.marker,
             self.seq,
             self.workers,
+            self.leases,
         )
 
     def job(self, job_id: str) -> str:

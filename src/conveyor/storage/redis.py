@@ -152,6 +152,8 @@ class AsyncRedis:
         return values
 
     async def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        if not commands:
+            return []
         if len(commands) == 1:
             return [await self._one(commands[0])]
         with _mapped_errors():
@@ -205,6 +207,8 @@ class SyncRedis:
         return value
 
     def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        if not commands:
+            return []
         if len(commands) == 1:
             return [self._one(commands[0])]
         with _mapped_errors():

@@ -178,9 +178,25 @@ class _Api:
 
     async def health(self, request: Request) -> Response:
         try:
-            await self.admin.ping()
+            losses = await self.admin.data_losses()
         except errors.ConnectionError as exc:
             return _error(503, "redis_unavailable", str(exc))
+        if losses:
+            # Redis answers, but it lost queued jobs: never report that as healthy.
+            names = ", ".join(sorted({loss["queue"] for loss in losses}))
+            message = (
+                f"Redis lost the data of queue(s) {names} (restarted without persistence, "
+                "flushed, failed over to an empty replica, or obliterated): jobs queued before "
+                "are gone. Acknowledge with Admin.acknowledge_data_loss(queue) once handled."
+            )
+            body = {
+                "error": {"code": "data_loss", "message": message},
+                "status": "data_loss",
+                "redis": "ok",
+                "data_loss": losses,
+                "version": __version__,
+            }
+            return ORJSONResponse(body, status_code=503)
         return ORJSONResponse({"status": "ok", "redis": "ok", "version": __version__})
 
     async def config(self, request: Request) -> dict[str, Any]:

@@ -310,7 +310,8 @@ def build_spec() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/health": {
             "get": _op(
-                "Health probe (no auth): is Redis reachable?",
+                "Health probe (no auth): is Redis reachable, and has it kept every queue's "
+                "data? 503 with code redis_unavailable or data_loss otherwise",
                 {"200": _json(_obj({"status": {"type": "string"}})), "503": _json(_ref("Error"))},
                 tag="meta",
             )

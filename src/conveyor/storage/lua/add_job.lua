@@ -47,7 +47,7 @@ for _, job in ipairs(jobs) do
       state, run_at = "delayed", now + delay
     end
     redis.call("HSET", key, "name", name, "data", data, "opts", opts, "attempts", attempts,
-      "priority", priority, "score", score, "made", 0, "stalls", 0, "lease", 0,
+      "priority", priority, "score", score, "made", 0, "stalls", 0,
       "created", now, "state", state)
     if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
     if run_at then

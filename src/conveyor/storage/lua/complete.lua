@@ -1,7 +1,7 @@
 --[[ complete: record the results of finished jobs (acknowledgements are batched).
 
 KEYS, ARGV[1..9]: see includes/queue.lua.
-arg(1) JSON array of [id, lease token, result as JSON text] triples
+arg(1) JSON array of [id, lease token, result as JSON text, attempts made counting this one]
 Returns the ids whose lease was lost (another worker owns them now; nothing was written).
 Events: one "completed" entry for the batch, with "results": a JSON object of the results
 that are at most 1 KiB (larger ones are read from the job).
@@ -12,26 +12,26 @@ local items = cjson.decode(arg(1))
 local now = now_ms()
 local ids = {}
 for i, item in ipairs(items) do ids[i] = item[1] end
-local in_active = {}
-if #ids > 0 then in_active = redis.call("ZMSCORE", ACTIVE, unpack(ids)) end
+local leases = {}
+if #ids > 0 then leases = redis.call("HMGET", LEASES, unpack(ids)) end
 local lost, done, finished, results = {}, {}, {}, {}
 for i, item in ipairs(items) do
-  local id, token, result = item[1], item[2], item[3]
-  local key = job_key(id)
-  local f = redis.call("HMGET", key, "lease", "started", "made")
-  if in_active[i] and f[1] == token then
-    redis.call("HSET", key, "state", "completed", "result", result, "finished", now,
-      "made", (tonumber(f[3]) or 0) + 1, "lease", 0)
+  local id, token, result, made = item[1], item[2], item[3], item[4]
+  local held, started, worker = parse_lease(leases[i])
+  if held ~= nil and held == token then
+    redis.call("HSET", job_key(id), "state", "completed", "result", result, "finished", now,
+      "made", made, "started", started, "worker", worker)
     done[#done + 1] = id
     finished[#finished + 1] = now
     finished[#finished + 1] = id
     if #result <= 1024 then results[#results + 1] = cjson.encode(id) .. ":" .. result end
-    record_duration("run", now - (tonumber(f[2]) or now))
+    record_duration("run", now - started)
   else
     lost[#lost + 1] = id
   end
 end
 if #done > 0 then
+  call_chunked("HDEL", LEASES, done)
   call_chunked("ZREM", ACTIVE, done)
   call_chunked("ZADD", COMPLETED, finished)
   emit_many("completed", done, "results", "{" .. table.concat(results, ",") .. "}")

@@ -12,17 +12,18 @@ local id, token, message, record, delay = arg(1), arg(2), arg(3), arg(4), tonumb
 if not owns(id, token) then return -1 end
 local key = job_key(id)
 local now = now_ms()
-local f = redis.call("HMGET", key, "made", "started", "attempts")
+local _, started = parse_lease(redis.call("HGET", LEASES, id))
+end_leases({id})
+local f = redis.call("HMGET", key, "made", "attempts")
 local made = (tonumber(f[1]) or 0) + 1
-local attempts = tonumber(f[3]) or 1
-record_duration("run", now - (tonumber(f[2]) or now))
+local attempts = tonumber(f[2]) or 1
+record_duration("run", now - (started or now))
 redis.call("RPUSH", errors_key(id), record)
 redis.call("LTRIM", errors_key(id), -100, -1)
 redis.call("HSET", key, "error", message, "made", made)
 if delay >= 0 and made < attempts then
-  redis.call("ZREM", ACTIVE, id)
   if delay > 0 then
-    redis.call("HSET", key, "state", "delayed", "run_at", now + delay, "lease", 0)
+    redis.call("HSET", key, "state", "delayed", "run_at", now + delay)
     redis.call("ZADD", DELAYED, now + delay, id)
   else
     move_to_wait(id, key, now)

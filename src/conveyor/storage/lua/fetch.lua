@@ -7,7 +7,8 @@ Returns {status, next_due, count, then 11 fields per job:
   status   0 = ok, 1 = the queue is paused (nothing handed out)
   next_due ms until the earliest delayed job is due when fewer than N jobs were handed out
            (the worker will sleep until then), -1 otherwise
-All jobs of one fetch share one lease token, drawn from the queue's lease counter.
+All jobs of one fetch share one lease token, drawn from the queue's lease counter; the lease
+("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".
 Jobs whose ttl passed before they started are failed with reason "expired" instead; ids in
 the wait set without a job hash (deleted under the queue's feet) are dropped.
 Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry per batch),
@@ -31,9 +32,10 @@ end
 
 local out = {0, -1, 0}
 local popped = redis.call("ZPOPMIN", WAIT, want)
-local leased, deadlines = {}, {}
+local leased, deadlines, leases = {}, {}, {}
 if #popped > 0 then
   local token = tostring(redis.call("HINCRBY", META, "lease", 1))
+  local lease = token .. "|" .. now .. "|" .. worker
   local deadline = now + LEASE_MS
   for i = 1, #popped, 2 do
     local id = popped[i]
@@ -46,8 +48,9 @@ if #popped > 0 then
     elseif expire_at and expire_at < now then
       move_to_failed(id, key, now, "expired: not started within its ttl")
     else
-      redis.call("HSET", key, "state", "active", "started", now, "worker", worker, "lease", token)
       leased[#leased + 1] = id
+      leases[#leases + 1] = id
+      leases[#leases + 1] = lease
       deadlines[#deadlines + 1] = deadline
       deadlines[#deadlines + 1] = id
       record_duration("wait", now - (tonumber(f[11]) or tonumber(f[8]) or now))
@@ -59,6 +62,7 @@ if #popped > 0 then
   end
   if #leased > 0 then
     call_chunked("ZADD", ACTIVE, deadlines)
+    call_chunked("HSET", LEASES, leases)
     emit_many("active", leased, "worker", worker)
   end
 end

@@ -2,15 +2,17 @@
 
 KEYS, ARGV[1..9]: see includes/queue.lua.
 arg(1) worker id  arg(2) worker info (JSON)  arg(3) seconds after which a silent worker is gone
-  ("0" = this worker is stopping: remove it now)
+  ("0" = this worker is stopping: remove it now)  arg(4) the queue epoch this worker saw last
+  ("" = none yet)
 Returns {live workers, queue epoch}. The epoch (META "epoch") is set once, the first time a
 worker beats; if it changes under a running worker, Redis lost the queue's data (a restart
-without persistence, FLUSHALL, failover to an empty replica, or obliterate).
+without persistence, FLUSHALL, failover to an empty replica, or obliterate). Then the loss is
+also recorded in BASE.."data_lost" (JSON, kept a day) for the API's health check and the CLI.
 Events: none.
 ]]
 -- @include queue
 
-local id, info, ttl = arg(1), arg(2), tonumber(arg(3))
+local id, info, ttl, known = arg(1), arg(2), tonumber(arg(3)), arg(4) or ""
 local now = now_ms()
 local key = BASE .. "worker:" .. id
 if ttl == 0 then
@@ -22,4 +24,10 @@ else
   redis.call("ZREMRANGEBYSCORE", WORKERS, "-inf", now - ttl * 1000)
 end
 redis.call("HSETNX", META, "epoch", now)
-return {redis.call("ZCARD", WORKERS), redis.call("HGET", META, "epoch")}
+local epoch = redis.call("HGET", META, "epoch")
+if known ~= "" and known ~= epoch then
+  redis.call("SET", BASE .. "data_lost", cjson.encode({
+    noticed_at = now, previous_epoch = known, epoch = epoch, noticed_by = id,
+  }), "EX", 86400)
+end
+return {redis.call("ZCARD", WORKERS), epoch}

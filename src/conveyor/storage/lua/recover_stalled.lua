@@ -5,7 +5,7 @@ arg(1) at most this many jobs per call
 Returns {recovered, failed}.
 A job's lease expires when its worker died, froze or lost Redis for a whole lease period.
 Each expiry counts as a stall; past max stalls the job fails with reason "stalled". The lease
-token is reset so the old owner can no longer complete the job.
+is ended, so the old owner can no longer complete the job.
 Events: "stalled" for each recovered job, "failed" for each job failed as stalled.
 ]]
 -- @include queue
@@ -15,16 +15,17 @@ local expired = redis.call("ZRANGEBYSCORE", ACTIVE, "-inf", now, "LIMIT", 0, ton
 local recovered, failed = 0, 0
 for _, id in ipairs(expired) do
   local key = job_key(id)
-  if redis.call("EXISTS", key) == 0 then
+  if redis.call("EXISTS", key) == 0 then  -- deleted by hand while running: forget it
+    redis.call("HDEL", LEASES, id)
     redis.call("ZREM", ACTIVE, id)
   else
+    end_leases({id})
     local stalls = redis.call("HINCRBY", key, "stalls", 1)
     if stalls > MAX_STALLS then
       move_to_failed(id, key, now,
         "stalled: its lease expired " .. stalls .. " times (worker killed, frozen or cut off)")
       failed = failed + 1
     else
-      redis.call("ZREM", ACTIVE, id)
       move_to_wait(id, key, now)
       emit("stalled", id, "stalls", stalls)
       recovered = recovered + 1

@@ -14,9 +14,8 @@ local count, released = tonumber(arg(1)), 0
 for i = 0, count - 1 do
   local id, token = arg(2 + i * 2), arg(3 + i * 2)
   if owns(id, token) then
-    local key = job_key(id)
-    redis.call("ZREM", ACTIVE, id)
-    move_to_wait(id, key, now)
+    end_leases({id})
+    move_to_wait(id, job_key(id), now)
     emit("released", id)
     released = released + 1
   end

@@ -14,6 +14,9 @@ Every script receives the same KEYS, built by storage/keys.py:
   KEYS[9]  marker      zset  popped by idle workers (BZPOPMIN) to wake without polling
   KEYS[10] seq         counter for job ids and FIFO order
   KEYS[11] workers     zset  worker id -> last heartbeat (ms)
+  KEYS[12] leases      hash  id of each active job -> "<token>|<started ms>|<worker id>"; a job
+                             has an entry exactly while it is in "active" (its hash keeps the
+                             state it had before: readers take "active" from here)
 and the same first ARGV, the client's settings:
   ARGV[1] events max length   ARGV[2] keep completed (count)   ARGV[3] keep completed (ms)
   ARGV[4] keep failed (count) ARGV[5] keep failed (ms)         ARGV[6] max log lines
@@ -22,7 +25,7 @@ A script's own arguments follow: arg(1) is ARGV[10].
 ]]
 local BASE, WAIT, ACTIVE, DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local COMPLETED, FAILED, META, EVENTS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local MARKER, SEQ, WORKERS = KEYS[9], KEYS[10], KEYS[11]
+local MARKER, SEQ, WORKERS, LEASES = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local EVENTS_MAX = tonumber(ARGV[1])
 local KEEP_COMPLETED, KEEP_COMPLETED_MS = tonumber(ARGV[2]), tonumber(ARGV[3])
 local KEEP_FAILED, KEEP_FAILED_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -141,9 +144,28 @@ end
 
 -- The lease token of a delivery is a per-queue counter (HINCRBY META "lease") drawn once per
 -- fetch, so every later delivery of a job carries a larger token and an older owner's token can
--- never match again (a fencing token). A job that leaves "active" gets lease 0.
+-- never match again (a fencing token).
+local function parse_lease(value)
+  if not value then return nil end
+  local token, started, worker = string.match(value, "^([^|]*)|([^|]*)|(.*)$")
+  return token, tonumber(started), worker
+end
+
 local function owns(id, token)
-  return redis.call("HGET", job_key(id), "lease") == token and redis.call("ZSCORE", ACTIVE, id)
+  local held = parse_lease(redis.call("HGET", LEASES, id))
+  return held ~= nil and held == token
+end
+
+-- Take jobs out of "active"; their hashes get the worker and start time of the ended delivery.
+local function end_leases(ids)
+  if #ids == 0 then return end
+  local leases = redis.call("HMGET", LEASES, unpack(ids))
+  for i, id in ipairs(ids) do
+    local _, started, worker = parse_lease(leases[i])
+    if started then redis.call("HSET", job_key(id), "started", started, "worker", worker) end
+  end
+  call_chunked("HDEL", LEASES, ids)
+  call_chunked("ZREM", ACTIVE, ids)
 end
 
 -- "queued" is when the job became runnable (its due time if overdue), for wait-time metrics.
@@ -153,13 +175,13 @@ local function move_to_wait(id, key, now)
   local queued = now
   local run_at = tonumber(f[2])
   if run_at and run_at < queued then queued = run_at end
-  redis.call("HSET", key, "state", "waiting", "queued", queued, "lease", 0)
+  redis.call("HSET", key, "state", "waiting", "queued", queued)
   redis.call("HDEL", key, "run_at")
 end
 
+-- The caller has ended the job's lease, if it had one.
 local function move_to_failed(id, key, now, reason)
-  redis.call("ZREM", ACTIVE, id)
-  redis.call("HSET", key, "state", "failed", "error", reason, "finished", now, "lease", 0)
+  redis.call("HSET", key, "state", "failed", "error", reason, "finished", now)
   redis.call("ZADD", FAILED, now, id)
   emit("failed", id, "error", reason)
   count_metric("failed", 1)
