@@ -270,7 +270,7 @@ class Admin:
             known = self._epochs.get(name)
             if lost:
                 losses.append({"queue": name, **orjson.loads(lost)})
-            elif known is not None and epoch != known:
+            elif known and epoch != known:
                 record = {
                     "noticed_at": now,
                     "previous_epoch": known,
@@ -281,10 +281,9 @@ class Admin:
                 records.append(
                     ("SET", k.base + "data_lost", orjson.dumps(record), "EX", DATA_LOSS_SECONDS)
                 )
-            if epoch:
-                self._epochs[name] = epoch
-            else:
-                self._epochs.pop(name, None)
+            # "" = seen without an epoch; the queue stays watched (its registry entry may be
+            # gone with the data) but cannot raise a second alarm until an epoch is set again.
+            self._epochs[name] = epoch or ""
         if records:
             await self.redis.run(Op(tuple(records), list))
         return losses

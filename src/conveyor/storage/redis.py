@@ -20,6 +20,7 @@ import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
 from redis import exceptions as rex
+from redis.maint_notifications import MaintNotificationsConfig
 
 from .. import errors
 from ..settings import Settings
@@ -56,7 +57,10 @@ def _mapped_errors() -> Iterator[None]:
 def _mapped(exc: rex.RedisError) -> errors.ConveyorError:
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError):
         return errors.ConnectionError(f"Redis is unreachable: {exc}")
-    if isinstance(exc, rex.ResponseError) and str(exc).startswith("OOM"):
+    # redis-py strips the "OOM" code off the message and raises its own OutOfMemoryError.
+    if isinstance(exc, rex.OutOfMemoryError) or (
+        isinstance(exc, rex.ResponseError) and str(exc).startswith("OOM")
+    ):
         return errors.OutOfMemory(
             f"Redis refused the write because it is out of memory (maxmemory): {exc}"
         )
@@ -103,6 +107,12 @@ def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
     """A client for the URL's target; ``lib`` is redis-py's blocking or asyncio flavour."""
     target = parse_url(settings.url)
     options: dict[str, Any] = _client_options(settings, blocking)
+    if lib is async_redis and target.kind != "cluster":
+        # redis-py 8's asyncio pool skips its check for connections the server closed while
+        # maintenance notifications are on "auto" (the default, and useless on RESP2): after
+        # every Redis restart or failover each pooled connection then failed one command with
+        # "Connection closed by server". Switched off, a dead connection is replaced unseen.
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     if target.kind == "standalone":
         return lib.Redis.from_url(settings.url, **options)
     options.update(username=target.username, password=target.password, ssl=target.ssl)
