@@ -43,7 +43,7 @@ WRONG_STATE = -3
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScriptCommand:
     script: Script
-    keys: tuple[str, ...]
+    keys: tuple[str | bytes, ...]
     args: tuple[Any, ...]
 
     def evalsha(self) -> tuple[Any, ...]:
@@ -119,20 +119,25 @@ class QueueCommands:
         self.keys = QueueKeys(settings.prefix, queue)
         self.queue = queue
         s = settings
-        self._config = (
-            s.events_max_length,
-            s.keep_completed,
-            int(s.keep_completed_seconds * 1000),
-            s.keep_failed,
-            int(s.keep_failed_seconds * 1000),
-            s.max_log_lines,
-            int(s.metrics_retention_seconds),
-            s.lease_ms,
-            s.max_stalls,
-        )
+        self._config = " ".join(
+            str(int(value))
+            for value in (
+                s.events_max_length,
+                s.keep_completed,
+                s.keep_completed_seconds * 1000,
+                s.keep_failed,
+                s.keep_failed_seconds * 1000,
+                s.max_log_lines,
+                s.metrics_retention_seconds,
+                s.lease_ms,
+                s.max_stalls,
+            )
+        ).encode()
+        # Pre-encoded, so sending a script call does not re-encode a dozen key names each time.
+        self._keys = tuple(key.encode() for key in self.keys.script_keys)
 
     def _script(self, name: str, *args: Any) -> ScriptCommand:
-        return ScriptCommand(script(name), self.keys.script_keys, (*self._config, *args))
+        return ScriptCommand(script(name), self._keys, (self._config, *args))
 
     def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
         return Op((self._script(name, *args),), lambda replies: parse(replies[0]))

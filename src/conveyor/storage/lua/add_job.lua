@@ -1,6 +1,6 @@
 --[[ add_job: enqueue one or more jobs (add and add_bulk both use it).
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) JSON array with one entry per job:
        [id ("" = assign one), name, data (JSON text), opts (JSON text), attempts, priority,
         delay (ms, 0 = none), ttl (ms, 0 = none)]
@@ -14,9 +14,7 @@ Events: "added" (one entry for the waiting jobs of the call, one for the delayed
 local jobs = cjson.decode(arg(1))
 local now = now_ms()
 local out, waiting, delayed, wait_args, delay_args = {}, {}, {}, {}, {}
-local first_delayed = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
-local earliest = first_delayed and tonumber(first_delayed)
-local woke = false
+local woke, earliest = false, nil
 -- Draw every sequence number of the call at once; FIFO order follows the array order.
 local seq = redis.call("INCRBY", SEQ, #jobs) - #jobs
 
@@ -46,9 +44,9 @@ for _, job in ipairs(jobs) do
     if delay > 0 then
       state, run_at = "delayed", now + delay
     end
+    -- Counters that start at 0 (made, stalls) are left out: readers take a missing one as 0.
     redis.call("HSET", key, "name", name, "data", data, "opts", opts, "attempts", attempts,
-      "priority", priority, "score", score, "made", 0, "stalls", 0,
-      "created", now, "state", state)
+      "priority", priority, "score", score, "created", now, "state", state)
     if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
     if run_at then
       redis.call("HSET", key, "run_at", run_at)
@@ -56,7 +54,10 @@ for _, job in ipairs(jobs) do
       delay_args[#delay_args + 1] = run_at
       delay_args[#delay_args + 1] = id
       -- Idle workers sleep until the earliest due job; wake them if this one is earlier.
-      if earliest == nil or run_at < earliest then
+      if earliest == nil then
+        earliest = tonumber(redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] or run_at + 1)
+      end
+      if run_at < earliest then
         earliest = run_at
         woke = true
       end

@@ -1,6 +1,6 @@
 --[[ append_log: add a line to a running job's log, keeping only the newest lines.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) id  arg(2) lease token  arg(3) line
 Returns 1, or -1 when the lease was lost (nothing written).
 Events: none (logs are read from the job, not streamed as transitions).

@@ -1,6 +1,6 @@
 --[[ clean: delete jobs of one state that are older than a cut-off, a bounded batch per call.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) state: completed, failed, delayed or waiting
 arg(2) age in ms: only jobs older than this go (finish time for completed/failed, creation
        time otherwise)

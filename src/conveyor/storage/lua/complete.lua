@@ -1,6 +1,6 @@
 --[[ complete: record the results of finished jobs (acknowledgements are batched).
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) JSON array of [id, lease token, result as JSON text, attempts made counting this one]
 Returns the ids whose lease was lost (another worker owns them now; nothing was written).
 Events: one "completed" entry for the batch, with "results": a JSON object of the results

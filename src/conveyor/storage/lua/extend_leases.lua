@@ -1,6 +1,6 @@
 --[[ extend_leases: renew the leases of a worker's running jobs in one call.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) number of jobs N, then N pairs: id, lease token
 Returns the ids whose lease was lost (expired and taken over, or the job was removed).
 Events: none (a renewal is not a transition).

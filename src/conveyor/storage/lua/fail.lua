@@ -1,6 +1,6 @@
 --[[ fail: record a failed attempt; retry after a delay while attempts remain, else fail.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) id  arg(2) lease token  arg(3) error message  arg(4) attempt record (JSON, kept in the
 job's error history)  arg(5) retry delay in ms, or -1 to fail now whatever attempts remain
 Returns 1 = will retry, 2 = failed for good, -1 = lease lost (nothing was written).

@@ -1,6 +1,6 @@
 --[[ fetch: promote due delayed jobs, then lease up to N waiting jobs to a worker.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) worker id   arg(2) max jobs N
 Returns {status, next_due, count, then 11 fields per job:
          id, token, name, data, opts, attempts, made, stalls, priority, created, progress}

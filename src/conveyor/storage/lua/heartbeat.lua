@@ -1,6 +1,6 @@
 --[[ heartbeat: record that a worker is alive, with what it is doing; forget silent workers.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) worker id  arg(2) worker info (JSON)  arg(3) seconds after which a silent worker is gone
   ("0" = this worker is stopping: remove it now)  arg(4) the queue epoch this worker saw last
   ("" = none yet)

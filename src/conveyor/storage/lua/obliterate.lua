@@ -1,6 +1,6 @@
 --[[ obliterate: delete every key of the queue, a batch per call (call until cursor is "0").
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) "1" to go on even while jobs are active   arg(2) SCAN cursor ("0" at first)
 Returns {next cursor, keys deleted}, or {"active", n} when jobs are active and arg(1) is not "1".
 The first call pauses the queue so that workers stop taking jobs while it is emptied.

@@ -1,6 +1,6 @@
 --[[ pause: stop (arg "1") or restart (arg "0") handing out jobs. Adding jobs still works.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) "1" to pause, "0" to resume
 Returns 1 if the flag changed, 0 if it already had that value.
 Events: "paused" or "resumed".

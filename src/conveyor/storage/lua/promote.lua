@@ -1,6 +1,6 @@
 --[[ promote: move delayed jobs to waiting now, ahead of their run-at time.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) "ids" or "all"
   "ids": arg(2) number of ids N, then N ids. Returns one code per id:
          1 promoted, 0 not found, -3 not delayed (nothing changed)

@@ -1,6 +1,6 @@
 --[[ recover_stalled: hand jobs whose lease expired back to waiting, or fail them as stalled.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) at most this many jobs per call
 Returns {recovered, failed}.
 A job's lease expires when its worker died, froze or lost Redis for a whole lease period.

@@ -1,6 +1,6 @@
 --[[ release: a stopping worker hands unfinished jobs back to waiting, exactly once.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) number of jobs N, then N pairs: id, lease token
 Returns the number of jobs handed back (jobs whose lease was already lost are skipped).
 The attempt is not counted: the job did not fail, its worker stopped.

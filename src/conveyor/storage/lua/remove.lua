@@ -1,6 +1,6 @@
 --[[ remove: delete jobs that are not running.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) number of ids N, then N ids
 Returns one code per id: 1 removed, 0 not found, -2 active (cancel it, or wait until it ends).
 Events: "removed" for each removed job.

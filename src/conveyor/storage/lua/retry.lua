@@ -1,6 +1,6 @@
 --[[ retry: put failed jobs back in the queue with a fresh budget of attempts.
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) "ids" or "all"
   "ids": arg(2) number of ids N, then N ids. Returns one code per id:
          1 retried, 0 not found, -3 not failed (nothing changed)

@@ -1,6 +1,6 @@
 --[[ update_progress: store a running job's progress (a number or any JSON value).
 
-KEYS, ARGV[1..9]: see includes/queue.lua.
+KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) id  arg(2) lease token  arg(3) progress (JSON)
 Returns 1, or -1 when the lease was lost (nothing written).
 Events: "progress" with the value.

@@ -17,21 +17,21 @@ Every script receives the same KEYS, built by storage/keys.py:
   KEYS[12] leases      hash  id of each active job -> "<token>|<started ms>|<worker id>"; a job
                              has an entry exactly while it is in "active" (its hash keeps the
                              state it had before: readers take "active" from here)
-and the same first ARGV, the client's settings:
-  ARGV[1] events max length   ARGV[2] keep completed (count)   ARGV[3] keep completed (ms)
-  ARGV[4] keep failed (count) ARGV[5] keep failed (ms)         ARGV[6] max log lines
-  ARGV[7] metrics ttl (s)     ARGV[8] lease (ms)               ARGV[9] max stalls
-A script's own arguments follow: arg(1) is ARGV[10].
+and the same first ARGV, the client's settings as nine integers separated by spaces (one
+argument, so a call stays cheap to send): events max length, keep completed (count), keep
+completed (ms), keep failed (count), keep failed (ms), max log lines, metrics ttl (s),
+lease (ms), max stalls.
+A script's own arguments follow: arg(1) is ARGV[2].
 ]]
 local BASE, WAIT, ACTIVE, DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local COMPLETED, FAILED, META, EVENTS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local MARKER, SEQ, WORKERS, LEASES = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local EVENTS_MAX = tonumber(ARGV[1])
-local KEEP_COMPLETED, KEEP_COMPLETED_MS = tonumber(ARGV[2]), tonumber(ARGV[3])
-local KEEP_FAILED, KEEP_FAILED_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
-local MAX_LOG_LINES, METRICS_TTL = tonumber(ARGV[6]), tonumber(ARGV[7])
-local LEASE_MS, MAX_STALLS = tonumber(ARGV[8]), tonumber(ARGV[9])
-local CONFIG_ARGS = 9
+local config = {}
+for value in string.gmatch(ARGV[1], "%d+") do config[#config + 1] = tonumber(value) end
+local EVENTS_MAX, KEEP_COMPLETED, KEEP_COMPLETED_MS = config[1], config[2], config[3]
+local KEEP_FAILED, KEEP_FAILED_MS, MAX_LOG_LINES = config[4], config[5], config[6]
+local METRICS_TTL, LEASE_MS, MAX_STALLS = config[7], config[8], config[9]
+local CONFIG_ARGS = 1
 
 local function arg(i) return ARGV[CONFIG_ARGS + i] end
 
