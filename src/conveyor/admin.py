@@ -445,25 +445,8 @@ class Admin:
         return jobs[0]
 
     async def cancel(self, name: str, job_id: str) -> str:
-        """Cancel a job that has not started (it is removed); returns the state it had.
-
-        Running jobs cannot be cancelled yet: that needs a worker-side transition."""
-        queue = self.queue(name)
-        state = await self.redis.run(queue.commands.job_state(job_id))
-        if state is None:
-            raise JobNotFound(f"no job {job_id!r} in queue {name!r}", job_id)
-        if state == JobState.ACTIVE:
-            raise InvalidTransition(
-                f"job {job_id} is running; cancelling a running job is not supported yet "
-                "(wait for it to finish, or remove it afterwards)",
-                job_id,
-            )
-        if state not in (JobState.WAITING, JobState.DELAYED):
-            raise InvalidTransition(
-                f"job {job_id} is {state}; only waiting or delayed jobs can be cancelled", job_id
-            )
-        await queue.remove(job_id)
-        return str(state)
+        """Cancel a job (see ``Queue.cancel``); returns the state it had."""
+        return (await self.queue(name).cancel(job_id)).value
 
     async def act(self, name: str, action: str, job_id: str) -> None:
         queue = self.queue(name)

@@ -73,6 +73,13 @@ def jobs_from_added(
     return jobs, existing
 
 
+def cancelled_state(reply: str | int, job_id: str) -> JobState:
+    if isinstance(reply, int):
+        check_code(reply, job_id, "cancel", "waiting, delayed or active")
+        raise AssertionError(f"cancel.lua returned {reply}")  # check_code raised for every code
+    return JobState(reply)
+
+
 def parse_state(state: JobState | str) -> JobState:
     try:
         return JobState(state)
@@ -210,6 +217,12 @@ class Queue:
 
     async def resume(self) -> bool:
         return await self.redis.run(self.commands.pause(False))
+
+    async def cancel(self, job_id: str) -> JobState:
+        """Stop a job: one that has not started fails now with reason "cancelled"; a running one
+        is stopped by its worker within seconds (async handlers are cancelled; a sync handler's
+        thread runs on, but its outcome is recorded as cancelled). Returns the prior state."""
+        return cancelled_state(await self.redis.run(self.commands.cancel(job_id)), job_id)
 
     async def remove(self, job_id: str) -> None:
         """Delete a job that is not running (raises ``InvalidTransition`` for a running one)."""

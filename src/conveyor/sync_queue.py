@@ -15,7 +15,7 @@ from .errors import InvalidTransition, WaitTimeout
 from .events import finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
-from .queue import check_code, jobs_from_added, make_settings, parse_state
+from .queue import cancelled_state, check_code, jobs_from_added, make_settings, parse_state
 from .settings import Settings
 from .storage.commands import AddSpec, QueueCommands
 from .storage.redis import SyncRedis
@@ -99,6 +99,10 @@ class SyncQueue:
 
     def resume(self) -> bool:
         return self.redis.run(self.commands.pause(False))
+
+    def cancel(self, job_id: str) -> JobState:
+        """Same as ``Queue.cancel``."""
+        return cancelled_state(self.redis.run(self.commands.cancel(job_id)), job_id)
 
     def remove(self, job_id: str) -> None:
         [code] = self.redis.run(self.commands.remove([job_id]))

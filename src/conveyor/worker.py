@@ -37,7 +37,7 @@ from .backoff import BackoffStrategy
 from .errors import CommandRefused, ConfigurationError, ConnectionError, UnsafeRedisConfig
 from .job import Job
 from .queue import Handler, Queue
-from .runner import Outcome, run_job
+from .runner import NO_RETRY, Outcome, run_job
 from .storage.commands import LEASE_LOST, Op, QueueCommands
 from .storage.redis import AsyncRedis
 from .version import __version__
@@ -53,6 +53,9 @@ class _Running:
     job: Job
     task: asyncio.Task[Outcome] | None = None
     lost: bool = False
+    #: Someone cancelled the job (cancel.lua); its task is being cancelled for that reason,
+    #: not because the worker is shutting down.
+    cancelling: bool = False
 
 
 def _log_fields(running: _Running, outcome: Outcome) -> dict[str, Any]:
@@ -372,6 +375,13 @@ class Worker:
                 strategies=self.strategies,
                 executor=self._executor,
             )
+        except asyncio.CancelledError:
+            if not running.cancelling or self._stopping.is_set():
+                raise  # shutdown: the job is handed back, not failed
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            outcome = Outcome(error="cancelled", retry_delay_ms=NO_RETRY)
         finally:
             self._busy -= 1
             self._slot_freed.set()
@@ -467,7 +477,8 @@ class Worker:
     # -- housekeeping --------------------------------------------------------------------------
 
     async def _housekeeping_loop(self) -> None:
-        interval = self.settings.lease_seconds / 3
+        # Renew well inside the lease; at least every 2 s so that cancel requests land quickly.
+        interval = min(self.settings.lease_seconds / 3, 2.0)
         while not self._finished.is_set():
             try:
                 await self._housekeeping()
@@ -494,7 +505,9 @@ class Worker:
             ops.append(commands.recover_stalled())
         replies = await self._redis.run_many(ops)
         for index, commands in enumerate(by_queue):
-            for job_id in replies[index * 3]:
+            lost_ids, cancel_ids = replies[index * 3]
+            self._cancel_requested(commands.queue, cancel_ids)
+            for job_id in lost_ids:
                 lost = self._running.get((commands.queue, job_id))
                 if lost is not None and not lost.lost:
                     lost.lost = True
@@ -516,6 +529,14 @@ class Worker:
                     recovered,
                     failed,
                 )
+
+    def _cancel_requested(self, queue: str, ids: list[str]) -> None:
+        for job_id in ids:
+            running = self._running.get((queue, job_id))
+            if running is not None and running.task is not None and not running.cancelling:
+                log.info("job %s in %s: cancel requested; stopping it", job_id, queue)
+                running.cancelling = True
+                running.task.cancel()
 
     def _check_epoch(self, queue: str, epoch: str) -> bool:
         """True (and a loud log) when the queue's epoch changed: Redis lost its data."""

@@ -145,7 +145,10 @@ async def test_cancel_pause_clean_and_errors(
     assert r.status_code == 200
     r = await client.post(f"/api/queues/c/jobs/{later.id}/cancel")
     assert r.status_code == 200
-    assert (await client.get(f"/api/queues/c/jobs/{later.id}")).status_code == 404
+    cancelled = (await client.get(f"/api/queues/c/jobs/{later.id}")).json()
+    assert (cancelled["state"], cancelled["error"]) == ("failed", "cancelled")
+    r = await client.post(f"/api/queues/c/jobs/{later.id}/cancel")
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "wrong_state")
     r = await client.delete(f"/api/queues/c/jobs/{now.id}")
     assert r.status_code == 200
     assert (await client.post("/api/queues/c/pause")).json() == {"ok": True}
@@ -176,29 +179,36 @@ async def test_cancel_pause_clean_and_errors(
     assert r.json()["error"]["code"] == "payload_too_large"
 
 
-async def test_cancel_of_a_running_job_is_a_clear_409(
+async def test_cancel_stops_a_running_job_and_delete_refuses_it(
     client: httpx.AsyncClient, make_queue: Callable[..., Queue]
 ) -> None:
     import asyncio
 
     queue = make_queue("run")
-    release = asyncio.Event()
+    stopped = asyncio.Event()
 
     async def slow(job: Any) -> None:
-        await release.wait()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
 
-    job = await queue.add("slow", {})
+    job = await queue.add("slow", {}, attempts=5)
     async with running(worker(queue, {"slow": slow})):
         await async_wait_for(lambda: _count(client, "run", "active", 1), timeout=10)
-        r = await client.post(f"/api/queues/run/jobs/{job.id}/cancel")
-        assert r.status_code == 409
-        assert r.json()["error"]["code"] == "job_active"
         r = await client.delete(f"/api/queues/run/jobs/{job.id}")
-        assert r.status_code == 409
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "job_active")
         workers = (await client.get("/api/workers")).json()["workers"]
         assert workers and workers[0]["concurrency"] == 5
         assert "run" in workers[0]["queues"]
-        release.set()
+        r = await client.post(f"/api/queues/run/jobs/{job.id}/cancel")
+        assert r.status_code == 200
+        await async_wait_for(lambda: _count(client, "run", "failed", 1), timeout=10)
+    assert stopped.is_set()
+    failed = (await client.get(f"/api/queues/run/jobs/{job.id}")).json()
+    assert failed["error"] == "cancelled"
+    assert failed["attempts_made"] == 1  # not retried, although attempts remained
 
 
 async def test_prometheus_metrics(

@@ -14,6 +14,7 @@ from tests.support.conveyor_helpers import running, worker
 from tests.support.waiting import async_wait_for
 
 from conveyor import Backoff, Job, JobFailed, JobState, Queue, Retry, Unrecoverable, Worker
+from conveyor.errors import InvalidTransition, JobNotFound
 
 
 async def blocked_clients(queue: Queue, command: str, n: int) -> bool:
@@ -413,3 +414,38 @@ async def test_wait_returns_large_results_and_results_of_jobs_already_trimmed(
     async with running(worker(kept, {"echo": echo})):
         big_job = await kept.add("echo", "big")
         assert await big_job.wait(timeout=10) == big
+
+
+async def test_cancel_fails_a_waiting_job_and_stops_a_running_one(queue: Queue) -> None:
+    started = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    waiting = await queue.add("slow", delay=3600)
+    assert await queue.cancel(waiting.id) is JobState.DELAYED
+    with pytest.raises(JobFailed, match="cancelled"):
+        await waiting.wait(timeout=1)
+    with pytest.raises(InvalidTransition, match="cannot cancel"):
+        await queue.cancel(waiting.id)
+    with pytest.raises(JobNotFound):
+        await queue.cancel("no-such-job")
+
+    async with running(worker(queue, {"slow": slow})):
+        job = await queue.add("slow", attempts=3)
+        await asyncio.wait_for(started.wait(), 10)
+        assert await queue.cancel(job.id) is JobState.ACTIVE
+        with pytest.raises(JobFailed, match="cancelled"):
+            await job.wait(timeout=10)
+    done = await queue.get_job(job.id)
+    assert done is not None and done.attempts_made == 1  # no retry after a cancel
+    # A cancelled job retried by hand runs normally (the request does not stick to it).
+    await queue.retry(job.id)
+    started.clear()
+
+    async def quick(job: Job) -> str:
+        return "ran"
+
+    async with running(worker(queue, {"slow": quick})):
+        assert await job.wait(timeout=10) == "ran"

@@ -188,9 +188,12 @@ class QueueCommands:
     def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[int]:
         return self._op("fail", job_id, token, message, record, delay_ms, parse=int)
 
-    def extend_leases(self, items: Iterable[tuple[str, str]]) -> Op[list[str]]:
+    def extend_leases(self, items: Iterable[tuple[str, str]]) -> Op[tuple[list[str], list[str]]]:
+        """Renew leases: (ids whose lease was lost, ids to cancel)."""
         args = [part for item in items for part in item]
-        return self._op("extend_leases", len(args) // 2, *args, parse=list)
+        return self._op(
+            "extend_leases", len(args) // 2, *args, parse=lambda r: (list(r[0]), list(r[1]))
+        )
 
     def release(self, items: Iterable[tuple[str, str]]) -> Op[int]:
         args = [part for item in items for part in item]
@@ -220,6 +223,10 @@ class QueueCommands:
         )
 
     # -- admin ---------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> Op[str | int]:
+        """The state the job was in, or a code (see cancel.lua)."""
+        return self._op("cancel", job_id, parse=lambda r: r if isinstance(r, str) else int(r))
 
     def remove(self, ids: Sequence[str]) -> Op[list[int]]:
         return self._op("remove", len(ids), *ids, parse=lambda r: [int(x) for x in r])
@@ -308,7 +315,13 @@ class QueueCommands:
         return jobs
 
     def job_state(self, job_id: str) -> Op[str | None]:
-        return Op((("HGET", self.keys.job(job_id), "state"),), _single)
+        def parse(r: list[Any]) -> str | None:
+            return "active" if r[1] and r[0] else r[0]
+
+        return Op(
+            (("HGET", self.keys.job(job_id), "state"), ("HEXISTS", self.keys.leases, job_id)),
+            parse,
+        )
 
     def job_outcome(self, job_id: str) -> Op[list[Any]]:
         """state, result, error of a job (for ``wait``)."""

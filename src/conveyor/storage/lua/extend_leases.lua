@@ -2,20 +2,22 @@
 
 KEYS, ARGV[1]: see includes/queue.lua.
 arg(1) number of jobs N, then N pairs: id, lease token
-Returns the ids whose lease was lost (expired and taken over, or the job was removed).
+Returns {lost ids, ids to cancel}: lost leases (expired and taken over, or the job was
+removed), and jobs someone asked to cancel (cancel.lua), which the worker stops.
 Events: none (a renewal is not a transition).
 ]]
 -- @include queue
 
 local count = tonumber(arg(1))
 local deadline = now_ms() + LEASE_MS
-local lost = {}
+local lost, cancel = {}, {}
 for i = 0, count - 1 do
   local id, token = arg(2 + i * 2), arg(3 + i * 2)
   if owns(id, token) then
     redis.call("ZADD", ACTIVE, "XX", deadline, id)
+    if redis.call("HGET", job_key(id), "cancel") then cancel[#cancel + 1] = id end
   else
     lost[#lost + 1] = id
   end
 end
-return lost
+return {lost, cancel}

@@ -21,6 +21,7 @@ record_duration("run", now - (started or now))
 redis.call("RPUSH", errors_key(id), record)
 redis.call("LTRIM", errors_key(id), -100, -1)
 redis.call("HSET", key, "error", message, "made", made)
+redis.call("HDEL", key, "cancel")
 if delay >= 0 and made < attempts then
   if delay > 0 then
     redis.call("HSET", key, "state", "delayed", "run_at", now + delay)

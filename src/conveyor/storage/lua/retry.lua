@@ -20,7 +20,8 @@ local function retry_one(id)
   end
   redis.call("ZREM", FAILED, id)
   redis.call("HSET", key, "made", 0, "stalls", 0)
-  redis.call("HDEL", key, "result", "error", "finished", "started", "worker", "expire_at")
+  redis.call("HDEL", key, "result", "error", "finished", "started", "worker", "expire_at",
+    "cancel")
   move_to_wait(id, key, now)
   emit("waiting", id, "reason", "retried")
   return 1

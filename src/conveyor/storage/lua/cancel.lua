@@ -1,0 +1,30 @@
+--[[ cancel: stop a job. One that has not started fails at once with reason "cancelled"; a
+running one is flagged, and its worker cancels it when it next renews its leases (within a
+few seconds) and records the attempt as failed with reason "cancelled", without retry.
+
+KEYS, ARGV[1]: see includes/queue.lua.
+arg(1) id
+Returns the state the job was in ("waiting", "delayed" or "active"); 0 if there is no such job;
+-3 if it had already finished (nothing changed).
+Events: "failed" with reason "cancelled" for a job that had not started; "cancelling" for a
+running one (its "failed" follows when the worker stops it).
+]]
+-- @include queue
+
+local id = arg(1)
+local key = job_key(id)
+local now = now_ms()
+if redis.call("HEXISTS", LEASES, id) == 1 then
+  redis.call("HSET", key, "cancel", 1)
+  emit("cancelling", id)
+  return "active"
+end
+local state = redis.call("HGET", key, "state")
+if not state then return 0 end
+if state ~= "waiting" and state ~= "delayed" then return -3 end
+redis.call("ZREM", WAIT, id)
+redis.call("ZREM", DELAYED, id)
+redis.call("HDEL", key, "run_at")
+move_to_failed(id, key, now, "cancelled")
+flush_metrics(now)
+return state
