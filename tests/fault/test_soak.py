@@ -1,0 +1,45 @@
+"""The chaos soak (benchmarks/soak.py) in its short CI form, and a check that its checker works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOAK = Path(__file__).resolve().parents[2] / "benchmarks" / "soak.py"
+
+
+def run_soak(tmp_path: Path, *args: str, timeout: float) -> tuple[int, dict[str, object], str]:
+    figures = tmp_path / "soak.json"
+    proc = subprocess.run(
+        [sys.executable, str(SOAK), *args, "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = proc.stdout + proc.stderr
+    assert figures.exists(), output
+    return proc.returncode, json.loads(figures.read_text()), output
+
+
+@pytest.mark.timeout(240)
+def test_ci_soak_loses_nothing_under_worker_and_redis_kills(tmp_path: Path) -> None:
+    code, figures, output = run_soak(tmp_path, "--ci", timeout=220)
+    print(output)
+    assert code == 0, output
+    assert figures["acknowledged"] == figures["jobs"] == 10_000
+    assert figures["lost"] == 0 and figures["pending"] == 0 and figures["unexpected"] == 0
+    kills = figures["kills"]
+    assert isinstance(kills, dict) and kills["redis"] == 1 and kills["SIGKILL"] >= 1
+
+
+@pytest.mark.timeout(120)
+def test_soak_checker_reports_jobs_deleted_behind_its_back_as_lost(tmp_path: Path) -> None:
+    code, figures, output = run_soak(
+        tmp_path, "--ci", "--jobs", "600", "--sabotage", "3", timeout=100
+    )
+    assert code == 1, output
+    assert figures["sabotaged"] == 3 and figures["lost"] == 3, output
