@@ -21,7 +21,8 @@ import orjson
 
 from .errors import ConfigurationError, InvalidTransition, JobNotFound
 from .job import Job, JobState
-from .queue import Queue, make_settings, parse_state
+from .procedures import make_settings, parse_state
+from .queue import Queue
 from .settings import Settings
 from .storage.commands import Op, QueueCommands, queue_names, server_time_ms
 from .storage.keys import validate_queue_name

@@ -1,7 +1,7 @@
 """``Queue``: the async producer and admin API of one queue.
 
-``SyncQueue`` (in ``sync_queue``) is its blocking twin; both build the same ``Op``s from
-``storage.commands`` and interpret replies with the helpers below, so they cannot drift apart.
+``SyncQueue`` (in ``sync_queue``) is its blocking twin; both run the same procedures and Ops
+(``procedures``, ``storage.commands``), so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,12 +11,21 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import serializer
-from .errors import ConfigurationError, InvalidTransition, JobError, JobNotFound, WaitTimeout
+from .errors import ConfigurationError, JobError, WaitTimeout
 from .events import Event, finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
+from .procedures import (
+    Procedure,
+    QueueCore,
+    cancelled_state,
+    clean,
+    obliterate,
+    parse_state,
+    requeue_all,
+    single_action,
+)
 from .settings import Settings
-from .storage.commands import IS_ACTIVE, NOT_FOUND, WRONG_STATE, AddSpec, QueueCommands
 from .storage.redis import AsyncRedis
 
 __all__ = ["Handler", "Queue"]
@@ -24,72 +33,10 @@ __all__ = ["Handler", "Queue"]
 #: A job handler: ``async def handler(job) -> result`` or a plain function (run in a thread).
 Handler = Callable[[Job], Any]
 F = TypeVar("F", bound=Handler)
-
-_BULK_CHUNK = 1000
-_BATCH_LIMIT = 1000
+T = TypeVar("T")
 
 
-def make_settings(
-    url: str | None, settings: Settings | None, overrides: Mapping[str, Any]
-) -> Settings:
-    """Settings from (in order of precedence) keyword overrides, ``url``, ``settings``, env."""
-    base = settings if settings is not None else Settings.from_env()
-    changes = dict(overrides)
-    if url is not None:
-        changes["url"] = url
-    return base.replace(**changes) if changes else base
-
-
-def check_code(code: int, job_id: str, action: str, expected_state: str) -> None:
-    """Turn a script's per-job return code into the matching exception."""
-    if code == NOT_FOUND:
-        raise JobNotFound(f"cannot {action} job {job_id}: no such job", job_id)
-    if code == IS_ACTIVE:
-        raise InvalidTransition(f"cannot {action} job {job_id}: it is running", job_id)
-    if code == WRONG_STATE:
-        raise InvalidTransition(f"cannot {action} job {job_id}: it is not {expected_state}", job_id)
-
-
-def jobs_from_added(
-    commands: QueueCommands, specs: list[AddSpec], added: list[tuple[str, bool]], context: Any
-) -> tuple[list[Job], list[str]]:
-    """Jobs for what add_job reported; also the ids that already existed (to be read back)."""
-    jobs, existing = [], []
-    for spec, (job_id, was_added) in zip(specs, added, strict=True):
-        if not was_added:
-            existing.append(job_id)
-        jobs.append(
-            Job(
-                id=job_id,
-                name=spec.name,
-                data=serializer.decode(spec.data),  # as a worker will see it
-                queue=commands.queue,
-                state=JobState.DELAYED if spec.delay_ms else JobState.WAITING,
-                attempts=spec.attempts,
-                priority=spec.priority,
-                _context=context,
-            )
-        )
-    return jobs, existing
-
-
-def cancelled_state(reply: str | int, job_id: str) -> JobState:
-    if isinstance(reply, int):
-        check_code(reply, job_id, "cancel", "waiting, delayed or active")
-        raise AssertionError(f"cancel.lua returned {reply}")  # check_code raised for every code
-    return JobState(reply)
-
-
-def parse_state(state: JobState | str) -> JobState:
-    try:
-        return JobState(state)
-    except ValueError:
-        raise ConfigurationError(
-            f"unknown job state {state!r}; use one of {', '.join(s.value for s in JobState)}"
-        ) from None
-
-
-class Queue:
+class Queue(QueueCore):
     """A named queue in Redis: add jobs, inspect and steer them, register handlers.
 
     ``Queue("email", url="redis://localhost:6379/0")``. Settings not given come from
@@ -104,16 +51,19 @@ class Queue:
         settings: Settings | None = None,
         **overrides: Any,
     ) -> None:
-        self.settings = make_settings(url, settings, overrides)
-        self.commands = QueueCommands(self.settings, name)
-        self.name = name
+        super().__init__(name, url, settings=settings, **overrides)
         self.handlers: dict[str, Handler] = {}
         self._redis: AsyncRedis | None = None
         self._blocking: AsyncRedis | None = None
-        self._registered = False
 
-    def __repr__(self) -> str:
-        return f"Queue({self.name!r}, url={self.settings.redacted_url()!r})"
+    async def _drive(self, procedure: Procedure[T]) -> T:
+        """Run a procedure (see ``procedures``): each Op it yields is one round trip."""
+        value: Any = None
+        try:
+            while True:
+                value = await self.redis.run(procedure.send(value))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     @property
     def redis(self) -> AsyncRedis:
@@ -158,27 +108,14 @@ class Queue:
     async def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Add one job. Options: attempts, backoff, delay, run_at, priority, job_id, timeout,
         ttl. If ``job_id`` names an existing job, that job is returned and nothing is added."""
-        return (await self._add([build_spec(self.settings, name, data, **options)]))[0]
+        spec = build_spec(self.settings, name, data, **options)
+        return (await self._drive(self._add_procedure([spec], self)))[0]
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated
         before any is sent, and each chunk of 1000 goes in one round trip."""
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        out: list[Job] = []
-        for start in range(0, len(specs), _BULK_CHUNK):
-            out.extend(await self._add(specs[start : start + _BULK_CHUNK]))
-        return out
-
-    async def _add(self, specs: list[AddSpec]) -> list[Job]:
-        if not self._registered:
-            await self.redis.run(self.commands.register())
-            self._registered = True
-        added = await self.redis.run(self.commands.add(specs))
-        jobs, existing = jobs_from_added(self.commands, specs, added, self)
-        if existing:
-            found = {j.id: j for j in await self.redis.run(self.commands.get_jobs(existing, self))}
-            jobs = [found.get(job.id, job) for job in jobs]
-        return jobs
+        return await self._drive(self._add_procedure(specs, self))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -226,70 +163,37 @@ class Queue:
 
     async def remove(self, job_id: str) -> None:
         """Delete a job that is not running (raises ``InvalidTransition`` for a running one)."""
-        [code] = await self.redis.run(self.commands.remove([job_id]))
-        check_code(code, job_id, "remove", "idle")
+        await self._drive(single_action(self.commands.remove([job_id]), job_id, "remove", "idle"))
 
     async def retry(self, job_id: str) -> None:
         """Put a failed job back in the queue with a fresh budget of attempts."""
-        [code] = await self.redis.run(self.commands.retry([job_id]))
-        check_code(code, job_id, "retry", "failed")
+        await self._drive(single_action(self.commands.retry([job_id]), job_id, "retry", "failed"))
 
     async def promote(self, job_id: str) -> None:
         """Run a delayed job now."""
-        [code] = await self.redis.run(self.commands.promote([job_id]))
-        check_code(code, job_id, "promote", "delayed")
+        op = self.commands.promote([job_id])
+        await self._drive(single_action(op, job_id, "promote", "delayed"))
 
     async def retry_all(self) -> int:
         """Retry every failed job; returns how many."""
-        total, remaining = 0, 1
-        while remaining:
-            done, remaining = await self.redis.run(self.commands.retry_all(_BATCH_LIMIT))
-            total += done
-            if not done:
-                break
-        return total
+        return await self._drive(requeue_all(self.commands.retry_all))
 
     async def promote_all(self) -> int:
-        total, remaining = 0, 1
-        while remaining:
-            done, remaining = await self.redis.run(self.commands.promote_all(_BATCH_LIMIT))
-            total += done
-            if not done:
-                break
-        return total
+        """Run every delayed job now; returns how many."""
+        return await self._drive(requeue_all(self.commands.promote_all))
 
     async def clean(
         self, state: JobState | str, older_than: float = 0.0, limit: int | None = None
     ) -> int:
         """Delete jobs in ``state`` (completed, failed, delayed, waiting) older than
         ``older_than`` seconds, at most ``limit`` of them; returns how many were deleted."""
-        job_state = parse_state(state)
-        if job_state is JobState.ACTIVE:
-            raise InvalidTransition("active jobs cannot be cleaned; they are running")
-        deleted, cursor = 0, 0
-        while cursor >= 0 and (limit is None or deleted < limit):
-            batch = _BATCH_LIMIT if limit is None else min(_BATCH_LIMIT, limit - deleted)
-            op = self.commands.clean(job_state, int(older_than * 1000), batch, cursor)
-            count, cursor = await self.redis.run(op)
-            deleted += count
-        return deleted
+        return await self._drive(clean(self.commands, state, older_than, limit))
 
     async def obliterate(self, *, force: bool = False) -> int:
         """Delete the queue and every job in it; returns how many keys were deleted.
 
         Refuses while jobs are running unless ``force``; their workers then lose their leases."""
-        cursor, deleted = "0", 0
-        while True:
-            reply, count = await self.redis.run(self.commands.obliterate(force, cursor))
-            if reply == "active":
-                raise InvalidTransition(
-                    f"queue {self.name!r} has {count} running jobs; stop the workers or use force"
-                )
-            deleted += count
-            cursor = reply
-            if cursor == "0":
-                break
-        await self.redis.run(self.commands.unregister())
+        deleted = await self._drive(obliterate(self.commands, force))
         self._registered = False
         return deleted
 

@@ -1,31 +1,39 @@
 """``SyncQueue``: the blocking twin of ``Queue`` for Flask, Django, scripts and threads.
 
-It builds exactly the same Ops as ``Queue`` and interprets replies with the same helpers; only
-the I/O differs.
+It runs exactly the same procedures and Ops as ``Queue`` (``procedures``,
+``storage.commands``); only the I/O differs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from . import serializer
-from .errors import InvalidTransition, WaitTimeout
+from .errors import WaitTimeout
 from .events import finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
-from .queue import cancelled_state, check_code, jobs_from_added, make_settings, parse_state
+from .procedures import (
+    Procedure,
+    QueueCore,
+    cancelled_state,
+    clean,
+    obliterate,
+    parse_state,
+    requeue_all,
+    single_action,
+)
 from .settings import Settings
-from .storage.commands import AddSpec, QueueCommands
 from .storage.redis import SyncRedis
 
 __all__ = ["SyncQueue"]
 
-_BULK_CHUNK = 1000
+T = TypeVar("T")
 
 
-class SyncQueue:
+class SyncQueue(QueueCore):
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
     def __init__(
@@ -36,14 +44,16 @@ class SyncQueue:
         settings: Settings | None = None,
         **overrides: Any,
     ) -> None:
-        self.settings = make_settings(url, settings, overrides)
-        self.commands = QueueCommands(self.settings, name)
-        self.name = name
+        super().__init__(name, url, settings=settings, **overrides)
         self.redis = SyncRedis(self.settings)
-        self._registered = False
 
-    def __repr__(self) -> str:
-        return f"SyncQueue({self.name!r}, url={self.settings.redacted_url()!r})"
+    def _drive(self, procedure: Procedure[T]) -> T:
+        value: Any = None
+        try:
+            while True:
+                value = self.redis.run(procedure.send(value))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.redis.close()
@@ -56,25 +66,12 @@ class SyncQueue:
 
     def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Same options as ``Queue.add``."""
-        return self._add([build_spec(self.settings, name, data, **options)])[0]
+        spec = build_spec(self.settings, name, data, **options)
+        return self._drive(self._add_procedure([spec], None))[0]
 
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        out: list[Job] = []
-        for start in range(0, len(specs), _BULK_CHUNK):
-            out.extend(self._add(specs[start : start + _BULK_CHUNK]))
-        return out
-
-    def _add(self, specs: list[AddSpec]) -> list[Job]:
-        if not self._registered:
-            self.redis.run(self.commands.register())
-            self._registered = True
-        added = self.redis.run(self.commands.add(specs))
-        jobs, existing = jobs_from_added(self.commands, specs, added, None)
-        if existing:
-            found = {j.id: j for j in self.redis.run(self.commands.get_jobs(existing, None))}
-            jobs = [found.get(job.id, job) for job in jobs]
-        return jobs
+        return self._drive(self._add_procedure(specs, None))
 
     def get_job(self, job_id: str) -> Job | None:
         return self.redis.run(self.commands.get_job(job_id, None))
@@ -83,7 +80,7 @@ class SyncQueue:
         self, state: JobState | str, start: int = 0, stop: int = 49, *, newest_first: bool = True
     ) -> list[Job]:
         ids = self.redis.run(self.commands.job_ids(parse_state(state), start, stop, newest_first))
-        return self.redis.run(self.commands.get_jobs(ids, None)) if ids else []
+        return self.redis.run(self.commands.get_jobs(ids, None))
 
     def counts(self) -> dict[str, int]:
         return self.redis.run(self.commands.counts())
@@ -105,29 +102,28 @@ class SyncQueue:
         return cancelled_state(self.redis.run(self.commands.cancel(job_id)), job_id)
 
     def remove(self, job_id: str) -> None:
-        [code] = self.redis.run(self.commands.remove([job_id]))
-        check_code(code, job_id, "remove", "idle")
+        self._drive(single_action(self.commands.remove([job_id]), job_id, "remove", "idle"))
 
     def retry(self, job_id: str) -> None:
-        [code] = self.redis.run(self.commands.retry([job_id]))
-        check_code(code, job_id, "retry", "failed")
+        self._drive(single_action(self.commands.retry([job_id]), job_id, "retry", "failed"))
 
     def promote(self, job_id: str) -> None:
-        [code] = self.redis.run(self.commands.promote([job_id]))
-        check_code(code, job_id, "promote", "delayed")
+        self._drive(single_action(self.commands.promote([job_id]), job_id, "promote", "delayed"))
+
+    def retry_all(self) -> int:
+        return self._drive(requeue_all(self.commands.retry_all))
+
+    def promote_all(self) -> int:
+        return self._drive(requeue_all(self.commands.promote_all))
 
     def clean(
         self, state: JobState | str, older_than: float = 0.0, limit: int | None = None
     ) -> int:
-        job_state = parse_state(state)
-        if job_state is JobState.ACTIVE:
-            raise InvalidTransition("active jobs cannot be cleaned; they are running")
-        deleted, cursor = 0, 0
-        while cursor >= 0 and (limit is None or deleted < limit):
-            batch = 1000 if limit is None else min(1000, limit - deleted)
-            op = self.commands.clean(job_state, int(older_than * 1000), batch, cursor)
-            count, cursor = self.redis.run(op)
-            deleted += count
+        return self._drive(clean(self.commands, state, older_than, limit))
+
+    def obliterate(self, *, force: bool = False) -> int:
+        deleted = self._drive(obliterate(self.commands, force))
+        self._registered = False
         return deleted
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.05) -> Any:

@@ -30,7 +30,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..queue import Queue, make_settings
+from ..procedures import make_settings
+from ..queue import Queue
 from ..settings import Settings
 
 __all__ = ["Conveyor"]

@@ -1,0 +1,191 @@
+"""Multi-step queue operations written once for both ``Queue`` and ``SyncQueue``.
+
+A procedure is a generator: it yields the ``Op`` to run next and is sent that Op's value, until
+it returns its result. ``Queue`` drives procedures with ``await``, ``SyncQueue`` by blocking,
+so loops such as "clean in batches until done" exist in one place only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from . import serializer
+from .errors import ConfigurationError, InvalidTransition, JobNotFound
+from .job import Job, JobContext, JobState
+from .settings import Settings
+from .storage.commands import (
+    IS_ACTIVE,
+    NOT_FOUND,
+    WRONG_STATE,
+    AddSpec,
+    Op,
+    QueueCommands,
+)
+
+__all__ = [
+    "Procedure",
+    "QueueCore",
+    "add",
+    "cancelled_state",
+    "clean",
+    "obliterate",
+    "requeue_all",
+    "single_action",
+]
+
+T = TypeVar("T")
+Procedure = Generator[Op[Any], Any, T]
+
+#: Jobs per round trip for bulk adds and for the batched admin operations.
+BATCH = 1000
+
+
+class QueueCore:
+    """What ``Queue`` and ``SyncQueue`` share: the name, settings and command builder."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = make_settings(url, settings, overrides)
+        self.commands = QueueCommands(self.settings, name)
+        self.name = name
+        self._registered = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, url={self.settings.redacted_url()!r})"
+
+    def _add_procedure(self, specs: Sequence[AddSpec], context: Any) -> Procedure[list[Job]]:
+        if not self._registered:
+            yield self.commands.register()  # so the dashboard and CLI discover the queue
+            self._registered = True
+        return (yield from add(self.commands, specs, context))
+
+
+def make_settings(
+    url: str | None, settings: Settings | None, overrides: Mapping[str, Any]
+) -> Settings:
+    """Settings from (in order of precedence) keyword overrides, ``url``, ``settings``, env."""
+    base = settings if settings is not None else Settings.from_env()
+    changes = dict(overrides)
+    if url is not None:
+        changes["url"] = url
+    return base.replace(**changes) if changes else base
+
+
+def check_code(code: int, job_id: str, action: str, expected_state: str) -> None:
+    """Turn a script's per-job return code into the matching exception."""
+    if code == NOT_FOUND:
+        raise JobNotFound(f"cannot {action} job {job_id}: no such job", job_id)
+    if code == IS_ACTIVE:
+        raise InvalidTransition(f"cannot {action} job {job_id}: it is running", job_id)
+    if code == WRONG_STATE:
+        raise InvalidTransition(f"cannot {action} job {job_id}: it is not {expected_state}", job_id)
+
+
+def jobs_from_added(
+    commands: QueueCommands, specs: Sequence[AddSpec], added: list[tuple[str, bool]], context: Any
+) -> tuple[list[Job], list[str]]:
+    """Jobs for what add_job reported; also the ids that already existed (to be read back)."""
+    jobs, existing = [], []
+    for spec, (job_id, was_added) in zip(specs, added, strict=True):
+        if not was_added:
+            existing.append(job_id)
+        jobs.append(
+            Job(
+                id=job_id,
+                name=spec.name,
+                data=serializer.decode(spec.data),  # as a worker will see it
+                queue=commands.queue,
+                state=JobState.DELAYED if spec.delay_ms else JobState.WAITING,
+                attempts=spec.attempts,
+                priority=spec.priority,
+                _context=context,
+            )
+        )
+    return jobs, existing
+
+
+def cancelled_state(reply: str | int, job_id: str) -> JobState:
+    if isinstance(reply, int):
+        check_code(reply, job_id, "cancel", "waiting, delayed or active")
+        raise AssertionError(f"cancel.lua returned {reply}")  # check_code raised for every code
+    return JobState(reply)
+
+
+def parse_state(state: JobState | str) -> JobState:
+    try:
+        return JobState(state)
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown job state {state!r}; use one of {', '.join(s.value for s in JobState)}"
+        ) from None
+
+
+def add(
+    commands: QueueCommands, specs: Sequence[AddSpec], context: JobContext | None
+) -> Procedure[list[Job]]:
+    """Add jobs in chunks; jobs whose id already existed are read back and returned as stored."""
+    out: list[Job] = []
+    for start in range(0, len(specs), BATCH):
+        chunk = list(specs[start : start + BATCH])
+        added = yield commands.add(chunk)
+        jobs, existing = jobs_from_added(commands, chunk, added, context)
+        if existing:
+            found = {j.id: j for j in (yield commands.get_jobs(existing, context))}
+            jobs = [found.get(job.id, job) for job in jobs]
+        out.extend(jobs)
+    return out
+
+
+def single_action(
+    op: Op[list[int]], job_id: str, action: str, expected_state: str
+) -> Procedure[None]:
+    """remove / retry / promote of one job: the script's code becomes the matching error."""
+    [code] = yield op
+    check_code(code, job_id, action, expected_state)
+
+
+def requeue_all(make_op: Callable[[int], Op[tuple[int, int]]]) -> Procedure[int]:
+    """retry_all / promote_all: batches until the set is empty; returns how many moved."""
+    total = 0
+    while True:
+        moved, remaining = yield make_op(BATCH)
+        total += int(moved)
+        if not moved or not remaining:
+            return total
+
+
+def clean(
+    commands: QueueCommands, state: JobState | str, older_than: float, limit: int | None
+) -> Procedure[int]:
+    job_state = parse_state(state)
+    if job_state is JobState.ACTIVE:
+        raise InvalidTransition("active jobs cannot be cleaned; they are running")
+    deleted, cursor = 0, 0
+    while cursor >= 0 and (limit is None or deleted < limit):
+        batch = BATCH if limit is None else min(BATCH, limit - deleted)
+        count, cursor = yield commands.clean(job_state, int(older_than * 1000), batch, cursor)
+        deleted += int(count)
+    return deleted
+
+
+def obliterate(commands: QueueCommands, force: bool) -> Procedure[int]:
+    cursor, deleted = "0", 0
+    while True:
+        reply, count = yield commands.obliterate(force, cursor)
+        if reply == "active":
+            raise InvalidTransition(
+                f"queue {commands.queue!r} has {count} running jobs; stop the workers or use force"
+            )
+        deleted += int(count)
+        cursor = reply
+        if cursor == "0":
+            break
+    yield commands.unregister()
+    return deleted
