@@ -46,6 +46,10 @@ def _mapped_errors() -> Iterator[None]:
         yield
     except rex.NoScriptError:
         raise
+    except rex.RedisClusterException as exc:
+        # Refused by the Cluster client itself (e.g. a keyless command it cannot route, such
+        # as CONFIG GET save): this made the worker's start-up check crash on a Cluster.
+        raise errors.CommandRefused(f"the Redis Cluster client refused the command: {exc}") from exc
     except rex.RedisError as exc:
         # redis-py may turn a cancellation that lands mid-command into a ConnectionError; a
         # cancelled task must see CancelledError, or its loop would carry on as if Redis failed.
