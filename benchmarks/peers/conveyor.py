@@ -56,4 +56,7 @@ async def _work(url: str, mode: str) -> None:
 
 
 def run_worker(url: str, mode: str) -> None:
-    asyncio.run(_work(url, mode))
+    # The loop `conveyor worker` uses: uvloop when installed (a dependency on Linux).
+    from conveyor.eventloop import run
+
+    run(_work(url, mode))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import sys
@@ -12,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 
+from . import eventloop
 from .errors import (
     ConfigurationError,
     ConnectionError,
@@ -67,7 +67,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine, mapping Conveyor's exceptions onto exit codes."""
     try:
-        return asyncio.run(coro)
+        return eventloop.run(coro)
     except UnsafeRedisConfig as exc:
         fail(str(exc), EXIT_UNSAFE_REDIS)
     except ConnectionError as exc:
