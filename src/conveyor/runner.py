@@ -6,9 +6,9 @@ The runner never talks to Redis; the worker sends the Outcome (batched with othe
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import dataclasses
-import functools
 import inspect
 import time
 import traceback
@@ -23,7 +23,7 @@ from .backoff import BackoffStrategy
 from .errors import PayloadError, Retry, Unrecoverable
 from .job import Job
 
-__all__ = ["Outcome", "run_job"]
+__all__ = ["Handlers", "Outcome", "run_job"]
 
 NO_RETRY = -1
 
@@ -67,18 +67,33 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-@functools.lru_cache(maxsize=256)
-def _is_async(handler: Callable[[Job], Any]) -> bool:
-    # inspect's check costs microseconds; handlers are few and asked about for every job.
-    return inspect.iscoroutinefunction(handler)
+class Handlers:
+    """A worker's handlers by job name, each with its kind worked out once (async or not)."""
+
+    def __init__(self, handlers: Mapping[str, Callable[[Job], Any]]) -> None:
+        self._table = {name: (fn, inspect.iscoroutinefunction(fn)) for name, fn in handlers.items()}
+
+    def get(self, name: str) -> tuple[Callable[[Job], Any], bool] | None:
+        return self._table.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._table)
 
 
-async def _call(handler: Callable[[Job], Any], job: Job, executor: Executor | None) -> Any:
-    if _is_async(handler):
+async def _call(
+    handler: Callable[[Job], Any],
+    is_async: bool,
+    job: Job,
+    executor: Executor,
+    on_thread: Callable[[concurrent.futures.Future[Any]], None],
+) -> Any:
+    if is_async:
         return await handler(job)
-    loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    value = await loop.run_in_executor(executor, functools.partial(context.run, handler, job))
+    thread = executor.submit(context.run, handler, job)
+    # The worker learns when the thread really ends: a timeout stops waiting, not the thread.
+    on_thread(thread)
+    value = await asyncio.wrap_future(thread)
     if inspect.isawaitable(value):  # a sync callable that returned a coroutine (e.g. a partial)
         value = await value
     return value
@@ -97,45 +112,55 @@ def _retry_delay(job: Job, exc: BaseException, strategies: Mapping[str, BackoffS
 
 async def run_job(
     job: Job,
-    handlers: Mapping[str, Callable[[Job], Any]],
+    handlers: Handlers,
     *,
     max_result_bytes: int,
     strategies: Mapping[str, BackoffStrategy],
-    executor: Executor | None = None,
+    executor: Executor,
+    on_thread: Callable[[concurrent.futures.Future[Any]], None] = lambda _: None,
 ) -> Outcome:
-    """Run the job's handler once. Cancellation (worker shutdown) propagates to the caller."""
+    """Run the job's handler once. Cancellation of the calling task (shutdown, cancel request)
+    propagates; anything the handler raises, ``CancelledError`` included, is an outcome."""
     if job.decode_error:
         return _failure(f"malformed job in Redis: {job.decode_error}")
-    handler = handlers.get(job.name)
-    if handler is None:
-        known = ", ".join(sorted(handlers)) or "none"
+    entry = handlers.get(job.name)
+    if entry is None:
+        known = ", ".join(handlers.names()) or "none"
         return _failure(f"no handler for job name {job.name!r} on this worker (handlers: {known})")
+    handler, is_async = entry
     started = time.perf_counter()
     try:
         if job.timeout is not None:
             async with asyncio.timeout(job.timeout):
-                value = await _call(handler, job, executor)
+                value = await _call(handler, is_async, job, executor, on_thread)
         else:
-            value = await _call(handler, job, executor)
+            value = await _call(handler, is_async, job, executor, on_thread)
     except TimeoutError as exc:
         elapsed = time.perf_counter() - started
         if job.timeout is not None and elapsed >= job.timeout * 0.999:
             message = f"timeout: the job ran longer than {job.timeout:g} s and was cancelled"
         else:
             message = _describe(exc)
-        return dataclasses.replace(
-            _failure(message, exc, _retry_delay(job, exc, strategies)),
-            duration_ms=int(elapsed * 1000),
-        )
+        return _failed_after(started, message, exc, _retry_delay(job, exc, strategies))
     except Unrecoverable as exc:
-        return _failure(_describe(exc), exc)
-    except Exception as exc:
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
-        outcome = _failure(_describe(exc), exc, _retry_delay(job, exc, strategies))
-        return dataclasses.replace(outcome, duration_ms=elapsed_ms)
+        return _failed_after(started, _describe(exc), exc, NO_RETRY)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the worker cancelled this attempt
+        # The handler's own CancelledError (a cancelled future it awaited): an ordinary failure.
+        return _failed_after(started, _describe(exc), exc, _retry_delay(job, exc, strategies))
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        # SystemExit/KeyboardInterrupt raised by a handler must not take the worker down.
+        return _failed_after(started, _describe(exc), exc, _retry_delay(job, exc, strategies))
     duration_ms = int((time.perf_counter() - started) * 1000)
     try:
         result = serializer.encode(value, max_result_bytes, what="the job's result")
     except PayloadError as exc:
         return _failure(str(exc), exc)
     return Outcome(result=result, duration_ms=duration_ms)
+
+
+def _failed_after(started: float, message: str, exc: BaseException, retry_ms: int) -> Outcome:
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    return dataclasses.replace(_failure(message, exc, retry_ms), duration_ms=duration_ms)

@@ -18,6 +18,7 @@ period, cancel what is left and hand those jobs back to waiting exactly once (re
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -26,7 +27,7 @@ import random
 import signal
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,7 +38,7 @@ from .backoff import BackoffStrategy
 from .errors import CommandRefused, ConfigurationError, ConnectionError, UnsafeRedisConfig
 from .job import Job
 from .queue import Handler, Queue
-from .runner import NO_RETRY, Outcome, run_job
+from .runner import NO_RETRY, Handlers, Outcome, run_job
 from .storage.commands import LEASE_LOST, Op, QueueCommands
 from .storage.redis import AsyncRedis
 from .version import __version__
@@ -52,6 +53,8 @@ class _Running:
     commands: QueueCommands
     job: Job
     task: asyncio.Task[Outcome] | None = None
+    #: Threads running this job's sync handler (so the slot stays taken while one runs).
+    threads: list[concurrent.futures.Future[Any]] = dataclasses.field(default_factory=list)
     lost: bool = False
     #: Someone cancelled the job (cancel.lua); its task is being cancelled for that reason,
     #: not because the worker is shutting down.
@@ -115,6 +118,16 @@ class Worker:
         if not self.queues:
             raise ConfigurationError("a worker needs at least one queue")
         self.settings = self.queues[0].settings
+        for queue in self.queues[1:]:
+            if (queue.settings.url, queue.settings.prefix) != (
+                self.settings.url,
+                self.settings.prefix,
+            ):
+                raise ConfigurationError(
+                    f"queue {queue.name!r} uses another Redis or prefix than "
+                    f"{self.queues[0].name!r}; one worker serves the queues of one Redis and "
+                    "prefix (run a worker per Redis)"
+                )
         self.handlers: dict[str, Handler] = {}
         for queue in self.queues:
             self.handlers.update(queue.handlers)
@@ -148,7 +161,10 @@ class Worker:
         self._marker_waits: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
+        # One thread per slot: a sync handler's slot stays taken until its thread returns.
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="conveyor-job")
+        self._ack_lock = asyncio.Lock()
+        self._crash: BaseException | None = None
         self._started_at = 0.0
 
     def __repr__(self) -> str:
@@ -159,7 +175,13 @@ class Worker:
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Run until ``close()``, SIGTERM or SIGINT (or, in burst mode, until the queues are
-        empty). A second signal skips the rest of the grace period."""
+        empty). A second signal skips the rest of the grace period. A worker runs once.
+
+        If one of the worker's own loops fails (a bug, not a Redis outage, which it rides out),
+        the worker stops as on SIGTERM and ``run`` raises that error."""
+        if self._started_at:
+            raise ConfigurationError("a Worker runs once; create a new one to run again")
+        self._handler_table = Handlers(self.handlers)
         self._redis = AsyncRedis(self.settings)
         self._blocking = AsyncRedis(self.settings, blocking=True)
         self._started_at = time.time()
@@ -168,13 +190,12 @@ class Worker:
         try:
             await self._check_redis()
             log.info("worker %s started: %s", self.id, self._describe())
-            fetcher = asyncio.create_task(self._fetch_loop(), name="conveyor-fetch")
-            acker = asyncio.create_task(self._ack_loop(), name="conveyor-ack")
-            keeper = asyncio.create_task(self._housekeeping_loop(), name="conveyor-housekeeping")
-            try:
-                await fetcher
-            except Exception:
-                log.exception("fetch loop crashed; stopping the worker")
+            fetcher = asyncio.create_task(self._guarded(self._fetch_loop()), name="conveyor-fetch")
+            acker = asyncio.create_task(self._guarded(self._ack_loop()), name="conveyor-ack")
+            keeper = asyncio.create_task(
+                self._guarded(self._housekeeping_loop()), name="conveyor-housekeeping"
+            )
+            await fetcher
             self._stopping.set()
             self._abandon_marker_waits()
             await self._drain()
@@ -183,6 +204,7 @@ class Worker:
             self._finished.set()
             self._outbox_ready.set()
             await asyncio.gather(acker, keeper)
+            await self._flush_outbox(deadline=time.monotonic() + 5.0)
             await self._say_goodbye()
         finally:
             if install_signal_handlers:
@@ -191,6 +213,19 @@ class Worker:
             await self._redis.close()
             await self._blocking.close()
         log.info("worker %s stopped after %d jobs", self.id, self.processed)
+        if self._crash is not None:
+            raise self._crash
+
+    async def _guarded(self, loop: Coroutine[Any, Any, None]) -> None:
+        """Run one of the worker's loops; if it dies, stop the whole worker (and say why)."""
+        try:
+            await loop
+        except Exception as exc:
+            log.exception("worker %s: an internal loop failed; stopping", self.id)
+            self._crash = self._crash or exc
+            self._stopping.set()
+            self._finished.set()
+            self._outbox_ready.set()
 
     async def close(self) -> None:
         """Ask the worker to stop (gracefully); returns at once."""
@@ -370,10 +405,11 @@ class Worker:
         try:
             outcome = await run_job(
                 running.job,
-                self.handlers,
+                self._handler_table,
                 max_result_bytes=self.settings.max_payload_bytes,
                 strategies=self.strategies,
                 executor=self._executor,
+                on_thread=running.threads.append,
             )
         except asyncio.CancelledError:
             if not running.cancelling or self._stopping.is_set():
@@ -383,11 +419,29 @@ class Worker:
                 current.uncancel()
             outcome = Outcome(error="cancelled", retry_delay_ms=NO_RETRY)
         finally:
-            self._busy -= 1
-            self._slot_freed.set()
+            self._free_slot_when_threads_end(running)
         self._outbox.append((running, outcome))
         self._outbox_ready.set()
         return outcome
+
+    def _free_slot_when_threads_end(self, running: _Running) -> None:
+        pending = [t for t in running.threads if not t.done()]
+        if not pending:
+            self._free_slot()
+            return
+        # A sync handler that timed out or was cancelled still runs in its thread; Python
+        # cannot stop it. Its slot (and thread) stay taken until it returns.
+        log.warning(
+            "job %s: its sync handler is still running after the attempt ended; its slot is "
+            "taken until the thread returns",
+            running.job.id,
+        )
+        loop = asyncio.get_running_loop()
+        pending[0].add_done_callback(lambda _: loop.call_soon_threadsafe(self._free_slot))
+
+    def _free_slot(self) -> None:
+        self._busy -= 1
+        self._slot_freed.set()
 
     # -- acknowledging -------------------------------------------------------------------------
 
@@ -397,21 +451,33 @@ class Worker:
             self._outbox_ready.clear()
             await self._flush_outbox()
 
-    async def _flush_outbox(self) -> None:
-        """Send every finished outcome; on a connection error keep them and try again."""
+    async def _flush_outbox(self, deadline: float | None = None) -> None:
+        """Send every finished outcome; on a connection error keep them and try again (until
+        ``deadline``, if given: then their leases expire and the jobs run again elsewhere).
+
+        One flush at a time, so that shutdown never hands back a job whose completion is
+        still on its way to Redis."""
         assert self._redis is not None
-        failures = 0
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            try:
-                await self._acknowledge(batch)
-                failures = 0
-            except ConnectionError as exc:
-                self._outbox = batch + self._outbox
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0)
-                log.warning("could not record %d outcomes (%s); retrying", len(batch), exc)
-                await asyncio.sleep(delay)
+        async with self._ack_lock:
+            failures = 0
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                try:
+                    await self._acknowledge(batch)
+                    failures = 0
+                except ConnectionError as exc:
+                    self._outbox = batch + self._outbox
+                    failures += 1
+                    delay = min(0.1 * 2**failures, 5.0)
+                    if deadline is not None and time.monotonic() + delay > deadline:
+                        log.error(
+                            "gave up recording %d outcomes (%s); those jobs will run again",
+                            len(self._outbox),
+                            exc,
+                        )
+                        return
+                    log.warning("could not record %d outcomes (%s); retrying", len(batch), exc)
+                    await asyncio.sleep(delay)
 
     async def _acknowledge(self, batch: list[tuple[_Running, Outcome]]) -> None:
         assert self._redis is not None
@@ -586,7 +652,7 @@ class Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await self._flush_outbox()
+        await self._flush_outbox(deadline=time.monotonic() + 10.0)
         leftovers = list(self._running.values())
         if not leftovers:
             return

@@ -14,7 +14,7 @@ from tests.support.conveyor_helpers import running, worker
 from tests.support.waiting import async_wait_for
 
 from conveyor import Backoff, Job, JobFailed, JobState, Queue, Retry, Unrecoverable, Worker
-from conveyor.errors import InvalidTransition, JobNotFound
+from conveyor.errors import ConfigurationError, InvalidTransition, JobNotFound, WaitTimeout
 
 
 async def blocked_clients(queue: Queue, command: str, n: int) -> bool:
@@ -449,3 +449,72 @@ async def test_cancel_fails_a_waiting_job_and_stops_a_running_one(queue: Queue) 
 
     async with running(worker(queue, {"slow": quick})):
         assert await job.wait(timeout=10) == "ran"
+
+
+async def test_a_handlers_own_cancelled_error_or_system_exit_fails_just_that_attempt(
+    queue: Queue,
+) -> None:
+    async def awaits_a_cancelled_future(job: Job) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+
+    def exits(job: Job) -> None:
+        raise SystemExit(3)
+
+    async def fine(job: Job) -> str:
+        return "still here"
+
+    handlers = {"cancelled": awaits_a_cancelled_future, "exit": exits, "fine": fine}
+    async with running(worker(queue, handlers)):
+        first = await queue.add("cancelled")
+        second = await queue.add("exit")
+        with pytest.raises(JobFailed, match="CancelledError"):
+            await first.wait(timeout=10)
+        with pytest.raises(JobFailed, match="SystemExit: 3"):
+            await second.wait(timeout=10)
+        assert await (await queue.add("fine")).wait(timeout=10) == "still here"
+    assert (await queue.counts())["active"] == 0
+
+
+async def test_a_timed_out_sync_handler_keeps_its_slot_until_its_thread_returns(
+    queue: Queue,
+) -> None:
+    import threading
+
+    release = threading.Event()
+    order: list[str] = []
+
+    def stuck(job: Job) -> None:
+        order.append("stuck started")
+        release.wait(10)
+        order.append("stuck thread returned")
+
+    def quick(job: Job) -> None:
+        order.append("quick ran")
+
+    async with running(worker(queue, {"stuck": stuck, "quick": quick}, concurrency=1)):
+        blocked = await queue.add("stuck", timeout=0.2)
+        with pytest.raises(JobFailed, match="timeout"):
+            await blocked.wait(timeout=10)
+        follower = await queue.add("quick")
+        # One slot, still held by the thread: the next job must not start (and time out) yet.
+        assert await queue.get_job(follower.id) is not None
+        with pytest.raises(WaitTimeout):
+            await follower.wait(timeout=0.5)
+        release.set()
+        await follower.wait(timeout=10)
+    assert order == ["stuck started", "stuck thread returned", "quick ran"]
+
+
+async def test_a_worker_runs_once(queue: Queue) -> None:
+    one = worker(queue, {})
+    async with running(one):
+        pass
+    with pytest.raises(ConfigurationError, match="runs once"):
+        await one.run(install_signal_handlers=False)
+
+
+def test_a_worker_refuses_queues_of_different_redis_servers(redis_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="another Redis or prefix"):
+        Worker([Queue("a", url=redis_url), Queue("b", url="redis://127.0.0.1:1/0")], {})
