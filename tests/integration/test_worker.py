@@ -518,3 +518,41 @@ async def test_a_worker_runs_once(queue: Queue) -> None:
 def test_a_worker_refuses_queues_of_different_redis_servers(redis_url: str) -> None:
     with pytest.raises(ConfigurationError, match="another Redis or prefix"):
         Worker([Queue("a", url=redis_url), Queue("b", url="redis://127.0.0.1:1/0")], {})
+
+
+async def test_ttl_is_about_starting_in_time_not_about_retries(queue: Queue) -> None:
+    attempts = 0
+
+    async def flaky(job: Job) -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await asyncio.sleep(0.3)  # outlives the ttl, then fails: the retry must still run
+            raise RuntimeError("first try fails")
+        return "second try"
+
+    async with running(worker(queue, {"flaky": flaky})):
+        job = await queue.add("flaky", attempts=2, ttl=0.2, backoff=Backoff.fixed(0.1))
+        assert await job.wait(timeout=10) == "second try"
+        # A delayed job's ttl counts from its run-at time, not from the add.
+        later = await queue.add("flaky", delay=0.4, ttl=0.3)
+        assert await later.wait(timeout=10) == "second try"
+
+
+async def test_a_cancel_request_survives_the_job_being_handed_back(queue: Queue) -> None:
+    started = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    async with running(worker(queue, {"slow": slow}, shutdown_grace=0)):
+        job = await queue.add("slow", attempts=3)
+        await asyncio.wait_for(started.wait(), 10)
+        # The worker is told to stop right after the cancel request, most likely before its
+        # next lease renewal could stop the job itself.
+        assert await queue.cancel(job.id) is JobState.ACTIVE
+    # Handed back at shutdown, or stopped by the worker: either way it fails as cancelled.
+    with pytest.raises(JobFailed, match="cancelled"):
+        await job.wait(timeout=5)
+    assert (await queue.counts())["waiting"] == 0

@@ -47,7 +47,8 @@ for _, job in ipairs(jobs) do
     -- Counters that start at 0 (made, stalls) are left out: readers take a missing one as 0.
     redis.call("HSET", key, "name", name, "data", data, "opts", opts, "attempts", attempts,
       "priority", priority, "score", score, "created", now, "state", state)
-    if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
+    -- The ttl counts from when the job becomes runnable (its run-at for a delayed job).
+    if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
     if run_at then
       redis.call("HSET", key, "run_at", run_at)
       delayed[#delayed + 1] = id

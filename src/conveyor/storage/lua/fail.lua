@@ -14,14 +14,14 @@ local key = job_key(id)
 local now = now_ms()
 local _, started = parse_lease(redis.call("HGET", LEASES, id))
 end_leases({id})
-local f = redis.call("HMGET", key, "made", "attempts")
+local f = redis.call("HMGET", key, "made", "attempts", "cancel")
 local made = (tonumber(f[1]) or 0) + 1
 local attempts = tonumber(f[2]) or 1
+if f[3] then delay = -1 end  -- a cancelled job is not retried
 record_duration("run", now - (started or now))
 redis.call("RPUSH", errors_key(id), record)
 redis.call("LTRIM", errors_key(id), -100, -1)
 redis.call("HSET", key, "error", message, "made", made)
-redis.call("HDEL", key, "cancel")
 if delay >= 0 and made < attempts then
   if delay > 0 then
     redis.call("HSET", key, "state", "delayed", "run_at", now + delay)

@@ -7,7 +7,8 @@ Returns {status, next_due, count, then 11 fields per job:
   status   0 = ok, 1 = the queue is paused (nothing handed out)
   next_due ms until the earliest delayed job is due when fewer than N jobs were handed out
            (the worker will sleep until then), -1 otherwise
-All jobs of one fetch share one lease token, drawn from the queue's lease counter; the lease
+All jobs of one fetch share one lease token ("<n>@<worker>", n from the queue's lease
+counter); the lease
 ("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".
 Jobs whose ttl passed before they started are failed with reason "expired" instead; ids in
 the wait set without a job hash (deleted under the queue's feet) are dropped.
@@ -34,7 +35,8 @@ local out = {0, -1, 0}
 local popped = redis.call("ZPOPMIN", WAIT, want)
 local leased, deadlines, leases = {}, {}, {}
 if #popped > 0 then
-  local token = tostring(redis.call("HINCRBY", META, "lease", 1))
+  -- The worker id in the token keeps it unique even if a failover rolled the counter back.
+  local token = redis.call("HINCRBY", META, "lease", 1) .. "@" .. worker
   local lease = token .. "|" .. now .. "|" .. worker
   local deadline = now + LEASE_MS
   for i = 1, #popped, 2 do
@@ -48,6 +50,8 @@ if #popped > 0 then
     elseif expire_at and expire_at < now then
       move_to_failed(id, key, now, "expired: not started within its ttl")
     else
+      -- The ttl is about starting in time: once started, retries and hand-backs keep the job.
+      if expire_at then redis.call("HDEL", key, "expire_at") end
       leased[#leased + 1] = id
       leases[#leases + 1] = id
       leases[#leases + 1] = lease

@@ -26,9 +26,12 @@ for _, id in ipairs(expired) do
         "stalled: its lease expired " .. stalls .. " times (worker killed, frozen or cut off)")
       failed = failed + 1
     else
-      move_to_wait(id, key, now)
-      emit("stalled", id, "stalls", stalls)
-      recovered = recovered + 1
+      if move_to_wait(id, key, now) then
+        emit("stalled", id, "stalls", stalls)
+        recovered = recovered + 1
+      else
+        failed = failed + 1
+      end
     end
   end
 end

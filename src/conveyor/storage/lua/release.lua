@@ -15,9 +15,10 @@ for i = 0, count - 1 do
   local id, token = arg(2 + i * 2), arg(3 + i * 2)
   if owns(id, token) then
     end_leases({id})
-    move_to_wait(id, job_key(id), now)
-    emit("released", id)
-    released = released + 1
+    if move_to_wait(id, job_key(id), now) then
+      emit("released", id)
+      released = released + 1
+    end
   end
 end
 if released > 0 then wake_workers() end

@@ -169,21 +169,31 @@ local function end_leases(ids)
 end
 
 -- "queued" is when the job became runnable (its due time if overdue), for wait-time metrics.
-local function move_to_wait(id, key, now)
-  local f = redis.call("HMGET", key, "score", "run_at")
-  redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
-  local queued = now
-  local run_at = tonumber(f[2])
-  if run_at and run_at < queued then queued = run_at end
-  redis.call("HSET", key, "state", "waiting", "queued", queued)
-  redis.call("HDEL", key, "run_at")
-end
-
 -- The caller has ended the job's lease, if it had one.
 local function move_to_failed(id, key, now, reason)
+  redis.call("HDEL", key, "cancel")
   redis.call("HSET", key, "state", "failed", "error", reason, "finished", now)
   redis.call("ZADD", FAILED, now, id)
   emit("failed", id, "error", reason)
   count_metric("failed", 1)
   trim_finished(FAILED, KEEP_FAILED, KEEP_FAILED_MS, now)
 end
+
+-- Returns true if the job is waiting now. A job someone asked to cancel (cancel.lua) fails
+-- instead: it must not run again.
+local function move_to_wait(id, key, now)
+  local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name")
+  if not f[4] then return false end  -- no job hash (deleted by hand): nothing to requeue
+  if f[3] then
+    move_to_failed(id, key, now, "cancelled")
+    return false
+  end
+  redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
+  local queued = now
+  local run_at = tonumber(f[2])
+  if run_at and run_at < queued then queued = run_at end
+  redis.call("HSET", key, "state", "waiting", "queued", queued)
+  redis.call("HDEL", key, "run_at")
+  return true
+end
+
