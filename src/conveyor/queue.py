@@ -35,6 +35,9 @@ Handler = Callable[[Job], Any]
 F = TypeVar("F", bound=Handler)
 T = TypeVar("T")
 
+#: ``job.wait`` re-reads the job this often, whatever the event stream says.
+_WAIT_RECHECK_SECONDS = 5.0
+
 
 class Queue(QueueCore):
     """A named queue in Redis: add jobs, inspect and steer them, register handlers.
@@ -220,24 +223,25 @@ class Queue(QueueCore):
         raise JobError(f"job {job.id} is not running in this process; only its worker logs")
 
     async def _job_wait(self, job: Job, timeout: float | None) -> Any:
-        """Wait for the job's completed/failed event: no polling of the job hash."""
+        """Wait for the job's completed/failed event on the stream; the job hash is read only
+        at the start and every few seconds (in case its event was trimmed off a busy stream)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last = await self.redis.run(self.commands.last_event_id())
-        outcome = finished_outcome(job.id, *await self.redis.run(self.commands.job_outcome(job.id)))
-        while is_pending(outcome):
-            remaining = 5.0 if deadline is None else deadline - time.monotonic()
+        outcome: Any = None
+        recheck_at = 0.0  # read the job first
+        while True:
+            if time.monotonic() >= recheck_at:
+                state = await self.redis.run(self.commands.job_outcome(job.id))
+                outcome = finished_outcome(job.id, *state)
+                recheck_at = time.monotonic() + _WAIT_RECHECK_SECONDS
+            if not is_pending(outcome):
+                return outcome
+            remaining = _WAIT_RECHECK_SECONDS if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(f"job {job.id} did not finish within {timeout} s")
-            block = max(int(min(remaining, 5.0) * 1000), 1)
+            block = max(int(min(remaining, recheck_at - time.monotonic()) * 1000), 1)
             op = self.commands.read_events(last, 1000, block)
-            entries = await self.blocking_redis.run(op)
-            if not entries:
-                # A quiet window: re-read the job once in case its event was trimmed away.
-                outcome = finished_outcome(
-                    job.id, *await self.redis.run(self.commands.job_outcome(job.id))
-                )
-                continue
-            for entry_id, fields in entries:
+            for entry_id, fields in await self.blocking_redis.run(op):
                 last = entry_id
                 if fields.get("id") != job.id and job.id not in fields.get("ids", ""):
                     continue  # cheap pre-filter before decoding a batched entry
@@ -245,8 +249,7 @@ class Queue(QueueCore):
                     if event.job_id == job.id:
                         outcome = await self._outcome_from_event(event)
                 if not is_pending(outcome):
-                    break
-        return outcome
+                    return outcome
 
     async def _outcome_from_event(self, event: Event) -> Any:
         if event.event == "completed":

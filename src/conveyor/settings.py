@@ -74,6 +74,10 @@ class Settings:
         for name in ("keep_completed", "keep_failed", "max_stalls", "wait_replicas"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"{name} must not be negative, not {getattr(self, name)}")
+        if not 0.01 <= self.idle_wake_seconds <= 3600:
+            raise ConfigurationError(
+                f"idle_wake_seconds must be between 0.01 and 3600, not {self.idle_wake_seconds}"
+            )
         if self.lease_seconds < 0.1:
             raise ConfigurationError(
                 f"lease_seconds must be at least 0.1, not {self.lease_seconds}"

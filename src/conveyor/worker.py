@@ -35,7 +35,13 @@ import orjson
 
 from . import serializer
 from .backoff import BackoffStrategy
-from .errors import CommandRefused, ConfigurationError, ConnectionError, UnsafeRedisConfig
+from .errors import (
+    CommandRefused,
+    ConfigurationError,
+    ConnectionError,
+    LeaseLost,
+    UnsafeRedisConfig,
+)
 from .job import Job
 from .queue import Handler, Queue
 from .runner import NO_RETRY, Handlers, Outcome, run_job
@@ -673,7 +679,12 @@ class Worker:
 
     def _check_token_reply(self, job: Job, reply: int) -> None:
         if reply == LEASE_LOST:
-            log.warning("job %s: lease lost; progress/log not recorded", job.id)
+            # Tell the handler: another worker owns the job now, so its work here is moot.
+            raise LeaseLost(
+                f"job {job.id}: this worker's lease was lost (it expired and the job was handed "
+                "to another worker, or the job was removed); progress and logs are not recorded",
+                job.id,
+            )
 
     def _commands_for(self, job: Job) -> QueueCommands:
         running = self._running.get((job.queue, job.id))

@@ -556,3 +556,32 @@ async def test_a_cancel_request_survives_the_job_being_handed_back(queue: Queue)
     with pytest.raises(JobFailed, match="cancelled"):
         await job.wait(timeout=5)
     assert (await queue.counts())["waiting"] == 0
+
+
+async def test_progress_after_losing_the_lease_raises_lease_lost(queue: Queue) -> None:
+    from conveyor.errors import LeaseLost
+
+    go_on = asyncio.Event()
+    raised: list[BaseException] = []
+
+    async def handler(job: Job) -> None:
+        await go_on.wait()
+        try:
+            await job.update_progress(50)
+        except LeaseLost as exc:
+            raised.append(exc)
+            raise
+
+    async with running(worker(queue, {"h": handler})):
+        job = await queue.add("h")
+        await async_wait_for(lambda: _is_active(queue, job.id), timeout=10)
+        # What recover_stalled does to a lease that expired: the lease ends, the job waits.
+        await queue.redis.command("HDEL", queue.commands.keys.leases, job.id)
+        go_on.set()
+        await async_wait_for(lambda: raised, timeout=10)
+    assert "lease was lost" in str(raised[0])
+
+
+async def _is_active(queue: Queue, job_id: str) -> bool:
+    job = await queue.get_job(job_id)
+    return job is not None and job.state is JobState.ACTIVE

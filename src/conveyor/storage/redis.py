@@ -91,13 +91,23 @@ def _client_options(settings: Settings, blocking: bool) -> dict[str, Any]:
 
 
 def _missing_scripts(commands: Sequence[Command], replies: list[Any]) -> list[int]:
-    """Indexes of the script calls the server answered with NOSCRIPT."""
-    return [i for i, reply in enumerate(replies) if isinstance(reply, rex.NoScriptError)]
+    """Which commands of a pipeline to send again after the server did not know a script.
+
+    The scripts answered with NOSCRIPT did nothing, so they go again (with their source); so
+    do the plain commands after the first of them, which ran before those scripts did (a WAIT
+    after an add must count replicas after the add). Scripts that ran are not repeated."""
+    failed = [i for i, reply in enumerate(replies) if isinstance(reply, rex.NoScriptError)]
+    if not failed:
+        return []
+    return [
+        i
+        for i in range(failed[0], len(commands))
+        if i in failed or not isinstance(commands[i], ScriptCommand)
+    ]
 
 
 def _eval_args(command: Command) -> tuple[Any, ...]:
-    assert isinstance(command, ScriptCommand)
-    return command.eval()
+    return command.eval() if isinstance(command, ScriptCommand) else command
 
 
 def _raise_first_error(replies: list[Any]) -> None:
