@@ -12,7 +12,7 @@ from peers.base import SLEEP_S, Payload
 
 DIST = "conveyor-queue"
 SETTINGS = (
-    "1 Worker per process, concurrency=50 (no-op) / 200 (sleep); "
+    "1 Worker per process, concurrency=200, uvloop; "
     "add_bulk chunks of 1000 (its internal round-trip size)"
 )
 QUEUE = "bench"
@@ -50,7 +50,7 @@ async def sleep(job: Any) -> None:
 
 async def _work(url: str, mode: str) -> None:
     q = Queue(QUEUE, url=url)
-    worker = Worker(q, {"noop": noop, "sleep": sleep}, concurrency=50 if mode == "noop" else 200)
+    worker = Worker(q, {"noop": noop, "sleep": sleep}, concurrency=200)
     PROBE.start_reporter(url)
     await worker.run()
 
