@@ -585,3 +585,23 @@ async def test_progress_after_losing_the_lease_raises_lease_lost(queue: Queue) -
 async def _is_active(queue: Queue, job_id: str) -> bool:
     job = await queue.get_job(job_id)
     return job is not None and job.state is JobState.ACTIVE
+
+
+async def test_warns_when_redis_keeps_nothing_on_disk(
+    queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The session's redis-server runs without AOF and without RDB snapshots.
+    with caplog.at_level("WARNING", logger="conveyor.worker"):
+        async with running(worker(queue, {})):
+            pass
+    assert any("persistence is off" in r.getMessage() for r in caplog.records)
+
+
+async def test_no_persistence_warning_with_aof(make_redis: Callable[..., Any], caplog: Any) -> None:
+    server = make_redis(appendonly=True)
+    queue = Queue("q", url=server.url)
+    with caplog.at_level("WARNING", logger="conveyor.worker"):
+        async with running(Worker(queue, {})):
+            pass
+    await queue.close()
+    assert not any("persistence is off" in r.getMessage() for r in caplog.records)
