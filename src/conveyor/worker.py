@@ -471,6 +471,10 @@ class Worker:
                 try:
                     await self._acknowledge(batch)
                     failures = 0
+                except CommandRefused as exc:
+                    # Not an outage: Redis refused a script call. Record the outcomes one by one
+                    # so that a single bad one cannot hold back the others.
+                    await self._acknowledge_one_by_one(batch, exc)
                 except ConnectionError as exc:
                     self._outbox = batch + self._outbox
                     failures += 1
@@ -484,6 +488,29 @@ class Worker:
                         return
                     log.warning("could not record %d outcomes (%s); retrying", len(batch), exc)
                     await asyncio.sleep(delay)
+
+    async def _acknowledge_one_by_one(
+        self, batch: list[tuple[_Running, Outcome]], first_error: CommandRefused
+    ) -> None:
+        for item in batch:
+            try:
+                await self._acknowledge([item])
+            except CommandRefused as exc:
+                running = item[0]
+                log.error(
+                    "Redis refused to record the outcome of job %s in %s (%s); dropping it: the "
+                    "job runs again once its lease expires",
+                    running.job.id,
+                    running.commands.queue,
+                    exc,
+                )
+                self._running.pop((running.commands.queue, running.job.id), None)
+            except ConnectionError:
+                self._outbox.append(item)
+        if len(batch) > 1:
+            log.warning(
+                "a batch of outcomes was refused (%s); recorded them one by one", first_error
+            )
 
     async def _acknowledge(self, batch: list[tuple[_Running, Outcome]]) -> None:
         assert self._redis is not None
