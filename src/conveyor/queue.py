@@ -26,7 +26,7 @@ from .procedures import (
     single_action,
 )
 from .settings import Settings
-from .storage.redis import AsyncRedis
+from .storage.redis import MAX_BLOCK_SECONDS, AsyncRedis
 
 __all__ = ["Handler", "Queue"]
 
@@ -208,7 +208,8 @@ class Queue(QueueCore):
         if last == "$":
             last = await self.redis.run(self.commands.last_event_id())
         while True:
-            op = self.commands.read_events(last, 500, int(block_seconds * 1000))
+            block = min(block_seconds, MAX_BLOCK_SECONDS)  # the loop makes longer waits
+            op = self.commands.read_events(last, 500, int(block * 1000))
             for entry_id, fields in await self.blocking_redis.run(op):
                 last = entry_id
                 for event in Event.from_entry(entry_id, fields):

@@ -27,7 +27,10 @@ from ..settings import Settings
 from .commands import Command, Op, ScriptCommand
 from .urls import parse_url
 
-__all__ = ["AsyncRedis", "SyncRedis"]
+__all__ = ["MAX_BLOCK_SECONDS", "AsyncRedis", "SyncRedis"]
+
+#: The longest a blocking read (XREAD BLOCK for events and waits) blocks in one call.
+MAX_BLOCK_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -84,8 +87,13 @@ def _client_options(settings: Settings, blocking: bool) -> dict[str, Any]:
         # break a whole fetch: they decode as U+FFFD and the job fails its JSON check instead.
         "encoding_errors": "replace",
         "socket_connect_timeout": settings.socket_timeout_seconds,
-        # A blocking client waits on BZPOPMIN/XREAD itself; its socket must outlast the block.
-        "socket_timeout": None if blocking else settings.socket_timeout_seconds,
+        # A blocking client waits in BZPOPMIN/XREAD; its socket must outlast the longest block
+        # (idle_wake_seconds, or MAX_BLOCK_SECONDS), but not wait forever on a dead link.
+        "socket_timeout": (
+            max(settings.idle_wake_seconds, MAX_BLOCK_SECONDS) + settings.socket_timeout_seconds
+            if blocking
+            else settings.socket_timeout_seconds
+        ),
         "health_check_interval": 30,
     }
 
