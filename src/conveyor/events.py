@@ -24,7 +24,7 @@ _NO_VALUE = object()
 @dataclasses.dataclass(frozen=True, slots=True)
 class Event:
     """One transition: ``event`` is added, waiting, active, progress, completed, retrying,
-    failed, stalled, released, removed, paused or resumed."""
+    failed, stalled, released, cancelling, removed, paused or resumed."""
 
     #: Stream entry id ("<ms>-<n>"); pass it as ``after=`` to resume reading from here.
     id: str
