@@ -605,3 +605,21 @@ async def test_no_persistence_warning_with_aof(make_redis: Callable[..., Any], c
             pass
     await queue.close()
     assert not any("persistence is off" in r.getMessage() for r in caplog.records)
+
+
+async def test_jobs_behind_expired_ones_run_without_waiting_for_the_idle_wake(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(idle_wake_seconds=60)
+    expired = [await queue.add("ok", ttl=0.01) for _ in range(3)]
+    await asyncio.sleep(0.05)  # setup: the ttl must pass before a worker exists
+    fresh = await queue.add("ok")
+
+    async def ok(job: Job) -> str:
+        return "ran"
+
+    async with running(worker(queue, {"ok": ok}, concurrency=1)):
+        assert await fresh.wait(timeout=3) == "ran"
+    for job in expired:
+        with pytest.raises(JobFailed, match="expired"):
+            await job.wait(timeout=1)

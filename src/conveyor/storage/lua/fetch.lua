@@ -23,8 +23,11 @@ local now = now_ms()
 local due = redis.call("ZRANGEBYSCORE", DELAYED, "-inf", now, "LIMIT", 0, 1000)
 if #due > 0 then
   call_chunked("ZREM", DELAYED, due)
-  for _, id in ipairs(due) do move_to_wait(id, job_key(id), now) end
-  emit_many("waiting", due)
+  local promoted = {}
+  for _, id in ipairs(due) do
+    if move_to_wait(id, job_key(id), now) then promoted[#promoted + 1] = id end
+  end
+  emit_many("waiting", promoted)
 end
 
 if redis.call("HGET", META, "paused") == "1" then
@@ -72,12 +75,13 @@ if #popped > 0 then
 end
 out[3] = #leased
 
-if #leased < want then
+if redis.call("ZCARD", WAIT) > 0 then
+  -- More work is waiting (beyond this batch, or behind jobs that expired): make sure a worker
+  -- wakes for it, this one included.
+  wake_workers()
+elseif #leased < want then
   local first = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
   if first then out[2] = math.max(tonumber(first) - now, 0) end
-elseif redis.call("ZCARD", WAIT) > 0 then
-  -- More work is waiting: pass the wake-up on to another idle worker.
-  wake_workers()
 end
 flush_metrics(now)
 return out
