@@ -14,17 +14,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from .errors import ConfigurationError, InvalidTransition, JobNotFound
 from .job import Job, JobState
-from .procedures import make_settings, parse_state
+from .procedures import check_code, make_settings, parse_state
 from .queue import Queue
 from .settings import Settings
-from .storage.commands import Op, QueueCommands, queue_names, server_time_ms
+from .storage.commands import (
+    IS_ACTIVE,
+    NOT_FOUND,
+    WRONG_STATE,
+    Op,
+    QueueCommands,
+    ping,
+    queue_names,
+    server_time_ms,
+)
 from .storage.keys import validate_queue_name
 from .storage.redis import AsyncRedis
 
@@ -53,6 +62,14 @@ _PREVIEW = 160
 COUNTERS = ("completed", "failed", "retried")
 DURATIONS = ("wait", "run")
 BULK_ACTIONS = ("retry", "remove", "promote", "cancel")
+#: Ids per script call in ``Admin.bulk``.
+BULK_CHUNK = 500
+#: The multi-id Op of each bulk action, and the state it expects a job to be in.
+_MULTI_ID_OPS: dict[str, tuple[Callable[[QueueCommands, Sequence[str]], Op[list[int]]], str]] = {
+    "retry": (QueueCommands.retry, "failed"),
+    "remove": (QueueCommands.remove, "idle"),
+    "promote": (QueueCommands.promote, "delayed"),
+}
 #: The health check looks at most this many queues for a recorded data loss.
 HEALTH_QUEUE_LIMIT = 1000
 #: A data loss noticed here is recorded for this long (as workers do, see heartbeat.lua).
@@ -244,7 +261,7 @@ class Admin:
         return self.queue(name)
 
     async def ping(self) -> bool:
-        return bool(await self.redis.command("PING"))
+        return await self.redis.run(ping())
 
     async def data_losses(self) -> list[dict[str, Any]]:
         """Queues whose data Redis lost in the last day: restarted without persistence, flushed,
@@ -258,16 +275,13 @@ class Admin:
         names = sorted(set(registered) | set(self._epochs))[:HEALTH_QUEUE_LIMIT]
         if not names:
             return []
-        keys = [self._commands(name).keys for name in names]
-        commands: list[tuple[Any, ...]] = [("TIME",)]
-        for k in keys:
-            commands += [("HGET", k.meta, "epoch"), ("GET", k.base + "data_lost")]
-        replies = await self.redis.run(Op(tuple(commands), list))
-        now = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
+        queue_commands = [self._commands(name) for name in names]
+        now, *states = await self.redis.run_many(
+            [server_time_ms(), *(c.data_loss() for c in queue_commands)]
+        )
         losses: list[dict[str, Any]] = []
-        records: list[tuple[Any, ...]] = []
-        for i, (name, k) in enumerate(zip(names, keys, strict=True)):
-            epoch, lost = replies[1 + 2 * i], replies[2 + 2 * i]
+        records: list[Op[None]] = []
+        for name, commands, (epoch, lost) in zip(names, queue_commands, states, strict=True):
             known = self._epochs.get(name)
             if lost:
                 losses.append({"queue": name, **orjson.loads(lost)})
@@ -279,26 +293,24 @@ class Admin:
                     "noticed_by": "api",
                 }
                 losses.append({"queue": name, **record})
-                records.append(
-                    ("SET", k.base + "data_lost", orjson.dumps(record), "EX", DATA_LOSS_SECONDS)
-                )
+                records.append(commands.record_data_loss(orjson.dumps(record), DATA_LOSS_SECONDS))
             # "" = seen without an epoch; the queue stays watched (its registry entry may be
             # gone with the data) but cannot raise a second alarm until an epoch is set again.
             self._epochs[name] = epoch or ""
         if records:
-            await self.redis.run(Op(tuple(records), list))
+            await self.redis.run_many(records)
         return losses
 
     async def acknowledge_data_loss(self, name: str) -> bool:
         """Forget a recorded data loss of queue ``name`` (the health check turns green)."""
-        keys = self._commands(name).keys
-        return bool(await self.redis.command("DEL", keys.base + "data_lost"))
+        return await self.redis.run(self._commands(name).clear_data_loss())
 
     # -- overview ------------------------------------------------------------------------------
 
-    async def overview(self) -> list[dict[str, Any]]:
-        """Every queue with counts, paused flag, live workers and oldest-waiting age (one trip)."""
-        names = await self.queue_names()
+    async def overview(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every queue (or the named ones, registered or not) with counts, paused flag, live
+        workers and oldest-waiting age (one round trip after the registry read)."""
+        names = await self.queue_names() if names is None else list(names)
         ops: list[Any] = []
         for name in names:
             commands = self._commands(name)
@@ -463,21 +475,31 @@ class Admin:
             raise ConfigurationError(f"unknown action {action!r}; use one of {BULK_ACTIONS}")
 
     async def bulk(self, name: str, action: str, ids: Sequence[str]) -> dict[str, Any]:
-        """Apply ``action`` to each id; per-id outcome (``ok`` or the error code/message)."""
+        """Apply ``action`` to each id; per-id outcome (``ok`` or the error code/message).
+
+        retry, remove and promote go out ``BULK_CHUNK`` ids per script call (one round trip
+        per chunk); cancel goes per id (``Queue.cancel``). A repeated id is acted on once."""
         if action not in BULK_ACTIONS:
             raise ConfigurationError(f"unknown action {action!r}; use one of {BULK_ACTIONS}")
+        unique = list(dict.fromkeys(ids))
         results: dict[str, Any] = {}
-        done = 0
-        for job_id in ids:
-            try:
-                await self.act(name, action, job_id)
-            except JobNotFound as exc:
-                results[job_id] = {"ok": False, "code": "job_not_found", "message": str(exc)}
-            except InvalidTransition as exc:
-                results[job_id] = {"ok": False, "code": "wrong_state", "message": str(exc)}
-            else:
-                results[job_id] = {"ok": True}
-                done += 1
+        if action == "cancel":
+            for job_id in unique:
+                try:
+                    await self.cancel(name, job_id)
+                except (JobNotFound, InvalidTransition) as exc:
+                    results[job_id] = _failure(exc)
+                else:
+                    results[job_id] = {"ok": True}
+        else:
+            commands = self._commands(name)
+            build, expected = _MULTI_ID_OPS[action]
+            for start in range(0, len(unique), BULK_CHUNK):
+                chunk = unique[start : start + BULK_CHUNK]
+                codes = await self.redis.run(build(commands, chunk))
+                for job_id, code in zip(chunk, codes, strict=True):
+                    results[job_id] = _bulk_result(code, job_id, action, expected)
+        done = sum(1 for result in results.values() if result["ok"])
         return {"action": action, "done": done, "results": results}
 
     async def retry_all(self, name: str, state: str = "failed") -> int:
@@ -559,6 +581,32 @@ class Admin:
             "summary": summary,
         }
 
+    async def throughput(
+        self, names: Sequence[str] | None = None, minutes: int = 5
+    ) -> dict[str, dict[str, int]]:
+        """Per queue (default: all): jobs completed, failed and retried in the last ``minutes``
+        minutes, the current one included, from the per-minute counters."""
+        if not 1 <= minutes <= 24 * 60:
+            raise ConfigurationError("minutes must be between 1 and 1440")
+        names = await self.queue_names() if names is None else list(names)
+        if not names:
+            return {}
+        last_minute = await self.redis.run(server_time_ms()) // 60000
+        wanted = range(last_minute - minutes + 1, last_minute + 1)
+        hours = sorted({minute // 60 for minute in wanted})
+        replies = await self.redis.run_many([self._commands(n).metrics_hours(hours) for n in names])
+        out: dict[str, dict[str, int]] = {}
+        for name, per_hour in zip(names, replies, strict=True):
+            by_minute: dict[int, _Series] = {}
+            for fields in per_hour:
+                _parse_hour(fields, by_minute)
+            total = _Series()
+            for minute in wanted:
+                if minute in by_minute:
+                    total.merge(by_minute[minute])
+            out[name] = {counter: total.counters.get(counter, 0) for counter in COUNTERS}
+        return out
+
     async def prometheus_snapshot(self) -> list[dict[str, Any]]:
         """Per queue: counts, paused, workers, oldest age, lifetime totals and histograms."""
         names = await self.queue_names()
@@ -598,6 +646,24 @@ class Admin:
                 }
             )
         return out
+
+
+def _failure(exc: JobNotFound | InvalidTransition) -> dict[str, Any]:
+    code = "job_not_found" if isinstance(exc, JobNotFound) else "wrong_state"
+    return {"ok": False, "code": code, "message": str(exc)}
+
+
+def _bulk_result(code: int, job_id: str, action: str, expected: str) -> dict[str, Any]:
+    """A multi-id script's per-id code (1 ok, 0 not found, -2 active, -3 wrong state)."""
+    if code == 1:
+        return {"ok": True}
+    if code not in (NOT_FOUND, IS_ACTIVE, WRONG_STATE):
+        return {"ok": False, "code": "error", "message": f"unexpected reply {code} for {job_id}"}
+    try:
+        check_code(code, job_id, action, expected)
+    except (JobNotFound, InvalidTransition) as exc:
+        return _failure(exc)
+    raise AssertionError(f"check_code accepted code {code}")
 
 
 class QueueNotFound(LookupError):

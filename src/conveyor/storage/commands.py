@@ -27,6 +27,8 @@ __all__ = [
     "Op",
     "QueueCommands",
     "ScriptCommand",
+    "config_get",
+    "ping",
     "queue_names",
     "server_time_ms",
 ]
@@ -369,7 +371,7 @@ class QueueCommands:
 
     def metrics_totals(self) -> Op[dict[str, str]]:
         """Lifetime counters and duration histograms (for Prometheus)."""
-        return Op((("HGETALL", self.keys.base + "metrics:total"),), lambda r: dict(r[0] or {}))
+        return Op((("HGETALL", self.keys.metrics_total),), lambda r: dict(r[0] or {}))
 
     def oldest_waiting_ms(self, max_bands: int = 32) -> Op[int | None]:
         """Age in ms of the job that has waited longest (by when it became runnable), or None.
@@ -441,6 +443,22 @@ class QueueCommands:
     def state_count(self, state: JobState) -> Op[int]:
         return Op((("ZCARD", getattr(self.keys, _STATE_SETS[state])),), lambda r: int(r[0]))
 
+    def data_loss(self) -> Op[tuple[str | None, str | None]]:
+        """(the queue's epoch, the JSON record of a data loss noticed in the last day or None);
+        see heartbeat.lua."""
+        return Op(
+            (("HGET", self.keys.meta, "epoch"), ("GET", self.keys.data_lost)),
+            lambda r: (r[0], r[1]),
+        )
+
+    def record_data_loss(self, record: str | bytes, ttl_seconds: int) -> Op[None]:
+        """Record a data loss noticed outside a worker (as heartbeat.lua does), for a while."""
+        return Op((("SET", self.keys.data_lost, record, "EX", ttl_seconds),), lambda _: None)
+
+    def clear_data_loss(self) -> Op[bool]:
+        """Forget the recorded data loss; True if there was one."""
+        return Op((("DEL", self.keys.data_lost),), lambda r: bool(r[0]))
+
     def is_registered(self) -> Op[bool]:
         return Op(
             (("SISMEMBER", registry_key(self.settings.prefix), self.queue),),
@@ -464,3 +482,22 @@ def queue_names(prefix: str) -> Op[list[str]]:
 def server_time_ms() -> Op[int]:
     """Redis server time in ms (the clock scripts use)."""
     return Op((("TIME",),), lambda r: int(r[0][0]) * 1000 + int(r[0][1]) // 1000)
+
+
+def ping() -> Op[bool]:
+    """PING: True when the server answers."""
+    return Op((("PING",),), lambda r: bool(r[0]))
+
+
+def config_get(parameter: str) -> Op[dict[str, Any]]:
+    """CONFIG GET of one parameter: ``{parameter: value}`` (on a Cluster, one such mapping per
+    node, keyed by node). Servers that disable CONFIG refuse it (``CommandRefused``)."""
+
+    def parse(r: list[Any]) -> dict[str, Any]:
+        reply = r[0]
+        if isinstance(reply, dict):
+            return dict(reply)
+        items = list(reply or [])  # a flat [name, value, ...] reply
+        return {str(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
+
+    return Op((("CONFIG", "GET", parameter),), parse)

@@ -102,3 +102,13 @@ class QueueKeys:
     def metrics(self, hour: int) -> str:
         """Per-minute counters of one hour (hour = minutes since the epoch // 60)."""
         return f"{self.base}metrics:{hour}"
+
+    @property
+    def metrics_total(self) -> str:
+        """Lifetime counters and duration histograms (hash; for Prometheus)."""
+        return f"{self.base}metrics:total"
+
+    @property
+    def data_lost(self) -> str:
+        """The record of a data loss noticed on this queue (string with a TTL; heartbeat.lua)."""
+        return f"{self.base}data_lost"
