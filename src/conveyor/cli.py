@@ -2,8 +2,9 @@
 
 Commands: ``worker`` (run jobs), ``demo`` (the one-command tour), and the operator commands
 ``info``, ``jobs``, ``show``, ``enqueue``, ``retry``, ``remove``, ``clean``, ``pause``,
-``resume``. Every option also reads an environment variable (shown in ``--help``); ``--url``
-reads ``CONVEYOR_URL`` then ``REDIS_URL``.
+``resume``. Every option also reads an environment variable: the one shown in ``--help``, else
+``CONVEYOR_<COMMAND>_<OPTION>`` (click's ``auto_envvar_prefix``); ``--url`` reads
+``CONVEYOR_URL`` then ``REDIS_URL``.
 
 Exit codes (``cli_common``), the same for every command::
 
@@ -34,16 +35,13 @@ from .cli_common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_USAGE,
+    cli_settings,
     fail,
-    live_workers,
-    make_settings,
     run_async,
     url_option,
 )
 from .errors import ConfigurationError, ConveyorError
 from .queue import Handler, Queue
-from .storage.keys import QueueKeys
-from .storage.redis import AsyncRedis
 from .worker import Worker
 
 __all__ = ["build_worker", "load_target", "main"]
@@ -54,12 +52,23 @@ log = logging.getLogger("conveyor.cli")
 CHILD_PREFIX = [sys.executable, "-c", "import sys; from conveyor.cli import main; main()", "worker"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 100,
+        # Every option without a documented variable of its own reads CONVEYOR_<COMMAND>_<OPTION>
+        # (e.g. CONVEYOR_CLEAN_OLDER_THAN, CONVEYOR_INFO_JSON=1), as DESIGN §6 asks.
+        "auto_envvar_prefix": "CONVEYOR",
+    }
+)
 @click.version_option(package_name="conveyor-queue")
 def main() -> None:
     """Conveyor: a Redis-backed background job queue.
 
     Start with `conveyor demo`. Run workers with `conveyor worker app.tasks:queue`.
+
+    Every option also reads an environment variable: the one shown in a command's --help, else
+    CONVEYOR_<COMMAND>_<OPTION> (e.g. CONVEYOR_CLEAN_OLDER_THAN=1h, CONVEYOR_INFO_JSON=1).
     """
 
 
@@ -148,7 +157,7 @@ def build_worker(
     elif hasattr(obj, "queues") or hasattr(obj, "queue"):
         raw = getattr(obj, "queues", None) or [getattr(obj, "queue", None)]
         raw = [raw] if isinstance(raw, (Queue, str)) else list(raw)
-        settings = make_settings(getattr(obj, "url", None) or url, prefix)
+        settings = cli_settings(getattr(obj, "url", None) or url, prefix)
         base_queues = [q if isinstance(q, Queue) else Queue(q, settings=settings) for q in raw]
         handlers = _handlers_from(getattr(obj, "handlers", None) or getattr(obj, "functions", None))
         for key in ("concurrency", "shutdown_grace", "burst", "max_jobs", "allow_evicting_redis"):
@@ -222,22 +231,17 @@ def _version() -> str:
 
 async def _check(worker: Worker) -> int:
     """Health probe: Redis answers and every queue has at least one live worker."""
-    redis = AsyncRedis(worker.settings)
-    try:
-        await redis.command("PING")
-        missing = []
-        for queue in worker.queues:
-            keys = QueueKeys(worker.settings.prefix, queue.name)
-            live = await live_workers(redis, keys)
-            if not live:
-                missing.append(queue.name)
-        if missing:
-            click.echo(f"unhealthy: no live worker on {', '.join(missing)}", err=True)
-            return EXIT_ERROR
-        click.echo("ok")
-        return EXIT_OK
-    finally:
-        await redis.close()
+    from .admin import Admin
+
+    async with Admin(settings=worker.settings) as admin:
+        await admin.ping()
+        overview = await admin.overview([q.name for q in worker.queues])
+    missing = [queue["name"] for queue in overview if not queue["workers"]]
+    if missing:
+        click.echo(f"unhealthy: no live worker on {', '.join(missing)}", err=True)
+        return EXIT_ERROR
+    click.echo("ok")
+    return EXIT_OK
 
 
 def _child_args(params: Mapping[str, Any]) -> list[str]:
@@ -439,7 +443,13 @@ def worker(ctx: click.Context, /, **params: Any) -> None:
     show_default=True,
 )
 @click.option("--concurrency", type=click.IntRange(min=1), default=5, envvar="CONVEYOR_CONCURRENCY")
-@click.option("--open", "open_browser", is_flag=True, help="Open the example app in a browser.")
+@click.option(
+    "--open",
+    "open_browser",
+    is_flag=True,
+    envvar="CONVEYOR_DEMO_OPEN",
+    help="Open the example app in a browser.",
+)
 @click.option(
     "--log-level",
     default="INFO",
@@ -487,7 +497,6 @@ def dashboard(
     --username/--password it binds to loopback only."""
     from .cli_common import EXIT_USAGE
     from .cli_common import fail as _fail
-    from .cli_common import make_settings as _make_settings
 
     try:
         import uvicorn
@@ -502,7 +511,7 @@ def dashboard(
             "--username/--password, or bind to 127.0.0.1",
             EXIT_USAGE,
         )
-    settings = _make_settings(url, prefix)
+    settings = cli_settings(url, prefix)
     try:
         app = create_app(
             settings=settings, token=token, username=username, password=password,

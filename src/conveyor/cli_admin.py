@@ -5,6 +5,7 @@ They are plain click commands; ``conveyor.cli`` adds them to the ``conveyor`` gr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,13 +14,13 @@ from typing import Any
 import click
 import orjson
 
+from .admin import Admin
 from .backoff import Backoff
 from .cli_common import (
     EXIT_USAGE,
+    cli_settings,
     confirm,
     fail,
-    live_workers,
-    make_settings,
     parse_duration,
     print_json,
     queue_for,
@@ -31,70 +32,46 @@ from .errors import JobFailed, WaitTimeout
 from .job import Job, JobState
 from .queue import Queue
 from .settings import Settings
-from .storage.keys import QueueKeys, registry_key
-from .storage.redis import AsyncRedis
 
 __all__ = ["COMMANDS", "gather_info"]
 
 
-async def _queue_names(redis: AsyncRedis, prefix: str) -> list[str]:
-    return sorted(await redis.command("SMEMBERS", registry_key(prefix)))
+#: ``conveyor info`` reports throughput over this many minutes.
+INFO_MINUTES = 5
 
 
-async def _throughput(redis: AsyncRedis, keys: QueueKeys, minutes: int = 5) -> dict[str, int]:
-    """Completed and failed jobs over the last ``minutes`` minutes (per-minute buckets)."""
-    seconds, _micro = await redis.command("TIME")
-    now_minute = int(seconds) // 60
-    wanted = [now_minute - i for i in range(minutes)]
-    by_hour: dict[int, list[int]] = {}
-    for minute in wanted:
-        by_hour.setdefault(minute // 60, []).append(minute)
-    totals = {"completed": 0, "failed": 0}
-    for hour, mins in by_hour.items():
-        fields = [f"{m}:{name}" for m in mins for name in totals]
-        values = await redis.command("HMGET", keys.metrics(hour), *fields)
-        for field, value in zip(fields, values, strict=True):
-            if value:
-                totals[field.split(":", 1)[1]] += int(value)
-    return totals
-
-
-async def gather_info(settings: Settings, only: Sequence[str] = ()) -> dict[str, Any]:
-    """Every queue under the prefix: counts, paused, workers, last-5-minute throughput."""
-    redis = AsyncRedis(settings)
-    try:
-        names = list(only) or await _queue_names(redis, settings.prefix)
-        queues = []
-        all_workers: dict[str, dict[str, Any]] = {}
-        for name in names:
-            queue = Queue(name, settings=settings)
-            try:
-                counts = await queue.counts()
-            finally:
-                await queue.close()
-            keys = QueueKeys(settings.prefix, name)
-            workers = await live_workers(redis, keys)
-            for info in workers:
-                all_workers[str(info.get("id"))] = info
-            done = await _throughput(redis, keys)
-            queues.append(
-                {
-                    "name": name,
-                    "paused": bool(counts.pop("paused", 0)),
-                    "counts": counts,
-                    "workers": len(workers),
-                    "last_5m": done,
-                    "per_minute": round((done["completed"] + done["failed"]) / 5, 1),
-                }
-            )
-        return {
-            "redis": settings.redacted_url(),
-            "prefix": settings.prefix,
-            "queues": queues,
-            "workers": list(all_workers.values()),
-        }
-    finally:
-        await redis.close()
+async def gather_info(admin: Admin, only: Sequence[str] = ()) -> dict[str, Any]:
+    """Every queue under the prefix (or only those named): counts, paused, live workers, oldest
+    waiting job and throughput over the last ``INFO_MINUTES`` minutes; and the live workers."""
+    overview = await admin.overview(list(only) if only else None)
+    names = [q["name"] for q in overview]
+    done = await admin.throughput(names, INFO_MINUTES)
+    workers = await admin.workers()
+    if only:
+        wanted = set(only)
+        workers = [w for w in workers if wanted.intersection(w["queues"])]
+    queues = []
+    for q in overview:
+        recent = done.get(q["name"], {})
+        last = {key: recent.get(key, 0) for key in ("completed", "failed", "retried")}
+        queues.append(
+            {
+                "name": q["name"],
+                "paused": q["paused"],
+                "counts": q["counts"],
+                "workers": q["workers"],
+                "busy": q["busy"],
+                "oldest_waiting_ms": q["oldest_waiting_ms"],
+                f"last_{INFO_MINUTES}m": last,
+                "per_minute": round((last["completed"] + last["failed"]) / INFO_MINUTES, 1),
+            }
+        )
+    return {
+        "redis": admin.settings.redacted_url(),
+        "prefix": admin.settings.prefix,
+        "queues": queues,
+        "workers": workers,
+    }
 
 
 def _render_info(info: Mapping[str, Any]) -> Any:
@@ -106,7 +83,8 @@ def _render_info(info: Mapping[str, Any]) -> Any:
     for column in ("queue", "waiting", "active", "delayed", "completed", "failed"):
         table.add_column(column, justify="left" if column == "queue" else "right")
     table.add_column("backlog")
-    table.add_column("jobs/min (5m)", justify="right")
+    table.add_column("oldest waiting", justify="right")
+    table.add_column(f"jobs/min ({INFO_MINUTES}m)", justify="right")
     table.add_column("workers", justify="right")
     biggest = max([q["counts"]["waiting"] for q in info["queues"]] + [1])
     for q in info["queues"]:
@@ -122,6 +100,7 @@ def _render_info(info: Mapping[str, Any]) -> Any:
             str(c["completed"]),
             Text(str(c["failed"]), style="red" if c["failed"] else ""),
             Text(bar, style="yellow"),
+            _duration(q["oldest_waiting_ms"]),
             str(q["per_minute"]),
             workers,
         )
@@ -144,7 +123,15 @@ def _render_info(info: Mapping[str, Any]) -> Any:
 
 @click.command()
 @url_option
-@click.option("--queue", "-q", "only", multiple=True, help="Only these queues (repeatable).")
+@click.option(
+    "--queue",
+    "-q",
+    "only",
+    multiple=True,
+    envvar="CONVEYOR_INFO_QUEUE",
+    show_envvar=True,
+    help="Only these queues (repeatable; in the variable, separated by spaces).",
+)
 @click.option(
     "--interval",
     "-i",
@@ -153,7 +140,14 @@ def _render_info(info: Mapping[str, Any]) -> Any:
     show_envvar=True,
     help="Refresh every N seconds until Ctrl-C.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="CONVEYOR_INFO_JSON",
+    show_envvar=True,
+    help="Print JSON instead of a table.",
+)
 def info(
     url: str | None,
     prefix: str | None,
@@ -161,25 +155,48 @@ def info(
     interval: float | None,
     as_json: bool,
 ) -> None:
-    """Queues with their counts, throughput and workers."""
-    settings = make_settings(url, prefix)
-    if as_json:
-        print_json(run_async(gather_info(settings, only)))
-        return
+    """Queues with their counts, throughput and workers.
+
+    With --interval the view refreshes until Ctrl-C (with --json: one JSON document per line
+    per refresh), over one connection pool."""
+    settings = cli_settings(url, prefix)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_async(_info(settings, only, interval, as_json))
+
+
+async def _info(
+    settings: Settings, only: Sequence[str], interval: float | None, as_json: bool
+) -> None:
     from rich.console import Console
     from rich.live import Live
 
-    console = Console()
-    if not interval:
-        console.print(_render_info(run_async(gather_info(settings, only))))
-        return
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        Live(console=console, auto_refresh=False, screen=False) as live,
-    ):
-        while True:
-            live.update(_render_info(run_async(gather_info(settings, only))), refresh=True)
-            time.sleep(interval)
+    async with Admin(settings=settings) as admin:
+        if not interval:
+            info = await gather_info(admin, only)
+            if as_json:
+                print_json(info)
+            else:
+                Console().print(_render_info(info))
+            return
+        if as_json:
+            while True:
+                line = orjson.dumps(await gather_info(admin, only), default=str).decode()
+                click.echo(line)
+                await asyncio.sleep(interval)
+        with Live(console=Console(), auto_refresh=False, screen=False) as live:
+            while True:
+                live.update(_render_info(await gather_info(admin, only)), refresh=True)
+                await asyncio.sleep(interval)
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = ms / 1000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _age(ms: int | None) -> str:
@@ -204,7 +221,7 @@ def _age(ms: int | None) -> str:
 )
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, envvar="CONVEYOR_JOBS_JSON", show_envvar=True)
 def jobs(
     queue_name: str,
     url: str | None,
@@ -244,7 +261,7 @@ def jobs(
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("job_id", metavar="ID")
 @url_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, envvar="CONVEYOR_SHOW_JSON", show_envvar=True)
 def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_json: bool) -> None:
     """Everything about one job: data, state, progress, result, attempts and logs."""
     queue = queue_for(queue_name, url, prefix)
@@ -301,7 +318,14 @@ def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_j
 @click.option("--priority", type=int)
 @click.option("--job-id", help="Idempotency key: nothing is added if this id exists.")
 @click.option("--timeout", type=float, help="Seconds before the attempt is cancelled.")
-@click.option("--wait", "wait_for", is_flag=True, help="Wait for the job and print its result.")
+@click.option(
+    "--wait",
+    "wait_for",
+    is_flag=True,
+    envvar="CONVEYOR_ENQUEUE_WAIT",
+    show_envvar=True,
+    help="Wait for the job and print its result.",
+)
 @click.option("--wait-timeout", type=float, default=None)
 def enqueue(
     queue_name: str,
@@ -399,7 +423,14 @@ async def _bulk(
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @url_option
-@click.option("--all", "all_failed", is_flag=True, help="Retry every failed job.")
+@click.option(
+    "--all",
+    "all_failed",
+    is_flag=True,
+    envvar="CONVEYOR_RETRY_ALL",
+    show_envvar=True,
+    help="Retry every failed job.",
+)
 @click.option("--yes", "-y", is_flag=True, envvar="CONVEYOR_YES", help="Do not ask.")
 def retry(
     queue_name: str,

@@ -19,10 +19,9 @@ from .errors import (
     PayloadError,
     UnsafeRedisConfig,
 )
+from .procedures import make_settings
 from .queue import Queue
 from .settings import Settings
-from .storage.keys import QueueKeys
-from .storage.redis import AsyncRedis
 
 __all__ = [
     "EXIT_ERROR",
@@ -31,10 +30,9 @@ __all__ = [
     "EXIT_UNSAFE_REDIS",
     "EXIT_USAGE",
     "CliError",
+    "cli_settings",
     "confirm",
     "fail",
-    "live_workers",
-    "make_settings",
     "parse_duration",
     "print_json",
     "queue_for",
@@ -96,18 +94,18 @@ def url_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def make_settings(url: str | None, prefix: str | None) -> Settings:
+def cli_settings(url: str | None, prefix: str | None) -> Settings:
+    """Settings for a command: ``--url``/``--prefix`` over the environment, through the one
+    ``procedures.make_settings``; a bad value exits with the usage code."""
     try:
-        settings = Settings.from_env()
-        changes = {k: v for k, v in (("url", url), ("prefix", prefix)) if v}
-        return settings.replace(**changes) if changes else settings
+        return make_settings(url or None, None, {"prefix": prefix} if prefix else {})
     except ConfigurationError as exc:
         fail(str(exc), EXIT_USAGE)
 
 
 def queue_for(name: str, url: str | None, prefix: str | None) -> Queue:
     try:
-        return Queue(name, settings=make_settings(url, prefix))
+        return Queue(name, settings=cli_settings(url, prefix))
     except ConfigurationError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -142,11 +140,3 @@ def confirm(message: str, yes: bool) -> None:
 
 def print_json(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
-
-
-async def live_workers(redis: AsyncRedis, keys: QueueKeys) -> list[dict[str, Any]]:
-    ids = await redis.command("ZRANGE", keys.workers, 0, -1)
-    if not ids:
-        return []
-    infos = await redis.command("MGET", *[keys.worker(i) for i in ids])
-    return [orjson.loads(info) for info in infos if info]

@@ -106,22 +106,31 @@ class RedisChoice:
 
 def _ping(url: str, timeout: float = 0.5) -> dict[str, str] | None:
     """PING the server; its maxmemory-policy when it answers, None when it does not."""
-    import redis
+    from .errors import CommandRefused, ConfigurationError, ConnectionError
+    from .settings import Settings
+    from .storage.commands import config_get, ping
+    from .storage.redis import SyncRedis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
-        client.ping()
+        redis = SyncRedis(Settings(url=url, socket_timeout_seconds=timeout))
+    except (ConfigurationError, ValueError) as exc:
+        raise DemoError(f"cannot use the Redis URL {url!r}: {exc}", EXIT_USAGE) from exc
+    try:
         try:
-            policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
-        except redis.ResponseError:  # CONFIG may be disabled (managed Redis)
+            redis.run(ping())
+        except CommandRefused as exc:
+            raise DemoError(f"Redis at {url} answered with an error: {exc}", EXIT_REDIS) from exc
+        except ConnectionError:
+            return None
+        try:
+            policy = redis.run(config_get("maxmemory-policy")).get("maxmemory-policy")
+        except CommandRefused:  # CONFIG may be disabled (managed Redis)
             policy = "unknown"
-        return {"maxmemory-policy": str(policy)}
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        return None
-    except redis.RedisError as exc:
-        raise DemoError(f"Redis at {url} answered with an error: {exc}", EXIT_REDIS) from exc
+        except ConnectionError:
+            return None
+        return {"maxmemory-policy": str(policy or "noeviction")}
     finally:
-        client.close()
+        redis.close()
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -219,13 +228,13 @@ def _fallback_dashboard(settings: Any) -> Any:
     from starlette.routing import Route
 
     from .queue import Queue
-    from .storage.keys import registry_key
+    from .storage.commands import queue_names
     from .storage.redis import AsyncRedis
 
     async def queues(request: Request) -> Response:
         redis = AsyncRedis(settings)
         try:
-            names = sorted(await redis.command("SMEMBERS", registry_key(settings.prefix)))
+            names = await redis.run(queue_names(settings.prefix))
             out = []
             for name in names:
                 queue = Queue(name, settings=settings)

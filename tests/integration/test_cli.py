@@ -219,3 +219,78 @@ def test_enqueue_wait_prints_the_result(
     failed = cli("enqueue", "mail", "boom", "--wait", "--wait-timeout", "20")
     assert failed.returncode == 1 and "bad recipient" in failed.stderr
     proc.terminate(timeout=20)
+
+
+def test_admin_flags_read_conveyor_env_vars(cli: Callable[..., Any]) -> None:
+    job_id = ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 2}')).strip()
+    ok(cli("worker", "tasks:queue", "--burst"))
+    # --state from CONVEYOR_JOBS_STATE, --json from CONVEYOR_JOBS_JSON (auto_envvar_prefix)
+    listed = json.loads(
+        ok(cli("jobs", "mail", env={"CONVEYOR_JOBS_STATE": "completed", "CONVEYOR_JOBS_JSON": "1"}))
+    )
+    assert [j["id"] for j in listed] == [job_id]
+    # and a destructive command's --older-than, read from the env, keeps the job
+    kept = cli("clean", "mail", "--yes", env={"CONVEYOR_CLEAN_OLDER_THAN": "1h"})
+    assert "deleted 0 jobs" in ok(kept)
+
+
+def test_info_filters_queues_and_lists_workers(
+    cli: Callable[..., Any], spawn: ProcessManager, project: Path, redis_url: str, key_prefix: str
+) -> None:
+    ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 2}'))
+    ok(cli("enqueue", "other", "noop"))
+    proc = spawn(
+        CLI,
+        args=["worker", "tasks:queue"],
+        env={"REDIS_URL": redis_url, "CONVEYOR_PREFIX": key_prefix},
+        cwd=project,
+    )
+    proc.wait_for_output("started", timeout=20)
+
+    def mail_done() -> dict[str, Any] | None:
+        info = json.loads(ok(cli("info", "--json", "--queue", "mail")))
+        return info if info["queues"][0]["counts"]["completed"] == 1 and info["workers"] else None
+
+    info = wait_for(mail_done, timeout=20)
+    [queue] = info["queues"]
+    assert queue["name"] == "mail" and queue["workers"] == 1
+    assert queue["last_5m"] == {"completed": 1, "failed": 0, "retried": 0}
+    [worker_info] = info["workers"]
+    assert worker_info["queues"] == ["mail"] and worker_info["concurrency"] >= 1
+    everything = json.loads(ok(cli("info", "--json")))
+    assert [q["name"] for q in everything["queues"]] == ["mail", "other"]
+    assert everything["queues"][1]["oldest_waiting_ms"] is not None
+    assert json.loads(ok(cli("info", "--json", "--queue", "other")))["workers"] == []
+    proc.terminate(timeout=20)
+
+
+def test_info_interval_keeps_one_connection_pool(
+    cli: Callable[..., Any], make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    server = make_redis()
+    for name in ("a", "b", "c"):
+        ok(cli("enqueue", name, "add", "--url", server.url))
+
+    def connections() -> int:
+        stats = server.command("INFO", "stats").decode()
+        line = next(x for x in stats.splitlines() if x.startswith("total_connections_received"))
+        return int(line.split(":", 1)[1])
+
+    before = connections()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "info", "--json", "--interval", "0.05", "--url", server.url],
+        env=python_env({"CONVEYOR_PREFIX": key_prefix}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ticks = [json.loads(proc.stdout.readline()) for _ in range(8)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert all([q["name"] for q in t["queues"]] == ["a", "b", "c"] for t in ticks)
+    # 8 refreshes of 3 queues; our own INFO calls open 1 connection each (before + after)
+    opened = connections() - before - 1
+    assert opened <= 2, f"{opened} connections for 8 refreshes"

@@ -33,6 +33,7 @@ from ..errors import ConfigurationError
 from ..procedures import make_settings
 from ..queue import Queue
 from ..settings import Settings
+from ..storage.commands import ping
 
 __all__ = ["Conveyor"]
 
@@ -73,7 +74,7 @@ class Conveyor:
     async def open(self) -> None:
         """Check that Redis answers, so a misconfigured app fails at startup, not at first use."""
         for queue in self.queues.values():
-            await queue.redis.command("PING")
+            await queue.redis.run(ping())
 
     async def close(self) -> None:
         for queue in self.queues.values():
