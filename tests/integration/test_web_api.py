@@ -244,3 +244,81 @@ async def test_huge_or_infinite_delays_are_a_400_not_a_500(client: httpx.AsyncCl
     for options in ({"delay": 1e308}, {"timeout": 1e300}, {"ttl": -1}, {"delay": "soon"}):
         r = await client.post("/api/queues/c/jobs", json={"name": "x", "options": options})
         assert r.status_code == 400, (options, r.text)
+
+
+async def test_add_job_with_backoff_and_run_at(
+    client: httpx.AsyncClient, make_queue: Callable[..., Queue]
+) -> None:
+    import datetime as dt
+    import time
+
+    queue = make_queue("opts")
+    backoff = {"kind": "exponential", "delay": 2, "max_delay": 60, "jitter": 0.5}
+    r = await client.post(
+        "/api/queues/opts/jobs",
+        json={"name": "x", "options": {"attempts": 3, "backoff": backoff}},
+    )
+    assert r.status_code == 201, r.text
+    job = await queue.get_job(r.json()["id"])
+    assert job is not None and job.backoff is not None
+    assert job.backoff.to_dict() == {**backoff, "delay": 2.0, "max_delay": 60.0}
+    detail = (await client.get(f"/api/queues/opts/jobs/{job.id}")).json()
+    assert detail["options"]["backoff"]["kind"] == "exponential"
+
+    r = await client.post(
+        "/api/queues/opts/jobs",
+        json={"name": "x", "options": {"backoff": {"kind": "fixed", "delay": 5}}},
+    )
+    assert r.status_code == 201, r.text
+    fixed = await queue.get_job(r.json()["id"])
+    assert fixed is not None and fixed.backoff is not None
+    assert (fixed.backoff.kind, fixed.backoff.delay, fixed.backoff.max_delay) == (
+        "fixed",
+        5.0,
+        None,
+    )
+
+    in_an_hour = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    for run_at in (in_an_hour.isoformat(), in_an_hour.strftime("%Y-%m-%dT%H:%M:%SZ")):
+        r = await client.post(
+            "/api/queues/opts/jobs", json={"name": "x", "options": {"run_at": run_at}}
+        )
+        assert r.status_code == 201, (run_at, r.text)
+        assert r.json()["state"] == "delayed"
+        stored = (await client.get(f"/api/queues/opts/jobs/{r.json()['id']}")).json()
+        assert abs(stored["run_at"] / 1000 - in_an_hour.timestamp()) < 5
+    r = await client.post(
+        "/api/queues/opts/jobs", json={"name": "x", "options": {"run_at": time.time() + 600}}
+    )
+    assert r.status_code == 201 and r.json()["state"] == "delayed"
+    r = await client.post(
+        "/api/queues/opts/jobs", json={"name": "x", "options": {"run_at": time.time() - 600}}
+    )
+    assert r.status_code == 201 and r.json()["state"] == "waiting"  # due: runs at once
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"backoff": "exponential"}, "options.backoff must be an object"),
+        ({"backoff": {"kind": "linear", "delay": 1}}, "'fixed' or 'exponential'"),
+        ({"backoff": {"kind": "fixed"}}, "delay is required"),
+        ({"backoff": {"kind": "fixed", "delay": -1}}, "options.backoff.delay"),
+        ({"backoff": {"kind": "exponential", "jitter": 2}}, "jitter"),
+        ({"backoff": {"kind": "exponential", "max_delay": "1h"}}, "max_delay"),
+        ({"backoff": {"kind": "exponential", "base": 2}}, "unknown options.backoff fields"),
+        ({"run_at": "2030-01-01T09:00:00"}, "has no timezone"),
+        ({"run_at": "tomorrow"}, "ISO 8601"),
+        ({"run_at": True}, "ISO 8601"),
+        ({"run_at": "2030-13-01T00:00:00Z"}, "ISO 8601"),
+        ({"run_at": "9999-01-01T00:00:00Z"}, "10 years"),
+        ({"run_at": 4102444800, "delay": 5}, "not both"),
+    ],
+)
+async def test_add_job_refuses_bad_backoff_or_run_at_with_a_400(
+    client: httpx.AsyncClient, options: dict[str, Any], says: str
+) -> None:
+    r = await client.post("/api/queues/opts/jobs", json={"name": "x", "options": options})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "bad_request" and says in error["message"], error

@@ -8,6 +8,7 @@ with relative URLs and hash routes, so it works under any mount path.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import errors
 from ..admin import RANGES, Admin, QueueNotFound
+from ..backoff import Backoff
 from ..settings import Settings
 from ..version import __version__
 from .openapi import build_spec
@@ -291,15 +293,7 @@ class _Api:
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise WebError(400, "bad_request", "options must be an object")
-        allowed = {"attempts", "delay", "priority", "job_id", "timeout", "ttl"}
-        if set(options) - allowed:
-            raise WebError(400, "bad_request", f"unknown options {sorted(set(options) - allowed)}")
-        for key in ("delay", "timeout", "ttl"):
-            value = options.get(key)
-            if value is not None and (
-                not isinstance(value, int | float) or not 0 <= value <= MAX_SECONDS
-            ):
-                raise WebError(400, "bad_request", f"{key} must be 0..{MAX_SECONDS} seconds")
+        options = _job_options(options)
         job_name = body.get("name")
         if not isinstance(job_name, str):
             raise WebError(400, "bad_request", "name must be a string")
@@ -363,6 +357,87 @@ class _Api:
         await self.admin.require(name)
         state, older = await self._state_body(request, "completed")
         return {"count": await self.admin.clean(name, state, older)}
+
+
+_OPTIONS = frozenset(
+    {"attempts", "backoff", "delay", "run_at", "priority", "job_id", "timeout", "ttl"}
+)
+_BACKOFF_FIELDS = frozenset({"kind", "delay", "max_delay", "jitter"})
+
+
+def _job_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``POST /api/queues/{q}/jobs``, checked and turned into ``Queue.add``'s
+    (``backoff`` into a ``Backoff``, an ISO 8601 ``run_at`` into epoch seconds); the core checks
+    the rest (ranges, delay with run_at) and its errors become 400s too."""
+    if set(options) - _OPTIONS:
+        raise WebError(400, "bad_request", f"unknown options {sorted(set(options) - _OPTIONS)}")
+    out = dict(options)
+    for key in ("delay", "timeout", "ttl"):
+        value = options.get(key)
+        if value is not None and not _number_between(value, 0, MAX_SECONDS):
+            raise WebError(400, "bad_request", f"{key} must be 0..{MAX_SECONDS} seconds")
+    if options.get("backoff") is not None:
+        out["backoff"] = _backoff(options["backoff"])
+    if options.get("run_at") is not None:
+        out["run_at"] = _run_at(options["run_at"])
+    return out
+
+
+def _number_between(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
+def _backoff(raw: Any) -> Backoff:
+    example = '{"kind": "exponential", "delay": 1, "max_delay": 3600, "jitter": 0.2}'
+    if not isinstance(raw, dict):
+        raise WebError(400, "bad_request", f"options.backoff must be an object like {example}")
+    if set(raw) - _BACKOFF_FIELDS:
+        unknown = sorted(set(raw) - _BACKOFF_FIELDS)
+        raise WebError(400, "bad_request", f"unknown options.backoff fields {unknown}")
+    kind = raw.get("kind")
+    if kind not in ("fixed", "exponential"):
+        raise WebError(400, "bad_request", "options.backoff.kind must be 'fixed' or 'exponential'")
+    if kind == "fixed" and "delay" not in raw:
+        raise WebError(400, "bad_request", "options.backoff.delay is required for kind 'fixed'")
+    delay = raw.get("delay", 1.0)
+    if not _number_between(delay, 0, MAX_SECONDS):
+        raise WebError(400, "bad_request", f"options.backoff.delay must be 0..{MAX_SECONDS} s")
+    # Like Backoff.exponential: capped at an hour unless max_delay says otherwise (null: none).
+    max_delay = raw.get("max_delay", 3600.0 if kind == "exponential" else None)
+    if max_delay is not None and not _number_between(max_delay, 0, MAX_SECONDS):
+        raise WebError(
+            400, "bad_request", f"options.backoff.max_delay must be 0..{MAX_SECONDS} s or null"
+        )
+    jitter = raw.get("jitter", 0.0)
+    if not _number_between(jitter, 0, 1):
+        raise WebError(400, "bad_request", "options.backoff.jitter must be between 0 and 1")
+    return Backoff(kind, float(delay), None if max_delay is None else float(max_delay), jitter)
+
+
+def _run_at(raw: Any) -> float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)  # epoch seconds; the core checks the range
+    if isinstance(raw, str) and len(raw) <= 64:
+        try:
+            when = dt.datetime.fromisoformat(raw.strip().upper())
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is None:
+                raise WebError(
+                    400,
+                    "bad_request",
+                    f"options.run_at {raw!r} has no timezone; add one, e.g. "
+                    "2030-01-01T09:00:00Z or 2030-01-01T09:00:00+02:00",
+                )
+            with contextlib.suppress(OverflowError, ValueError):
+                return when.timestamp()
+    raise WebError(
+        400,
+        "bad_request",
+        f"options.run_at must be epoch seconds or an ISO 8601 time with a timezone "
+        f"(e.g. 2030-01-01T09:00:00Z), not {str(raw)[:64]!r}",
+    )
 
 
 async def _index(request: Request) -> Response:

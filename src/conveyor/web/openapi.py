@@ -185,6 +185,40 @@ _SCHEMAS: dict[str, Any] = {
                             "maximum": _TEN_YEARS,
                         },
                         "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": _TEN_YEARS},
+                        "backoff": {
+                            "description": "Delay before each retry. exponential: delay * "
+                            "2^(attempt-1), capped at max_delay (default 3600 s; null: no "
+                            "cap); fixed: delay every time. jitter j draws each delay from "
+                            "[(1-j)*d, d].",
+                            **_obj(
+                                {
+                                    "kind": {"type": "string", "enum": ["fixed", "exponential"]},
+                                    "delay": {
+                                        "type": "number",
+                                        "minimum": 0,
+                                        "maximum": _TEN_YEARS,
+                                        "description": "seconds (exponential: default 1)",
+                                    },
+                                    "max_delay": {
+                                        "type": ["number", "null"],
+                                        "minimum": 0,
+                                        "maximum": _TEN_YEARS,
+                                    },
+                                    "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+                                },
+                                ["kind"],
+                            ),
+                            "additionalProperties": False,
+                        },
+                        "run_at": {
+                            "description": "When to run (instead of delay): epoch seconds, or "
+                            "an ISO 8601 time with a timezone (2030-01-01T09:00:00Z). A time "
+                            "in the past runs at once; at most 10 years ahead.",
+                            "oneOf": [
+                                {"type": "number"},
+                                {"type": "string", "format": "date-time"},
+                            ],
+                        },
                     }
                 )
                 | {"additionalProperties": False},
