@@ -81,3 +81,13 @@ def test_queue_keys_name_every_key_under_the_hash_tag() -> None:
     assert keys.data_lost == "p:{q}:data_lost"
     assert keys.metrics_total == "p:{q}:metrics:total"
     assert keys.metrics(7) == "p:{q}:metrics:7"
+
+
+def test_settings_are_built_by_one_make_settings() -> None:
+    defined = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name == "make_settings"
+    ]
+    assert defined == ["procedures.py"]
