@@ -379,9 +379,8 @@ class Worker:
                 continue
             del self._marker_waits[group]
             if not waiting.cancelled() and (error := waiting.exception()) is not None:
-                if not isinstance(error, ConnectionError):
-                    raise error
-                log.warning("waiting for jobs failed (%s); retrying", error)
+                # Only a wake-up hint failed: fetching still works (or reports its own errors).
+                log.warning("waiting for jobs failed (%r); retrying", error)
                 await self._sleep_unless_stopping(min(timeout, 1.0))
 
     def _abandon_marker_waits(self) -> None:

@@ -59,6 +59,11 @@ def _mapped_errors() -> Iterator[None]:
         if _being_cancelled():
             raise asyncio.CancelledError() from exc
         raise _mapped(exc) from exc
+    except (OSError, AttributeError) as exc:
+        # A socket error redis-py did not wrap, or its asyncio connection racing a disconnect
+        # ("'NoneType' object has no attribute 'writelines'", seen on Cluster clients under
+        # load): the connection is unusable, which callers handle as an outage.
+        raise errors.ConnectionError(f"Redis connection failed: {exc!r}") from exc
 
 
 def _mapped(exc: rex.RedisError) -> errors.ConveyorError:
