@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import serializer
-from .errors import ConfigurationError, JobError, WaitTimeout
+from .errors import ConfigurationError, ConnectionError, JobError, WaitTimeout
 from .events import Event, finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
@@ -37,6 +39,8 @@ T = TypeVar("T")
 
 #: ``job.wait`` re-reads the job this often, whatever the event stream says.
 _WAIT_RECHECK_SECONDS = 5.0
+
+log = logging.getLogger("conveyor.queue")
 
 
 class Queue(QueueCore):
@@ -242,7 +246,15 @@ class Queue(QueueCore):
                 raise WaitTimeout(f"job {job.id} did not finish within {timeout} s")
             block = max(int(min(remaining, recheck_at - time.monotonic()) * 1000), 1)
             op = self.commands.read_events(last, 1000, block)
-            for entry_id, fields in await self.blocking_redis.run(op):
+            try:
+                entries = await self.blocking_redis.run(op)
+            except ConnectionError as exc:
+                # A waiter rides out a blip (the job hash is re-read when it comes back).
+                log.warning("job %s: waiting was interrupted (%s); retrying", job.id, exc)
+                await asyncio.sleep(min(0.5, max(remaining, 0.0)))
+                recheck_at = 0.0
+                continue
+            for entry_id, fields in entries:
                 last = entry_id
                 if fields.get("id") != job.id and job.id not in fields.get("ids", ""):
                     continue  # cheap pre-filter before decoding a batched entry

@@ -145,6 +145,11 @@ def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
     options.update(username=target.username, password=target.password, ssl=target.ssl)
     if target.kind == "cluster":
         options.pop("health_check_interval")
+        if blocking:
+            # redis-py's asyncio Cluster connections race a disconnect while connecting when a
+            # read timeout is set (AttributeError on a dropped writer, seen under load); blocking
+            # Cluster reads go without one, as redis-py's own blocking commands do.
+            options["socket_timeout"] = None
         nodes = [lib.cluster.ClusterNode(host, port) for host, port in target.hosts]
         return lib.cluster.RedisCluster(startup_nodes=nodes, **options)
     sentinel_options = {"password": target.sentinel_password, **_sentinel_options(settings)}
