@@ -45,7 +45,7 @@ from .errors import (
 from .job import Job
 from .queue import Handler, Queue
 from .runner import NO_RETRY, Handlers, Outcome, run_job
-from .storage.commands import LEASE_LOST, Op, QueueCommands
+from .storage.commands import LEASE_LOST, Op, QueueCommands, config_get, info, wait_for_marker
 from .storage.redis import AsyncRedis
 from .version import __version__
 
@@ -264,7 +264,7 @@ class Worker:
         """Refuse an evicting Redis, warn about one without persistence (DESIGN §3)."""
         assert self._redis is not None
         try:
-            policies = _per_node(await self._redis.command("CONFIG", "GET", "maxmemory-policy"))
+            policies = _per_node(await self._redis.run(config_get("maxmemory-policy")))
             policy = next((p for p in policies if p and p != "noeviction"), "noeviction")
         except CommandRefused as exc:
             log.warning("could not read maxmemory-policy (%s); make sure it is noeviction", exc)
@@ -278,8 +278,8 @@ class Worker:
                 raise UnsafeRedisConfig(message + " (or pass allow_evicting_redis=True).")
             log.warning("%s.", message)
         try:
-            aof = _per_node(await self._redis.command("INFO", "persistence"), "aof_enabled")
-            saves = _per_node(await self._redis.command("CONFIG", "GET", "save"), "save")
+            aof = _per_node(await self._redis.run(info("persistence")), "aof_enabled")
+            saves = _per_node(await self._redis.run(config_get("save")), "save")
         except CommandRefused:
             return
         if not any(aof) and not any(saves):
@@ -371,8 +371,8 @@ class Worker:
         groups = [(m,) for m in markers] if self._blocking.is_cluster else [tuple(markers)]
         for group in groups:
             if group not in self._marker_waits:
-                command = self._blocking.command("BZPOPMIN", *group, timeout)
-                self._marker_waits[group] = asyncio.ensure_future(command)
+                block = self._blocking.run(wait_for_marker(group, timeout))
+                self._marker_waits[group] = asyncio.ensure_future(block)
         await _first_of(*self._marker_waits.values(), self._stopping.wait(), asyncio.sleep(timeout))
         for group, waiting in list(self._marker_waits.items()):
             if not waiting.done():

@@ -501,3 +501,14 @@ def config_get(parameter: str) -> Op[dict[str, Any]]:
         return {str(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
 
     return Op((("CONFIG", "GET", parameter),), parse)
+
+
+def info(section: str) -> Op[dict[str, Any]]:
+    """INFO of one section, parsed (on a Cluster, one mapping per node, keyed by node)."""
+    return Op((("INFO", section),), lambda r: dict(r[0] or {}))
+
+
+def wait_for_marker(markers: Sequence[str], timeout: float) -> Op[bool]:
+    """Block on the queues' marker keys (BZPOPMIN) for at most ``timeout`` seconds: True when a
+    marker was popped (an add, a due delayed job, a resume), False when the time ran out."""
+    return Op((("BZPOPMIN", *markers, timeout),), lambda r: r[0] is not None)
