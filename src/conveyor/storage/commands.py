@@ -316,15 +316,6 @@ class QueueCommands:
             jobs.append(Job.from_fields(job_id, self.queue, fields, context))
         return jobs
 
-    def job_state(self, job_id: str) -> Op[str | None]:
-        def parse(r: list[Any]) -> str | None:
-            return "active" if r[1] and r[0] else r[0]
-
-        return Op(
-            (("HGET", self.keys.job(job_id), "state"), ("HEXISTS", self.keys.leases, job_id)),
-            parse,
-        )
-
     def job_outcome(self, job_id: str) -> Op[list[Any]]:
         """state, result, error of a job (for ``wait``)."""
         return Op(
