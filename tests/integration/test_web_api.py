@@ -69,39 +69,39 @@ async def test_queues_counts_and_job_lifecycle(
 async def test_failed_job_retry_and_bulk(
     client: httpx.AsyncClient, make_queue: Callable[..., Queue]
 ) -> None:
-    queue = make_queue("work")
+    queue = make_queue("mail")
     jobs = [await queue.add("boom", {"n": i}) for i in range(3)]
     handlers: dict[str, Any] = {"boom": boom}
     async with running(worker(queue, handlers)):
-        await async_wait_for(lambda: _count(client, "work", "failed", 3), timeout=10)
-    page = (await client.get("/api/queues/work/jobs", params={"state": "failed"})).json()
+        await async_wait_for(lambda: _count(client, "mail", "failed", 3), timeout=10)
+    page = (await client.get("/api/queues/mail/jobs", params={"state": "failed"})).json()
     assert page["total"] == 3
     assert page["jobs"][0]["error"] == "RuntimeError: smtp refused"
-    detail = (await client.get(f"/api/queues/work/jobs/{jobs[0].id}")).json()
+    detail = (await client.get(f"/api/queues/mail/jobs/{jobs[0].id}")).json()
     assert "Traceback" in detail["attempts"][0]["traceback"]
 
     # one retry, then a bulk retry of the rest (plus an unknown id)
-    r = await client.post(f"/api/queues/work/jobs/{jobs[0].id}/retry")
+    r = await client.post(f"/api/queues/mail/jobs/{jobs[0].id}/retry")
     assert r.status_code == 200, r.text
     r = await client.post(
-        "/api/queues/work/jobs/bulk",
+        "/api/queues/mail/jobs/bulk",
         json={"action": "retry", "ids": [jobs[1].id, jobs[2].id, "nope"]},
     )
     body = r.json()
     assert body["done"] == 2
     assert body["results"]["nope"]["code"] == "job_not_found"
-    counts = (await client.get("/api/queues/work")).json()["counts"]
+    counts = (await client.get("/api/queues/mail")).json()["counts"]
     assert counts["waiting"] == 3 and counts["failed"] == 0
 
     # retrying a waiting job is a 409 with a stable code
-    r = await client.post(f"/api/queues/work/jobs/{jobs[0].id}/retry")
+    r = await client.post(f"/api/queues/mail/jobs/{jobs[0].id}/retry")
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "wrong_state"
 
     handlers["boom"] = ok
     async with running(worker(queue, handlers)):
-        await async_wait_for(lambda: _count(client, "work", "completed", 3), timeout=10)
-    metrics = (await client.get("/api/queues/work/metrics", params={"range": "1h"})).json()
+        await async_wait_for(lambda: _count(client, "mail", "completed", 3), timeout=10)
+    metrics = (await client.get("/api/queues/mail/metrics", params={"range": "1h"})).json()
     assert metrics["summary"]["failed"] == 3
     assert metrics["summary"]["completed"] == 3
     assert len(metrics["timestamps"]) == len(metrics["series"]["completed"])
