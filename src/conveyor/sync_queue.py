@@ -25,7 +25,6 @@ from .procedures import (
     requeue_all,
     single_action,
 )
-from .settings import Settings
 from .storage.redis import SyncRedis
 
 __all__ = ["SyncQueue"]
@@ -36,16 +35,13 @@ T = TypeVar("T")
 class SyncQueue(QueueCore):
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
-    def __init__(
-        self,
-        name: str,
-        url: str | None = None,
-        *,
-        settings: Settings | None = None,
-        **overrides: Any,
-    ) -> None:
-        super().__init__(name, url, settings=settings, **overrides)
-        self.redis = SyncRedis(self.settings)
+    _redis: SyncRedis | None = None
+
+    @property
+    def redis(self) -> SyncRedis:
+        if self._redis is None:
+            self._redis = SyncRedis(self.settings)
+        return self._redis
 
     def _drive(self, procedure: Procedure[T]) -> T:
         value: Any = None
@@ -56,7 +52,9 @@ class SyncQueue(QueueCore):
             return done.value  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self.redis.close()
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
 
     def __enter__(self) -> SyncQueue:
         return self
