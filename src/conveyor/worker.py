@@ -192,7 +192,7 @@ class Worker:
         self._blocking = AsyncRedis(self.settings, blocking=True)
         self._started_at = time.time()
         if install_signal_handlers:
-            self._install_signal_handlers()
+            self._set_signal_handlers(install=True)
         try:
             await self._check_redis()
             log.info("worker %s started: %s", self.id, self._describe())
@@ -214,7 +214,7 @@ class Worker:
             await self._say_goodbye()
         finally:
             if install_signal_handlers:
-                self._remove_signal_handlers()
+                self._set_signal_handlers(install=False)
             self._executor.shutdown(wait=False, cancel_futures=True)
             await self._redis.close()
             await self._blocking.close()
@@ -237,17 +237,19 @@ class Worker:
         """Ask the worker to stop (gracefully); returns at once."""
         self._stopping.set()
 
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._on_signal, sig)
+    def _set_signal_handlers(self, install: bool) -> None:
+        """Install (or remove) the SIGTERM/SIGINT handlers.
 
-    def _remove_signal_handlers(self) -> None:
+        A loop refuses them outside the main thread (RuntimeError, ValueError) or on platforms
+        without ``add_signal_handler`` (NotImplementedError). Then the embedding application
+        owns the signals and stops the worker with ``close()``, so that is not an error."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
+                if install:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                else:
+                    loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self._stopping.is_set():
