@@ -8,7 +8,11 @@ Redis every few milliseconds so the parent can see progress:
   worker loop is entered;
 * ``benchprobe:done``  hash  pid -> "count last_completion first_completion"
   (wall times);
-* ``benchprobe:lat``   list  of enqueue-to-start latencies in seconds.
+* ``benchprobe:lat``   list  of enqueue-to-start latencies, one per job run:
+  ``"I SECONDS"`` when the adapter passes the payload index ``i`` to
+  :func:`done`, plain ``"SECONDS"`` when it does not (see :func:`parse_sample`).
+  With the index the latency scenario can count each job once and leave out
+  warm-up jobs (``i < 0``), even when a library runs a job more than once.
 """
 
 from __future__ import annotations
@@ -29,17 +33,21 @@ class Probe:
         self.count = 0
         self.last = 0.0
         self.first = 0.0
-        self.lat: list[float] = []
+        self.lat: list[str] = []
 
-    def done(self, enqueued_at: float) -> None:
-        """Record one finished job; `enqueued_at` is the producer's wall time."""
+    def done(self, enqueued_at: float, i: int | None = None) -> None:
+        """Record one finished job run.
+
+        `enqueued_at` is the producer's wall time (payload ``t``), `i` the payload index.
+        """
         now = time.time()
+        sample = repr(now - enqueued_at)
         with self._lock:
             if not self.count:
                 self.first = now
             self.count += 1
             self.last = now
-            self.lat.append(now - enqueued_at)
+            self.lat.append(sample if i is None else f"{i} {sample}")
 
     def start_reporter(self, url: str) -> None:
         import redis
@@ -70,5 +78,12 @@ class Probe:
 PROBE = Probe()
 
 
-def done(enqueued_at: float) -> None:
-    PROBE.done(enqueued_at)
+def done(enqueued_at: float, i: int | None = None) -> None:
+    PROBE.done(enqueued_at, i)
+
+
+def parse_sample(raw: bytes | str) -> tuple[int | None, float]:
+    """One ``benchprobe:lat`` entry -> (payload index or None, latency in seconds)."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    head, _, tail = text.partition(" ")
+    return (int(head), float(tail)) if tail else (None, float(head))

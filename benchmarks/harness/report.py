@@ -48,13 +48,17 @@ def summarize(runs: list[dict[str, Any]], field: str) -> dict[str, Any]:
         if run.get("status") != "ok":
             return {"status": run.get("status", "error"), "detail": run.get("detail", "")}
     values = [float(r[field]) for r in runs]
-    return {
+    out: dict[str, Any] = {
         "status": "ok",
         "median": statistics.median(values),
         "min": min(values),
         "max": max(values),
         "values": values,
     }
+    notes = [f"#{n}: {r['detail']}" for n, r in enumerate(runs, 1) if r.get("detail")]
+    if notes:  # something the figure's reader should know (e.g. jobs that ran twice)
+        out["notes"] = notes
+    return out
 
 
 def summaries(per_scenario: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -108,6 +112,17 @@ def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
     return cells
 
 
+def run_notes(table: dict[str, dict[str, Any]]) -> list[str]:
+    """'lib scenario #run: detail' for successful runs that carry a detail, once each."""
+    seen: dict[str, None] = {}
+    for lib, row in table.items():
+        for key, header, _ in COLUMNS:
+            scenario = header.split(" ", 1)[0] + " " + key.split("_", 1)[0]  # "(e) latency"
+            for note in row.get(key, {}).get("notes", []):
+                seen.setdefault(f"{lib} {scenario} {note}")
+    return list(seen)
+
+
 def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[str, Any]) -> str:
     m = meta["machine"]
     lines = [
@@ -134,6 +149,12 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
     ratios = ratio_cells(table, "conveyor")
     lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratios) + " |")
     lines.append("")
+    notes = run_notes(table)
+    if notes:
+        lines.append("Notes on individual runs:")
+        lines.append("")
+        lines.extend(f"- {note}" for note in notes)
+        lines.append("")
     lines.append("Worker settings per library:")
     lines.append("")
     for lib, i in info.items():

@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 
-from harness.probe import DONE_KEY, LAT_KEY, READY_KEY
+from harness.probe import DONE_KEY, LAT_KEY, READY_KEY, parse_sample
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 Result = dict[str, Any]
@@ -54,7 +54,7 @@ class Workers:
             proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env=env, stdout=log, stderr=log)
             self.procs.append((proc, log))
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
         for proc, log in self.procs:
             if proc.poll() is not None:
                 log.seek(0)
@@ -80,7 +80,7 @@ class Workers:
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.client.hlen(READY_KEY) < len(self.procs):
-            self._check_alive()
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise ScenarioError("timeout", "workers never became ready")
             time.sleep(0.01)
@@ -92,7 +92,7 @@ class Workers:
             done, last, _ = self.progress()
             if done >= n:
                 return last
-            self._check_alive()
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise ScenarioError("timeout", f"timeout ({done}/{n} done)")
             time.sleep(0.01)
@@ -185,18 +185,88 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[idx]
 
 
+class LatencySamples:
+    """Reads ``benchprobe:lat`` as it grows; each measured job (index 0..total-1) counts once.
+
+    A library may run a job more than once (SAQ's start-up sweep can abort a job a worker has
+    just dequeued and retry it about 5 s later, after it has already run). With the payload
+    index in the sample, the first start of each job is its sample, later starts are counted
+    as ``duplicate_starts``, and warm-up jobs (``i < 0``) that start again inside the measured
+    window are counted as ``warmup_reruns`` instead of being taken for measured jobs.
+    Adapters that do not pass the index give plain samples, which can only be counted.
+    """
+
+    def __init__(self, client: redis.Redis, total: int) -> None:
+        self.client = client
+        self.total = total
+        self.first: dict[int, float] = {}
+        self.plain: list[float] = []
+        self.duplicate_starts = 0
+        self.warmup_reruns = 0
+        self._read = 0
+
+    def poll(self) -> int:
+        """Read new samples; return how many measured jobs have a sample."""
+        new = self.client.lrange(LAT_KEY, self._read, -1)
+        self._read += len(new)
+        for raw in new:
+            i, seconds = parse_sample(raw)
+            if i is None:
+                self.plain.append(seconds)
+            elif i < 0:
+                self.warmup_reruns += 1
+            elif i >= self.total:
+                raise ScenarioError("error", f"latency sample for unknown job i={i}")
+            elif i in self.first:
+                self.duplicate_starts += 1
+            else:
+                self.first[i] = seconds
+        return len(self.first) + len(self.plain)
+
+    def wait(self, workers: Workers, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while (got := self.poll()) < self.total:
+            workers.check_alive()
+            if time.monotonic() > deadline:
+                raise ScenarioError("timeout", f"timeout ({got}/{self.total} latency samples)")
+            time.sleep(0.01)
+
+    def sorted_ms(self) -> list[float]:
+        if self.first and self.plain:
+            raise ScenarioError("error", "mixed indexed and plain latency samples")
+        if len(self.plain) > self.total:  # no index: a second run cannot be told apart
+            raise ScenarioError(
+                "error", f"got {len(self.plain)} latency samples, expected {self.total}"
+            )
+        return sorted(x * 1000 for x in (self.plain or self.first.values()))
+
+    def notes(self) -> Result:
+        if not (self.duplicate_starts or self.warmup_reruns):
+            return {}
+        return {
+            "duplicate_starts": self.duplicate_starts,
+            "warmup_reruns": self.warmup_reruns,
+            "detail": (
+                f"the library started {self.duplicate_starts} measured job(s) and "
+                f"{self.warmup_reruns} warm-up job(s) again during the run; "
+                "each measured job counted once, at its first start"
+            ),
+        }
+
+
 async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
     workers = Workers(args.lib, "noop", args.url, 1)
     producer = await adapter.open_producer(args.url)
     try:
         workers.wait_ready(args.timeout)
         warm = 5
-        for i in range(warm):
+        for i in range(1, warm + 1):  # indices -1..-5: never mistaken for a measured job
             await producer.enqueue("noop", payload(-i))
         workers.wait_done(warm, args.timeout)
         await asyncio.sleep(1.0)  # let the worker go idle (blocking read / poll backoff)
         workers.client.delete(LAT_KEY)
         total = int(args.rate * args.duration)
+        samples = LatencySamples(workers.client, total)
         start = time.perf_counter()
         for i in range(total):
             delay = start + i / args.rate - time.perf_counter()
@@ -204,13 +274,11 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
                 await asyncio.sleep(delay)
             await producer.enqueue("noop", payload(i))
         achieved = total / (time.perf_counter() - start)
-        workers.wait_done(warm + total, args.timeout)
-        lat = sorted(float(x) * 1000 for x in workers.client.lrange(LAT_KEY, 0, -1))
+        samples.wait(workers, args.timeout)
+        lat = samples.sorted_ms()
     finally:
         await producer.close()
         workers.stop()
-    if len(lat) != total:
-        raise ScenarioError("error", f"got {len(lat)} latency samples, expected {total}")
     return {
         "status": "ok",
         "p50": percentile(lat, 0.50),
@@ -218,6 +286,7 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
         "max": lat[-1],
         "samples": total,
         "achieved_rate": achieved,
+        **samples.notes(),
     }
 
 
