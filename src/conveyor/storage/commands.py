@@ -121,20 +121,23 @@ class QueueCommands:
         self.keys = QueueKeys(settings.prefix, queue)
         self.queue = queue
         s = settings
-        self._config = " ".join(
-            str(int(value))
-            for value in (
-                s.events_max_length,
-                s.keep_completed,
-                s.keep_completed_seconds * 1000,
-                s.keep_failed,
-                s.keep_failed_seconds * 1000,
-                s.max_log_lines,
-                s.metrics_retention_seconds,
-                s.lease_ms,
-                s.max_stalls,
-            )
-        ).encode()
+        # A JSON array: the scripts read it with one cjson call (see includes/queue.lua).
+        self._config = orjson.dumps(
+            [
+                int(value)
+                for value in (
+                    s.events_max_length,
+                    s.keep_completed,
+                    s.keep_completed_seconds * 1000,
+                    s.keep_failed,
+                    s.keep_failed_seconds * 1000,
+                    s.max_log_lines,
+                    s.metrics_retention_seconds,
+                    s.lease_ms,
+                    s.max_stalls,
+                )
+            ]
+        )
         # Pre-encoded, so sending a script call does not re-encode a dozen key names each time.
         self._keys = tuple(key.encode() for key in self.keys.script_keys)
 

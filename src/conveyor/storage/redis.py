@@ -1,10 +1,11 @@
-"""The one module that talks to Redis: executes ``Op``s, async or blocking.
+"""The one door to Redis for the rest of Conveyor: executes ``Op``s, async or blocking.
 
 Commands of one Op go out in one round trip (a non-transactional pipeline when there are
-several). Scripts are called by SHA; a server that does not know one (restarted, flushed,
-failed over) gets the source once and the call is repeated, so script loading costs nothing on
-the hot path. Redis errors are mapped onto Conveyor's exception tree here and nowhere else.
-"""
+several). On asyncio, script calls to a plain ``redis://``/``unix://`` server take the lean
+pipelined connection of ``storage.resp``; everything else goes through redis-py. Scripts are
+called by SHA; a server that does not know one (restarted, flushed, failed over) gets the
+source once and the call is repeated, so script loading costs nothing on the hot path. Redis
+errors are mapped onto Conveyor's exception tree here and in ``storage.resp``, nowhere else."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import hiredis
 import redis as sync_redis
 import redis.asyncio as async_redis
 import redis.asyncio.cluster
@@ -24,6 +26,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 from .. import errors
 from ..settings import Settings
+from . import resp
 from .commands import Command, Op, ScriptCommand
 from .urls import parse_url
 
@@ -103,13 +106,17 @@ def _client_options(settings: Settings, blocking: bool) -> dict[str, Any]:
     }
 
 
+def _is_noscript(reply: Any) -> bool:
+    return isinstance(reply, rex.NoScriptError) or resp.is_noscript(reply)
+
+
 def _missing_scripts(commands: Sequence[Command], replies: list[Any]) -> list[int]:
     """Which commands of a pipeline to send again after the server did not know a script.
 
     The scripts answered with NOSCRIPT did nothing, so they go again (with their source); so
     do the plain commands after the first of them, which ran before those scripts did (a WAIT
     after an add must count replicas after the add). Scripts that ran are not repeated."""
-    failed = [i for i, reply in enumerate(replies) if isinstance(reply, rex.NoScriptError)]
+    failed = [i for i, reply in enumerate(replies) if _is_noscript(reply)]
     if not failed:
         return []
     return [
@@ -125,9 +132,39 @@ def _eval_args(command: Command) -> tuple[Any, ...]:
 
 def _raise_first_error(replies: list[Any]) -> None:
     for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):  # from the direct connection
+            raise resp.reply_error(str(reply))
         if isinstance(reply, Exception):
             with _mapped_errors():
                 raise reply
+
+
+#: Commands whose raw reply is what callers expect (redis-py would not reshape it), so they
+#: may take the direct connection; script calls always may. SADD registers a queue on its
+#: first add, which may be hundreds of concurrent adds.
+_DIRECT_COMMANDS = frozenset({"WAIT", "SADD"})
+
+
+def _direct_ok(command: Command) -> bool:
+    return isinstance(command, ScriptCommand) or command[0] in _DIRECT_COMMANDS
+
+
+def _packed(command: Command, *, with_source: bool = False) -> bytes:
+    if not isinstance(command, ScriptCommand):
+        return resp.pack(command)
+    if with_source:
+        return resp.pack(command.eval())
+    return resp.pack_evalsha(command.script.sha, command.keys, command.args)
+
+
+def _direct_client(settings: Settings, blocking: bool) -> resp.DirectClient | None:
+    # Blocking reads stay on redis-py's pool: on one shared socket a BZPOPMIN would hold up
+    # every call queued behind it. TLS stays there too (certificate options are redis-py's).
+    if blocking or not settings.url.startswith(("redis://", "unix://")):
+        return None
+    return resp.DirectClient(
+        settings.url, settings.socket_timeout_seconds, settings.socket_timeout_seconds
+    )
 
 
 def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
@@ -174,6 +211,7 @@ class AsyncRedis:
         self.settings = settings
         self.client: Any = _make_client(settings, blocking, async_redis)
         self.is_cluster = isinstance(self.client, async_redis.cluster.RedisCluster)
+        self.direct = _direct_client(settings, blocking)
 
     async def run(self, op: Op[T]) -> T:
         value = op.parse(await self._execute(op.commands))
@@ -196,6 +234,8 @@ class AsyncRedis:
     async def _execute(self, commands: Sequence[Command]) -> list[Any]:
         if not commands:
             return []
+        if self.direct is not None and all(_direct_ok(command) for command in commands):
+            return await self._execute_direct(self.direct, commands)
         if len(commands) == 1:
             return [await self._one(commands[0])]
         with _mapped_errors():
@@ -218,6 +258,19 @@ class AsyncRedis:
         _raise_first_error(replies)
         return replies
 
+    async def _execute_direct(
+        self, direct: resp.DirectClient, commands: Sequence[Command]
+    ) -> list[Any]:
+        payload = b"".join(_packed(command) for command in commands)
+        replies = await direct.execute(payload, len(commands))
+        missing = _missing_scripts(commands, replies)
+        if missing:  # one more round trip for all of them (see _execute)
+            payload = b"".join(_packed(commands[i], with_source=True) for i in missing)
+            for i, reply in zip(missing, await direct.execute(payload, len(missing)), strict=True):
+                replies[i] = reply
+        _raise_first_error(replies)
+        return replies
+
     async def _one(self, command: Command) -> Any:
         with _mapped_errors():
             try:
@@ -232,6 +285,8 @@ class AsyncRedis:
             return await self.client.execute_command(*args)
 
     async def close(self) -> None:
+        if self.direct is not None:
+            self.direct.close()
         await self.client.aclose()
 
 

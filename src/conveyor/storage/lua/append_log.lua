@@ -6,6 +6,7 @@ Returns 1, or -1 when the lease was lost (nothing written).
 Events: none (logs are read from the job, not streamed as transitions).
 ]]
 -- @include queue
+-- @include leases
 
 local id, token, line = arg(1), arg(2), arg(3)
 if not owns(id, token) then return -1 end

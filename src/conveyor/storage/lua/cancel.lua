@@ -10,6 +10,7 @@ Events: "failed" with reason "cancelled" for a job that had not started; "cancel
 running one (its "failed" follows when the worker stops it).
 ]]
 -- @include queue
+-- @include finished
 
 local id = arg(1)
 local key = job_key(id)

@@ -10,6 +10,7 @@ Returns {deleted, next cursor (-1 when done)}.
 Events: "removed" for each job.
 ]]
 -- @include queue
+-- @include finished
 
 local state, age, limit, cursor = arg(1), tonumber(arg(2)), tonumber(arg(3)), tonumber(arg(4))
 local cutoff = now_ms() - age

@@ -7,6 +7,8 @@ Events: one "completed" entry for the batch, with "results": a JSON object of th
 that are at most 1 KiB (larger ones are read from the job).
 ]]
 -- @include queue
+-- @include leases
+-- @include finished
 
 local items = cjson.decode(arg(1))
 local now = now_ms()

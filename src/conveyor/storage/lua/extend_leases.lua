@@ -7,6 +7,7 @@ removed), and jobs someone asked to cancel (cancel.lua), which the worker stops.
 Events: none (a renewal is not a transition).
 ]]
 -- @include queue
+-- @include leases
 
 local count = tonumber(arg(1))
 local deadline = now_ms() + LEASE_MS

@@ -7,6 +7,8 @@ Returns 1 = will retry, 2 = failed for good, -1 = lease lost (nothing was writte
 Events: "retrying" (with delay) or "failed" (with the error).
 ]]
 -- @include queue
+-- @include leases
+-- @include finished
 
 local id, token, message, record, delay = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5))
 if not owns(id, token) then return -1 end

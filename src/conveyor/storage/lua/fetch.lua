@@ -16,6 +16,7 @@ Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry
 "failed" for expired ones.
 ]]
 -- @include queue
+-- @include finished
 
 local worker, want = arg(1), tonumber(arg(2))
 local now = now_ms()

@@ -9,6 +9,8 @@ is ended, so the old owner can no longer complete the job.
 Events: "stalled" for each recovered job, "failed" for each job failed as stalled.
 ]]
 -- @include queue
+-- @include leases
+-- @include finished
 
 local now = now_ms()
 local expired = redis.call("ZRANGEBYSCORE", ACTIVE, "-inf", now, "LIMIT", 0, tonumber(arg(1)))

@@ -7,6 +7,8 @@ The attempt is not counted: the job did not fail, its worker stopped.
 Events: "released" for each job.
 ]]
 -- @include queue
+-- @include leases
+-- @include finished
 
 local now = now_ms()
 

@@ -6,6 +6,7 @@ Returns one code per id: 1 removed, 0 not found, -2 active (cancel it, or wait u
 Events: "removed" for each removed job.
 ]]
 -- @include queue
+-- @include finished
 
 local count, out = tonumber(arg(1)), {}
 for i = 1, count do

@@ -6,6 +6,7 @@ Returns 1, or -1 when the lease was lost (nothing written).
 Events: "progress" with the value.
 ]]
 -- @include queue
+-- @include leases
 
 local id, token, progress = arg(1), arg(2), arg(3)
 if not owns(id, token) then return -1 end

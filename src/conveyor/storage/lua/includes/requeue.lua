@@ -1,3 +1,5 @@
+-- @include finished
+
 --[[ Moving jobs from one set back to "wait" (retry: failed -> wait; promote: delayed -> wait),
 with the calling convention both scripts share:
   arg(1) "ids": arg(2) number of ids N, then N ids. Returns one code per id:

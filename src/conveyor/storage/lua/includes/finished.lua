@@ -1,0 +1,61 @@
+-- Moving jobs to failed or back to wait, and deleting and trimming finished jobs (needs the
+-- queue include; brings the metrics include with it).
+-- @include metrics
+
+local function delete_jobs(ids)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = job_key(id)
+    keys[#keys + 1] = logs_key(id)
+    keys[#keys + 1] = errors_key(id)
+  end
+  call_chunked("UNLINK", nil, keys)
+end
+
+local function delete_job(id)
+  delete_jobs({id})
+end
+
+-- Drop the oldest finished jobs past the count cap or the age cap; bounded work per call.
+local function trim_finished(set, keep, keep_ms, now)
+  local excess = redis.call("ZCARD", set) - keep
+  if excess > 0 then
+    local ids = redis.call("ZRANGE", set, 0, math.min(excess, 1000) - 1)
+    delete_jobs(ids)
+    call_chunked("ZREM", set, ids)
+  end
+  local old = redis.call("ZRANGEBYSCORE", set, "-inf", now - keep_ms, "LIMIT", 0, 1000)
+  if #old > 0 then
+    delete_jobs(old)
+    call_chunked("ZREM", set, old)
+  end
+end
+
+-- "queued" is when the job became runnable (its due time if overdue), for wait-time metrics.
+-- The caller has ended the job's lease, if it had one.
+local function move_to_failed(id, key, now, reason)
+  redis.call("HDEL", key, "cancel")
+  redis.call("HSET", key, "state", "failed", "error", reason, "finished", now)
+  redis.call("ZADD", FAILED, now, id)
+  emit("failed", id, "error", reason)
+  count_metric("failed", 1)
+  trim_finished(FAILED, KEEP_FAILED, KEEP_FAILED_MS, now)
+end
+
+-- Returns true if the job is waiting now. A job someone asked to cancel (cancel.lua) fails
+-- instead: it must not run again.
+local function move_to_wait(id, key, now)
+  local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name")
+  if not f[4] then return false end  -- no job hash (deleted by hand): nothing to requeue
+  if f[3] then
+    move_to_failed(id, key, now, "cancelled")
+    return false
+  end
+  redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
+  local queued = now
+  local run_at = tonumber(f[2])
+  if run_at and run_at < queued then queued = run_at end
+  redis.call("HSET", key, "state", "waiting", "queued", queued)
+  redis.call("HDEL", key, "run_at")
+  return true
+end

@@ -1,0 +1,137 @@
+"""The pipelined connection script calls take on asyncio (``storage.resp``), against real Redis:
+replies reach the right caller under concurrency and cancellation, and a dead, stopped or
+restarted server, a login and a unix socket all behave as they do through redis-py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from tests.support.redis_server import RedisServer
+
+from conveyor import Queue
+from conveyor.errors import CommandRefused, ConnectionError
+from conveyor.storage import resp
+
+
+async def test_concurrent_calls_share_one_socket_and_get_their_own_replies(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue()
+    jobs = await asyncio.gather(*(queue.add("echo", {"n": n}) for n in range(500)))
+    assert [job.data["n"] for job in jobs] == list(range(500))
+    assert len({job.id for job in jobs}) == 500
+    stored = await queue.get_jobs("waiting", 0, -1, newest_first=False)
+    assert [job.data["n"] for job in stored] == list(range(500))
+    assert queue.redis.direct is not None  # the path under test was taken
+
+
+async def test_cancelled_callers_do_not_shift_replies_onto_others(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue()
+    await queue.add("warm")
+    tasks = [asyncio.create_task(queue.add("echo", {"n": n})) for n in range(200)]
+    await asyncio.sleep(0)  # every request is written; now cancel every other caller
+    for task in tasks[::2]:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for n, result in enumerate(results):
+        if n % 2:
+            assert not isinstance(result, BaseException)
+            assert result.data == {"n": n}
+    # Later calls on the same socket still line up with their replies.
+    after = await asyncio.gather(*(queue.add("after", {"m": m}) for m in range(50)))
+    assert [job.data["m"] for job in after] == list(range(50))
+
+
+async def test_a_restarted_server_is_reconnected_and_gets_the_scripts_again(
+    make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    server = make_redis()
+    async with Queue("q", url=server.url, prefix=key_prefix) as queue:
+        await queue.add("before")
+        server.restart()  # empty, and without the script cache
+        for _ in range(50):  # the first call may see the old socket die
+            try:
+                job = await queue.add("after")
+                break
+            except ConnectionError:
+                await asyncio.sleep(0.05)
+        assert (await queue.get_job(job.id)) is not None
+        assert (await queue.counts())["waiting"] == 1
+
+
+async def test_a_server_that_stops_answering_fails_calls_within_the_timeout(
+    make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    server = make_redis()
+    async with Queue("q", url=server.url, prefix=key_prefix, socket_timeout_seconds=0.5) as queue:
+        await queue.add("before")
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConnectionError, match=r"no reply within 0\.5 s"):
+                await queue.add("stuck")
+            assert time.monotonic() - started < 3
+        finally:
+            server.resume()
+        await queue.add("after")  # a fresh socket
+
+
+async def test_an_unreachable_server_is_a_connection_error_naming_it(key_prefix: str) -> None:
+    from tests.support.redis_server import find_free_port
+
+    port = find_free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    async with Queue("q", url=url, prefix=key_prefix, socket_timeout_seconds=1) as queue:
+        with pytest.raises(ConnectionError, match=f"cannot connect to 127.0.0.1:{port}"):
+            await queue.add("x")
+
+
+async def test_password_and_database_from_the_url(
+    make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    server = make_redis()
+    server.command("CONFIG", "SET", "requirepass", "s3cret")
+    url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+    async with Queue("q", url=url, prefix=key_prefix) as queue:
+        job = await queue.add("x")
+        assert (await queue.get_job(job.id)) is not None
+    with redis.Redis(port=server.port, password="s3cret", db=3) as client:
+        assert client.exists(f"{key_prefix}:{{q}}:job:{job.id}") == 1
+    bad = f"redis://:wrong@127.0.0.1:{server.port}/0"
+    async with Queue("q", url=bad, prefix=key_prefix) as queue:
+        with pytest.raises(ConnectionError, match="refused the login"):
+            await queue.add("x")
+
+
+async def test_unix_socket(
+    make_redis: Callable[..., RedisServer], key_prefix: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "redis.sock"
+    make_redis(extra_config={"unixsocket": str(path), "unixsocketperm": "700"})
+    async with Queue("q", url=f"unix://{path}?db=0", prefix=key_prefix) as queue:
+        job = await queue.add("x", {"via": "unix"})
+        assert queue.redis.direct is not None and queue.redis.direct.path == str(path)
+        assert (await queue.get_job(job.id)).data == {"via": "unix"}  # type: ignore[union-attr]
+
+
+async def test_error_replies_map_onto_the_exception_tree(redis_url: str) -> None:
+    client = resp.DirectClient(redis_url, 2.0, 2.0)
+    try:
+        replies = await client.execute(
+            resp.pack(("EVAL", "return redis.error_reply('ERR boom')", 0))
+            + resp.pack(("EVAL", "return 7", 0)),
+            2,
+        )
+        assert replies[1] == 7
+        error = resp.reply_error(str(replies[0]))
+        assert isinstance(error, CommandRefused) and "boom" in str(error)
+        assert isinstance(resp.reply_error("LOADING Redis is loading"), ConnectionError)
+    finally:
+        client.close()
