@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -37,7 +38,9 @@ LIBRARIES = [
     "dramatiq",
     "huey",
     "bullmq",
+    report.SUBJECT_SYNC,
     report.BASELINE,
+    report.BASELINE_SYNC,
 ]
 SCENARIOS = ["enqueue", "bulk", "drain_noop", "drain_sleep", "latency"]
 
@@ -61,17 +64,23 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+@functools.cache
 def can_import(python: str, module: str) -> bool:
     proc = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
     return proc.returncode == 0
 
 
 def interpreter_for(lib: str) -> str:
-    if lib == "conveyor":
+    """Conveyor's rows run from this interpreter; so do the LPUSH baselines when it has redis."""
+    if lib in (report.SUBJECT, report.SUBJECT_SYNC):
         return sys.executable
-    if lib == report.BASELINE and can_import(sys.executable, "redis"):
+    if lib in (report.BASELINE, report.BASELINE_SYNC) and can_import(sys.executable, "redis"):
         return sys.executable
     return str(peers_python())
+
+
+def scenarios_for(lib: str) -> list[str]:
+    return ["enqueue"] if lib in report.ENQUEUE_ONLY else SCENARIOS
 
 
 def run_scenario(
@@ -127,32 +136,51 @@ def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str
     ]
 
 
-def bench_library(
-    lib: str, args: argparse.Namespace, server: RedisServer, venv_error: str | None
-) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Check that the library imports, then run every scenario `--repeat` times."""
-    python = interpreter_for(lib)
+def check_library(python: str, lib: str, venv_error: str | None) -> dict[str, Any]:
+    """Once per library, before any run: does it import, and which version/settings."""
     if venv_error and python != sys.executable:
-        check: dict[str, Any] = {"status": "error", "detail": venv_error}
-    else:
-        check = run_scenario(python, lib, "check", [], 60)
-    scenarios = ["enqueue"] if lib == report.BASELINE else SCENARIOS
-    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in scenarios}
-    for scenario in scenarios:
-        for r in range(args.repeat):
-            if check.get("status") != "ok":
-                res = {"status": "error", "detail": check.get("detail", "")}
-            else:
-                server.flush()
-                t0 = time.monotonic()
-                budget = args.timeout * 2 + 60
-                extra = scenario_args(args, scenario, server.url)
-                res = run_scenario(python, lib, scenario, extra, budget)
-                res["wall_s"] = round(time.monotonic() - t0, 2)
-            runs[scenario].append(res)
-            shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
-            print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
-    return check, runs
+        return {"status": "error", "detail": venv_error}
+    return run_scenario(python, lib, "check", [], 60)
+
+
+def run_once(
+    lib: str,
+    python: str,
+    check: dict[str, Any],
+    scenario: str,
+    args: argparse.Namespace,
+    server: RedisServer,
+) -> dict[str, Any]:
+    """One run of one scenario on a flushed server (or the check's failure)."""
+    if check.get("status") != "ok":
+        return {"status": "error", "detail": check.get("detail", "")}
+    server.flush()
+    t0 = time.monotonic()
+    budget = args.timeout * 2 + 60
+    extra = scenario_args(args, scenario, server.url)
+    res = run_scenario(python, lib, scenario, extra, budget)
+    res["wall_s"] = round(time.monotonic() - t0, 2)
+    return res
+
+
+def bench_all(
+    libs: list[str], args: argparse.Namespace, server: RedisServer, venv_error: str | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[dict[str, Any]]]]]:
+    """Check every library once, then run interleaved: for each repeat, every library's
+    scenarios once, so that speed drift of the machine spreads over all libraries."""
+    pythons = {lib: interpreter_for(lib) for lib in libs}
+    info = {lib: check_library(pythons[lib], lib, venv_error) for lib in libs}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
+        lib: {s: [] for s in scenarios_for(lib)} for lib in libs
+    }
+    for r in range(args.repeat):
+        for lib in libs:
+            for scenario in scenarios_for(lib):
+                res = run_once(lib, pythons[lib], info[lib], scenario, args, server)
+                raw[lib][scenario].append(res)
+                shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
+                print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
+    return info, raw
 
 
 def main() -> int:
@@ -163,18 +191,13 @@ def main() -> int:
         print(f"unknown libraries: {unknown}; choose from {LIBRARIES}", file=sys.stderr)
         return 2
     venv_error = None
-    if any(lib != "conveyor" for lib in libs):
+    if any(interpreter_for(lib) != sys.executable for lib in libs):
         venv_error = ensure_peers_venv()
 
     server = RedisServer()
     print(f"redis-server {server.version()} on {server.url}", file=sys.stderr)
-    info: dict[str, dict[str, Any]] = {}
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    table: dict[str, dict[str, Any]] = {}
     try:
-        for lib in libs:
-            info[lib], raw[lib] = bench_library(lib, args, server, venv_error)
-            table[lib] = report.summaries(raw[lib])
+        info, raw = bench_all(libs, args, server, venv_error)
     finally:
         redis_version = server.version()
         server.stop()
@@ -190,12 +213,19 @@ def main() -> int:
         "timeout": args.timeout,
         "quick": args.quick,
     }
+    table = {lib: report.summaries(raw[lib]) for lib in libs}
     md = report.markdown(meta, table, info)
     print(md)
     out_dir = BENCH_DIR / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "latest.md").write_text(md)
-    payload = {"meta": meta, "libraries": info, "summary": table, "runs": raw}
+    payload = {
+        "meta": meta,
+        "libraries": info,
+        "summary": table,
+        "summary_extra": report.summary_extra(table),
+        "runs": raw,
+    }
     (out_dir / "latest.json").write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {out_dir / 'latest.md'} and latest.json", file=sys.stderr)
     return 0

@@ -17,7 +17,20 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("latency_p50", "(e) latency p50 ms", False),
     ("latency_p99", "(e) latency p99 ms", False),
 ]
-BASELINE = "redis_lpush"
+SUBJECT = "conveyor"  # Queue (asyncio): the row the ratio row is about
+SUBJECT_SYNC = "conveyor_sync"  # SyncQueue (blocking), scenario (a) only
+BASELINE = "redis_lpush"  # bare redis.asyncio LPUSH: physical limit for asyncio clients
+BASELINE_SYNC = "redis_lpush_sync"  # bare sync redis-py LPUSH: limit for blocking clients
+#: rows that run scenario (a) only
+ENQUEUE_ONLY = (SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
+#: rows never taken as the "best peer"
+NOT_PEERS = (SUBJECT, SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
+#: ratios listed under the table for (a): (label, numerator row, denominator row; None = best peer)
+ENQUEUE_RATIOS: list[tuple[str, str, str | None]] = [
+    ("SyncQueue ÷ best peer", SUBJECT_SYNC, None),
+    ("Queue (asyncio) ÷ redis_lpush (asyncio)", SUBJECT, BASELINE),
+    ("SyncQueue ÷ redis_lpush_sync", SUBJECT_SYNC, BASELINE_SYNC),
+]
 
 
 def cpu_model() -> str:
@@ -94,22 +107,73 @@ def cell(s: dict[str, Any] | None, latency: bool) -> str:
     return f"error: {detail[:70]}"
 
 
+def best_peer(table: dict[str, dict[str, Any]], key: str, higher: bool) -> tuple[str, float] | None:
+    """(library, median) of the best peer in column `key`; rows in NOT_PEERS are not peers."""
+    peers = {
+        lib: float(s[key]["median"])
+        for lib, s in table.items()
+        if lib not in NOT_PEERS and s.get(key, {}).get("status") == "ok"
+    }
+    if not peers:
+        return None
+    best = (max if higher else min)(peers, key=lambda k: peers[k])
+    return best, peers[best]
+
+
 def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
-    """Conveyor ÷ best peer for each column (peers exclude the LPUSH baseline)."""
+    """`subject` ÷ best peer for each column (see NOT_PEERS)."""
     cells = []
     for key, _, higher in COLUMNS:
         mine = table.get(subject, {}).get(key)
-        peers = {
-            lib: s[key]["median"]
-            for lib, s in table.items()
-            if lib not in (subject, BASELINE) and s.get(key, {}).get("status") == "ok"
-        }
-        if not mine or mine.get("status") != "ok" or not peers:
+        best = best_peer(table, key, higher)
+        if not mine or mine.get("status") != "ok" or best is None:
             cells.append("n/a")
             continue
-        best = (max if higher else min)(peers, key=lambda k: peers[k])
-        cells.append(f"{mine['median'] / peers[best]:.2f}x (vs {best})")
+        cells.append(f"{mine['median'] / best[1]:.2f}x (vs {best[0]})")
     return cells
+
+
+def _side(table: dict[str, dict[str, Any]], lib: str) -> dict[str, Any]:
+    s = table.get(lib, {}).get("enqueue") or {"status": "error", "detail": "not run"}
+    if s.get("status") != "ok":
+        return {"lib": lib, "median": None, "status": s.get("status", "error")}
+    return {"lib": lib, "median": s["median"]}
+
+
+def summary_extra(table: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Scenario (a) ratios of ENQUEUE_RATIOS whose rows were run, with their medians."""
+    out = []
+    has_peer = any(lib not in NOT_PEERS for lib in table)
+    for label, num_lib, den_lib in ENQUEUE_RATIOS:
+        if num_lib not in table or (den_lib not in table if den_lib else not has_peer):
+            continue
+        num = _side(table, num_lib)
+        if den_lib is None:
+            best = best_peer(table, "enqueue", True)
+            den = (
+                {"lib": best[0], "median": best[1]}
+                if best
+                else {"lib": "best peer", "median": None, "status": "no peer figure"}
+            )
+        else:
+            den = _side(table, den_lib)
+        ok = num["median"] is not None and den["median"] is not None
+        ratio = num["median"] / den["median"] if ok else None
+        out.append({"label": label, "numerator": num, "denominator": den, "ratio": ratio})
+    return {"enqueue": out} if out else {}
+
+
+def _extra_line(item: dict[str, Any]) -> str:
+    num, den = item["numerator"], item["denominator"]
+    if item["ratio"] is None:
+        missing = [
+            f"{d['lib']}: {d.get('status', 'no figure')}" for d in (num, den) if d["median"] is None
+        ]
+        return f"- {item['label']}: n/a ({'; '.join(missing)})"
+    return (
+        f"- {item['label']}: {item['ratio']:.2f}x "
+        f"({num['lib']} {_num(num['median'], False)} ÷ {den['lib']} {_num(den['median'], False)})"
+    )
 
 
 def run_notes(table: dict[str, dict[str, Any]]) -> list[str]:
@@ -136,7 +200,8 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         f"{meta['duration']:.0f} s with 1 idle worker process",
         "- Cells: median (min-max) over repeats. Throughput: higher is better; latency: lower.",
         "- Last row: Conveyor median / best peer median (throughput: >1 = Conveyor faster; "
-        "latency: <1 = Conveyor lower). The redis_lpush baseline is not a peer.",
+        "latency: <1 = Conveyor lower). Not peers: conveyor_sync (Conveyor's SyncQueue) and "
+        "the redis_lpush / redis_lpush_sync baselines.",
         "",
     ]
     header = ["Library", "Version", *[h for _, h, _ in COLUMNS]]
@@ -146,9 +211,17 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         version = info.get(lib, {}).get("version", "?")
         cells = [cell(row.get(k), not higher) for k, _, higher in COLUMNS]
         lines.append("| " + " | ".join([lib, version, *cells]) + " |")
-    ratios = ratio_cells(table, "conveyor")
+    ratios = ratio_cells(table, SUBJECT)
     lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratios) + " |")
     lines.append("")
+    extra = summary_extra(table).get("enqueue", [])
+    if extra:
+        lines.append(
+            "(a) enqueue 1-by-1, blocking vs asyncio producers (ratio of medians, jobs/s):"
+        )
+        lines.append("")
+        lines.extend(_extra_line(item) for item in extra)
+        lines.append("")
     notes = run_notes(table)
     if notes:
         lines.append("Notes on individual runs:")

@@ -6,7 +6,8 @@ benchmarks/.venv-peers for peers):
     python -m harness.scenario LIB check
     python -m harness.scenario LIB SCENARIO --url URL --n N [--timeout S] ...
 
-SCENARIO is one of enqueue, bulk, drain_noop, drain_sleep, latency.
+SCENARIO is one of enqueue, bulk, drain_noop, drain_sleep, latency; an adapter may
+support fewer (its ``SCENARIOS``), the others answer ``n/a``.
 """
 
 from __future__ import annotations
@@ -290,19 +291,30 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
     }
 
 
+SCENARIOS = ("enqueue", "bulk", "drain_noop", "drain_sleep", "latency")
+
+
+def supported(adapter: ModuleType) -> tuple[str, ...]:
+    """Scenarios the adapter supports: its ``SCENARIOS``, or all of them."""
+    return tuple(getattr(adapter, "SCENARIOS", SCENARIOS))
+
+
 def check(adapter: ModuleType) -> Result:
     return {
         "status": "ok",
         "version": importlib.metadata.version(adapter.DIST),
         "settings": adapter.SETTINGS,
         "python": sys.version.split()[0],
+        "scenarios": list(supported(adapter)),
     }
 
 
 async def dispatch(args: argparse.Namespace) -> Result:
-    adapter = importlib.import_module(f"peers.{args.lib}")
+    adapter = importlib.import_module(f"peers.{args.lib}")  # peers/<lib>.py
     if args.scenario == "check":
         return check(adapter)
+    if args.scenario not in supported(adapter):
+        return {"status": "n/a", "detail": f"{args.lib} runs only {', '.join(supported(adapter))}"}
     if args.scenario == "enqueue":
         return await run_enqueue(adapter, args)
     if args.scenario == "bulk":

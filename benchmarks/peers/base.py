@@ -10,7 +10,13 @@ Each adapter module defines:
   or ``"sleep"`` (scenario d) so an adapter may pick the concurrency the
   library recommends for that kind of work. It must call
   ``harness.probe.PROBE.start_reporter(url)`` right before entering the
-  library's run loop.
+  library's run loop;
+* optionally ``SCENARIOS``: the scenarios the module supports (default: all).
+  Producer-only rows (the LPUSH baselines, ``conveyor_sync``) set ``("enqueue",)``;
+  the driver's list of such rows is ``harness.report.ENQUEUE_ONLY``.
+
+Sync libraries implement ``async def enqueue`` with a blocking call that never
+yields to the event loop, so their producer pays no asyncio cost.
 
 Jobs are named ``noop`` and ``sleep``; both receive ``{"i": int, "t": float}``
 (``t`` = producer wall clock just before the enqueue call) and call

@@ -10,6 +10,7 @@ from peers.base import NoBulk, Payload
 
 DIST = "redis"
 SETTINGS = "redis.asyncio.Redis.lpush(key, json.dumps(payload)); scenario (a) only"
+SCENARIOS = ("enqueue",)
 
 
 class Producer(NoBulk):

@@ -1,0 +1,35 @@
+"""Conveyor's blocking producer, ``SyncQueue.add``, one call at a time: scenario (a) only.
+
+Like the sync peers (huey, rq, celery, dramatiq), ``enqueue`` makes a blocking call inside
+the harness's coroutine: it never yields to the event loop, so the producer pays no asyncio
+cost. Run from the project's own environment, like ``conveyor``.
+"""
+
+from __future__ import annotations
+
+from conveyor import SyncQueue
+from peers.base import NoBulk, Payload
+
+DIST = "conveyor-queue"
+SETTINGS = "conveyor.SyncQueue(QUEUE, url=url).add(task, data), blocking; scenario (a) only"
+SCENARIOS = ("enqueue",)
+QUEUE = "bench"
+
+
+class Producer(NoBulk):
+    def __init__(self, url: str) -> None:
+        self.q = SyncQueue(QUEUE, url=url)
+
+    async def enqueue(self, task: str, data: Payload) -> None:
+        self.q.add(task, data)
+
+    async def close(self) -> None:
+        self.q.close()
+
+
+async def open_producer(url: str) -> Producer:
+    return Producer(url)
+
+
+def run_worker(url: str, mode: str) -> None:
+    raise NotImplementedError("producer-only row: Conveyor's worker is measured as `conveyor`")
