@@ -39,13 +39,23 @@ from .errors import (
     CommandRefused,
     ConfigurationError,
     ConnectionError,
+    ConveyorError,
     LeaseLost,
     UnsafeRedisConfig,
 )
 from .job import Job
 from .queue import Handler, Queue
 from .runner import NO_RETRY, Handlers, Outcome, run_job
-from .storage.commands import LEASE_LOST, Op, QueueCommands, config_get, info, wait_for_marker
+from .storage.commands import (
+    LEASE_LOST,
+    FetchResult,
+    Op,
+    QueueCommands,
+    config_get,
+    info,
+    unblock_client,
+    wait_for_marker,
+)
 from .storage.redis import AsyncRedis
 from .version import __version__
 
@@ -165,6 +175,8 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._busy = 0
         self._marker_waits: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+        #: A wait on the markers with fetches queued behind it: (what each asks for, reply).
+        self._wait_fetch: tuple[list[tuple[QueueCommands, int]], asyncio.Future[Any]] | None = None
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         # One thread per slot: a sync handler's slot stays taken until its thread returns.
@@ -189,7 +201,7 @@ class Worker:
             raise ConfigurationError("a Worker runs once; create a new one to run again")
         self._handler_table = Handlers(self.handlers)
         self._redis = AsyncRedis(self.settings)
-        self._blocking = AsyncRedis(self.settings, blocking=True)
+        self._blocking = AsyncRedis(self.settings, blocking=True, single_caller=True)
         self._started_at = time.time()
         if install_signal_handlers:
             self._set_signal_handlers(install=True)
@@ -203,7 +215,7 @@ class Worker:
             )
             await fetcher
             self._stopping.set()
-            self._abandon_marker_waits()
+            await self._end_waits()
             await self._drain()
             # The acker and housekeeping stop on their own once they see _finished: cancelling
             # them mid-command could leave an acknowledgement half-sent.
@@ -339,24 +351,45 @@ class Worker:
                 continue
             await self._block_for_work(next_due)
 
+    def _fetchable(self) -> int:
+        """How many more jobs may be fetched now: free slots, within ``max_jobs``."""
+        free = self._free_slots()
+        if self.max_jobs is not None:
+            free = min(free, self.max_jobs - self.processed - len(self._running))
+        return free
+
+    def _wants(self) -> list[tuple[QueueCommands, int]]:
+        """How many jobs to ask each queue for at once, in queue order."""
+        free = self._fetchable()
+        wants = []
+        for commands in self._commands:
+            want = min(free, self.settings.fetch_batch)
+            if want <= 0:
+                break
+            wants.append((commands, want))
+            free -= want
+        return wants
+
+    def _take(self, commands: QueueCommands, result: FetchResult) -> float | None:
+        """Start the jobs a fetch leased; returns when its queue's next delayed job is due."""
+        for raw in result.jobs:
+            self._start(commands, Job.from_fetch(commands.queue, raw, self))
+        return None if result.next_due_ms is None else result.next_due_ms / 1000
+
     async def _fetch_once(self) -> tuple[int, int, float | None]:
-        """One fetch round trip over the queues, in order; (jobs got, asked, next due in s)."""
+        """One fetch round trip per queue, in order; (jobs got, asked, next due in s). Queues
+        are asked one at a time, so slots a queue could not fill are offered to the next."""
         assert self._redis is not None
         got, asked, next_due = 0, 0, None
         for commands in self._commands:
-            free = self._free_slots()
-            if self.max_jobs is not None:
-                free = min(free, self.max_jobs - self.processed - len(self._running))
-            want = min(free, self.settings.fetch_batch)
+            want = min(self._fetchable(), self.settings.fetch_batch)
             if want <= 0:
                 break
             asked += want
             result = await self._redis.run(commands.fetch(self.id, want))
-            for raw in result.jobs:
-                self._start(commands, Job.from_fetch(commands.queue, raw, self))
+            due = self._take(commands, result)
             got += len(result.jobs)
-            if result.next_due_ms is not None:
-                due = result.next_due_ms / 1000
+            if due is not None:
                 next_due = due if next_due is None else min(next_due, due)
         return got, asked, next_due
 
@@ -369,6 +402,9 @@ class Worker:
         timeout = self.settings.idle_wake_seconds
         if next_due is not None:
             timeout = min(timeout, max(next_due, 0.001))
+        if self._blocking.direct is not None:
+            await self._wait_then_fetch(timeout)
+            return
         markers = [c.keys.marker for c in self._commands]
         groups = [(m,) for m in markers] if self._blocking.is_cluster else [tuple(markers)]
         for group in groups:
@@ -385,12 +421,68 @@ class Worker:
                 log.warning("waiting for jobs failed (%r); retrying", error)
                 await self._sleep_unless_stopping(min(timeout, 1.0))
 
-    def _abandon_marker_waits(self) -> None:
-        """Stopping: blocked connections are dropped when the worker closes its pool."""
+    async def _wait_then_fetch(self, timeout: float) -> None:
+        """Block on the markers with the next fetch queued behind the wait on the same
+        connection. Redis holds a client's later commands while one blocks, so the fetch runs
+        the moment an add (or the timeout) ends the wait: a job added while the worker idles
+        starts one round trip after the add instead of two."""
+        assert self._blocking is not None
+        wants = self._wants()
+        markers = tuple(c.keys.marker for c in self._commands)
+        ops: list[Op[Any]] = [wait_for_marker(markers, timeout)]
+        ops += [commands.fetch(self.id, want) for commands, want in wants]
+        pending = asyncio.ensure_future(self._blocking.run_many(ops))
+        self._wait_fetch = (wants, pending)
+        await _first_of(pending, self._stopping.wait())
+        if not pending.done():
+            return  # stopping: _end_waits reads the reply and hands back what it leased
+        self._wait_fetch = None
+        try:
+            values = pending.result()
+        except ConnectionError as exc:
+            log.warning("waiting for jobs failed (%r); retrying", exc)
+            await self._sleep_unless_stopping(min(timeout, 1.0))
+            return
+        for (commands, _), result in zip(wants, values[1:], strict=True):
+            self._take(commands, result)
+
+    async def _end_waits(self) -> None:
+        """Stopping: end the blocked wait. A fetch queued behind it still runs once the wait
+        ends, so the wait is ended now (CLIENT UNBLOCK), its reply read, and the jobs that
+        fetch leased handed back to waiting rather than left leased to a stopped worker."""
         for waiting in self._marker_waits.values():
+            # No fetch behind these: they are dropped with the blocking connection on close.
             waiting.cancel()
             waiting.add_done_callback(_consume_result)
         self._marker_waits.clear()
+        if self._wait_fetch is None:
+            return
+        assert self._redis is not None and self._blocking is not None
+        wants, pending = self._wait_fetch
+        self._wait_fetch = None
+        direct = self._blocking.direct
+        client_id = direct.client_id if direct is not None else None
+        try:
+            if client_id is not None and not pending.done():
+                await self._redis.run(unblock_client(client_id))
+            timeout = self.settings.socket_timeout_seconds
+            values = await asyncio.wait_for(asyncio.shield(pending), timeout)
+        except (ConveyorError, TimeoutError) as exc:
+            pending.cancel()
+            pending.add_done_callback(_consume_result)
+            log.warning(
+                "could not end the wait for jobs (%r); a job its fetch leased, if any, returns "
+                "to waiting when its lease expires",
+                exc,
+            )
+            return
+        leased = {
+            commands: [(raw[0], raw[1]) for raw in result.jobs]
+            for (commands, _), result in zip(wants, values[1:], strict=True)
+            if result.jobs
+        }
+        if leased:
+            await self._redis.run_many([c.release(items) for c, items in leased.items()])
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()

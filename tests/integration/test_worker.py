@@ -239,6 +239,35 @@ async def test_an_idle_worker_wakes_on_add_without_polling(
             assert await job.wait(timeout=2) == "awake"
 
 
+async def test_a_fetch_queued_behind_the_idle_wait_is_handed_back_when_the_worker_stops(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """The idle wait has a fetch queued behind it on its connection. Stopping ends the wait
+    and that fetch then runs: a job it leases must go back to waiting, not stay leased."""
+    queue = make_queue(idle_wake_seconds=60)
+    ran: list[str] = []
+
+    async def ok(job: Job) -> None:
+        ran.append(job.id)
+
+    job = await queue.add("ok", delay=3600)
+    keys = queue.commands.keys
+    async with running(worker(queue, {"ok": ok})):
+        await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)
+        # Make the job runnable behind the worker's back: no marker, so nothing wakes it.
+        score = await queue.redis.command("HGET", keys.job(job.id), "score")
+        await queue.redis.command("ZREM", keys.delayed, job.id)
+        await queue.redis.command("ZADD", keys.wait, score, job.id)
+    assert ran == []
+    stored = await queue.get_job(job.id)
+    assert stored is not None and stored.state is JobState.WAITING
+    assert await queue.redis.command("HLEN", keys.leases) == 0
+    assert await queue.redis.command("ZCARD", keys.active) == 0
+    async with running(worker(queue, {"ok": ok})):
+        assert await job.wait(timeout=5) is None
+    assert ran == [job.id]
+
+
 async def test_priority_order_is_respected_by_a_single_slot_worker(queue: Queue) -> None:
     order: list[str] = []
 

@@ -31,6 +31,7 @@ __all__ = [
     "ping",
     "queue_names",
     "server_time_ms",
+    "unblock_client",
 ]
 
 T = TypeVar("T")
@@ -506,3 +507,9 @@ def wait_for_marker(markers: Sequence[str], timeout: float) -> Op[bool]:
     """Block on the queues' marker keys (BZPOPMIN) for at most ``timeout`` seconds: True when a
     marker was popped (an add, a due delayed job, a resume), False when the time ran out."""
     return Op((("BZPOPMIN", *markers, timeout),), lambda r: r[0] is not None)
+
+
+def unblock_client(client_id: int) -> Op[bool]:
+    """CLIENT UNBLOCK: end another connection's blocking read as if it timed out; True when
+    that connection was blocked."""
+    return Op((("CLIENT", "UNBLOCK", client_id),), lambda r: r[0] == 1)

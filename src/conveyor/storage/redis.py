@@ -141,8 +141,8 @@ def _raise_first_error(replies: list[Any]) -> None:
 
 #: Commands whose raw reply is what callers expect (redis-py would not reshape it), so they
 #: may take the direct connection; script calls always may. SADD registers a queue on its
-#: first add, which may be hundreds of concurrent adds.
-_DIRECT_COMMANDS = frozenset({"WAIT", "SADD"})
+#: first add, which may be hundreds of concurrent adds; BZPOPMIN is a worker's idle wait.
+_DIRECT_COMMANDS = frozenset({"WAIT", "SADD", "BZPOPMIN"})
 
 
 def _direct_ok(command: Command) -> bool:
@@ -157,14 +157,18 @@ def _packed(command: Command, *, with_source: bool = False) -> bytes:
     return resp.pack_evalsha(command.script.sha, command.keys, command.args)
 
 
-def _direct_client(settings: Settings, blocking: bool) -> resp.DirectClient | None:
-    # Blocking reads stay on redis-py's pool: on one shared socket a BZPOPMIN would hold up
-    # every call queued behind it. TLS stays there too (certificate options are redis-py's).
-    if blocking or not settings.url.startswith(("redis://", "unix://")):
+def _direct_client(
+    settings: Settings, blocking: bool, single_caller: bool
+) -> resp.DirectClient | None:
+    # TLS stays on redis-py (certificate options are redis-py's). So do blocking reads shared
+    # by many callers: on one socket a blocked XREAD would hold up every call queued behind
+    # it. A blocking client with a single caller (a worker's idle wait) has no such problem.
+    if (blocking and not single_caller) or not settings.url.startswith(("redis://", "unix://")):
         return None
-    return resp.DirectClient(
-        settings.url, settings.socket_timeout_seconds, settings.socket_timeout_seconds
-    )
+    timeout = settings.socket_timeout_seconds
+    if blocking:  # the socket must outlast the longest block, as redis-py's does
+        timeout += max(settings.idle_wake_seconds, MAX_BLOCK_SECONDS)
+    return resp.DirectClient(settings.url, settings.socket_timeout_seconds, timeout)
 
 
 def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
@@ -207,11 +211,15 @@ def _sentinel_options(settings: Settings) -> dict[str, Any]:
 class AsyncRedis:
     """Executes Ops on a redis-py asyncio client: one server, Sentinel's master or a Cluster."""
 
-    def __init__(self, settings: Settings, *, blocking: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, blocking: bool = False, single_caller: bool = False
+    ) -> None:
+        """``blocking``: for blocking reads (a longer socket timeout). ``single_caller``: one
+        task uses this client, one command at a time (a worker's idle wait)."""
         self.settings = settings
         self.client: Any = _make_client(settings, blocking, async_redis)
         self.is_cluster = isinstance(self.client, async_redis.cluster.RedisCluster)
-        self.direct = _direct_client(settings, blocking)
+        self.direct = _direct_client(settings, blocking, single_caller)
 
     async def run(self, op: Op[T]) -> T:
         value = op.parse(await self._execute(op.commands))

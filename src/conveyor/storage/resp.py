@@ -109,6 +109,7 @@ class _Socket(asyncio.Protocol):
         self.broken: errors.ConnectionError | None = None
         self.last_progress = 0.0
         self.watchdog: asyncio.TimerHandle | None = None
+        self.client_id: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -250,16 +251,24 @@ class DirectClient:
             raise errors.ConnectionError(
                 f"Redis is unreachable: cannot connect to {self.where}: {exc!r}"
             ) from exc
-        if self._handshake:
-            payload = b"".join(pack(command) for command in self._handshake)
-            replies = await sock.send(payload, len(self._handshake))
-            refused = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
-            if refused:
-                sock.close()
-                raise errors.ConnectionError(
-                    f"Redis at {self.where} refused the login or database: {refused[0]}"
-                )
+        # The login and database first, then the connection's id (for CLIENT UNBLOCK; a server
+        # that refuses CLIENT to this user just leaves it unknown), in one round trip.
+        commands = [*self._handshake, ("CLIENT", "ID")]
+        replies = await sock.send(b"".join(pack(command) for command in commands), len(commands))
+        refused = [str(r) for r in replies[:-1] if isinstance(r, hiredis.ReplyError)]
+        if refused:
+            sock.close()
+            raise errors.ConnectionError(
+                f"Redis at {self.where} refused the login or database: {refused[0]}"
+            )
+        sock.client_id = replies[-1] if isinstance(replies[-1], int) else None
         return sock
+
+    @property
+    def client_id(self) -> int | None:
+        """The server's id of the current connection (``CLIENT ID``), if connected."""
+        sock = self._socket
+        return sock.client_id if sock is not None and sock.broken is None else None
 
     def close(self) -> None:
         if self._socket is not None:
