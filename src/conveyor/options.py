@@ -86,6 +86,22 @@ def build_spec(
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
     _check_text("job name", name)
+    if (
+        type(attempts) is int
+        and attempts == 1
+        and type(priority) is int
+        and priority == 0
+        and backoff is None
+        and delay is None
+        and run_at is None
+        and job_id is None
+        and timeout is None
+        and ttl is None
+    ):
+        # Every option at its default (most jobs, and every entry of a plain bulk add): there
+        # is nothing else to check.
+        data_json = serializer.encode(data, settings.max_payload_bytes)
+        return AddSpec(name, data_json, "{}", 1, 0, 0, 0)
     if job_id is not None:
         _check_text("job_id", job_id)
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 10_000:

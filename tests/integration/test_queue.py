@@ -60,6 +60,23 @@ async def test_custom_numeric_ids_do_not_collide_with_generated_ones(queue: Queu
     assert (await queue.counts())["waiting"] == 3
 
 
+async def test_a_bulk_add_keeps_ids_unique_within_the_batch(queue: Queue) -> None:
+    # The third entry's sequence number is 3, an id the first entry chose; "dup" comes twice.
+    jobs = await queue.add_bulk(
+        [
+            {"name": "a", "job_id": "3", "data": "chosen"},
+            {"name": "a", "job_id": "dup", "data": 1},
+            {"name": "a", "data": "generated"},
+            {"name": "a", "job_id": "dup", "data": 2},
+        ]
+    )
+    ids = [job.id for job in jobs]
+    assert ids[0] == "3" and ids[1] == ids[3] == "dup" and ids[2] not in ("3", "dup")
+    assert [job.data for job in jobs] == ["chosen", 1, "generated", 1]
+    assert (await queue.get_job("3")).data == "chosen"  # type: ignore[union-attr]
+    assert (await queue.counts())["waiting"] == 3
+
+
 async def test_add_bulk_adds_all_in_order(queue: Queue) -> None:
     jobs = await queue.add_bulk({"name": "n", "data": {"i": i}} for i in range(2500))
     assert [j.data["i"] for j in jobs] == list(range(2500))

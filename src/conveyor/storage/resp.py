@@ -215,8 +215,17 @@ class DirectClient:
         as ``hiredis.ReplyError`` values."""
         sock = self._socket
         if sock is None or sock.broken is not None or sock.loop is not asyncio.get_running_loop():
+            if sock is not None and sock.broken is None:
+                self._close_elsewhere(sock)
             sock = await self._connect()
         return await sock.send(payload, expected)
+
+    @staticmethod
+    def _close_elsewhere(sock: _Socket) -> None:
+        """Close a socket that belongs to another event loop (a client reused from a new
+        loop, e.g. one per test): in that loop's thread, if it still runs."""
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nothing left to close
+            sock.loop.call_soon_threadsafe(sock.close)
 
     async def _connect(self) -> _Socket:
         loop = asyncio.get_running_loop()

@@ -16,23 +16,37 @@ local now = now_ms()
 local out, waiting, delayed, wait_args, delay_args = {}, {}, {}, {}, {}
 local woke, earliest = false, nil
 -- Draw every sequence number of the call at once; FIFO order follows the array order.
-local seq = redis.call("INCRBY", SEQ, #jobs) - #jobs
+local first_seq = redis.call("INCRBY", SEQ, #jobs) - #jobs
+local seq = first_seq
 
+-- One EXISTS over every id the call would use (a sequence number where none was chosen)
+-- instead of one per job: only when some job already exists does each job get its own check.
+local candidates, clash = {}, 0
+for i, job in ipairs(jobs) do
+  local id = job[1]
+  if id == "" then id = tostring(first_seq + i) end
+  candidates[i] = job_key(id)
+end
+for i = 1, #candidates, 4000 do
+  clash = clash + redis.call("EXISTS", unpack(candidates, i, math.min(i + 3999, #candidates)))
+end
+
+local seen = {}  -- ids added earlier in this call (a bulk add may name one id twice)
 for _, job in ipairs(jobs) do
   local id, name, data, opts = job[1], job[2], job[3], job[4]
   local attempts, priority, delay, ttl = job[5], job[6], job[7], job[8]
   seq = seq + 1
-  local exists
+  local exists = 0
   if id == "" then
     id = tostring(seq)
     -- A producer may have chosen an id that looks like a sequence number; skip past it.
-    while redis.call("EXISTS", job_key(id)) == 1 do
+    while seen[id] or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) do
       id = tostring(redis.call("INCR", SEQ))
     end
-    exists = 0
-  else
-    exists = redis.call("EXISTS", job_key(id))
+  elseif seen[id] or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) then
+    exists = 1
   end
+  seen[id] = true
   out[#out + 1] = id
   if exists == 1 then
     out[#out + 1] = 0
