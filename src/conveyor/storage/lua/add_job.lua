@@ -32,27 +32,27 @@ for i = 1, #candidates, 4000 do
 end
 
 local seen = {}  -- ids added earlier in this call (a bulk add may name one id twice)
-for _, job in ipairs(jobs) do
+local n_out, n_wait = 0, 0  -- (counters: "#t" searches the table on every append)
+for i, job in ipairs(jobs) do
   local id, name, data, opts = job[1], job[2], job[3], job[4]
   local attempts, priority, delay, ttl = job[5], job[6], job[7], job[8]
   seq = seq + 1
-  local exists = 0
+  local exists, key = 0, candidates[i]
   if id == "" then
     id = tostring(seq)
     -- A producer may have chosen an id that looks like a sequence number; skip past it.
     while seen[id] or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) do
       id = tostring(redis.call("INCR", SEQ))
+      key = job_key(id)
     end
   elseif seen[id] or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) then
     exists = 1
   end
   seen[id] = true
-  out[#out + 1] = id
-  if exists == 1 then
-    out[#out + 1] = 0
-  else
-    out[#out + 1] = 1
-    local key = job_key(id)
+  out[n_out + 1] = id
+  out[n_out + 2] = 1 - exists
+  n_out = n_out + 2
+  if exists == 0 then
     local score = (1000 - priority) * 1099511627776 + seq
     local state, run_at = "waiting", nil
     if delay > 0 then
@@ -77,9 +77,10 @@ for _, job in ipairs(jobs) do
         woke = true
       end
     else
-      waiting[#waiting + 1] = id
-      wait_args[#wait_args + 1] = score
-      wait_args[#wait_args + 1] = id
+      n_wait = n_wait + 1
+      waiting[n_wait] = id
+      wait_args[2 * n_wait - 1] = score
+      wait_args[2 * n_wait] = id
     end
   end
 end

@@ -26,13 +26,16 @@ local function flush_metrics(now)
   local minute = math.floor(now / 60000)
   local key = BASE .. "metrics:" .. math.floor(minute / 60)
   local total_key = BASE .. "metrics:total"
+  -- A field of this minute that HINCRBY reports at exactly the amount added is new, and so
+  -- may be the hour's hash: only then does it need its TTL (saves a call on most flushes).
+  local fresh = false
   for name, amount in pairs(tally) do
-    redis.call("HINCRBY", key, minute .. ":" .. name, amount)
+    if redis.call("HINCRBY", key, minute .. ":" .. name, amount) == amount then fresh = true end
     redis.call("HINCRBY", total_key, name, amount)
   end
   for name, amount in pairs(totals_only) do
     redis.call("HINCRBY", total_key, name, amount)
   end
-  redis.call("EXPIRE", key, METRICS_TTL, "NX")
+  if fresh then redis.call("EXPIRE", key, METRICS_TTL, "NX") end
   tally, totals_only = {}, {}
 end
