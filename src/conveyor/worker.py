@@ -433,17 +433,27 @@ class Worker:
         ops += [commands.fetch(self.id, want) for commands, want in wants]
         pending = asyncio.ensure_future(self._blocking.run_many(ops))
         self._wait_fetch = (wants, pending)
+        # The jobs start from the reply's own callback: waking this coroutine first would put
+        # two more turns of the event loop (and the next fetch) between the reply and the job.
+        pending.add_done_callback(self._start_waited_for)
         await _first_of(pending, self._stopping.wait())
         if not pending.done():
             return  # stopping: _end_waits reads the reply and hands back what it leased
-        self._wait_fetch = None
-        try:
-            values = pending.result()
-        except ConnectionError as exc:
-            log.warning("waiting for jobs failed (%r); retrying", exc)
+        if not pending.cancelled() and (error := pending.exception()) is not None:
+            if not isinstance(error, ConnectionError):
+                raise error
+            log.warning("waiting for jobs failed (%r); retrying", error)
             await self._sleep_unless_stopping(min(timeout, 1.0))
+
+    def _start_waited_for(self, pending: asyncio.Future[Any]) -> None:
+        """Start what the fetch behind the idle wait leased, unless stopping took it over."""
+        if self._wait_fetch is None or self._wait_fetch[1] is not pending:
             return
-        for (commands, _), result in zip(wants, values[1:], strict=True):
+        wants, _ = self._wait_fetch
+        self._wait_fetch = None
+        if pending.cancelled() or pending.exception() is not None:
+            return  # _wait_then_fetch reports it
+        for (commands, _), result in zip(wants, pending.result()[1:], strict=True):
             self._take(commands, result)
 
     async def _end_waits(self) -> None:

@@ -209,7 +209,9 @@ def _sentinel_options(settings: Settings) -> dict[str, Any]:
 
 
 class AsyncRedis:
-    """Executes Ops on a redis-py asyncio client: one server, Sentinel's master or a Cluster."""
+    """Executes Ops on asyncio: script calls over the direct connection where one applies
+    (``storage.resp``), the rest on a redis-py client (one server, Sentinel's master or a
+    Cluster)."""
 
     def __init__(
         self, settings: Settings, *, blocking: bool = False, single_caller: bool = False
