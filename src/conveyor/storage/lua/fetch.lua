@@ -21,7 +21,14 @@ Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry
 local worker, want = arg(1), tonumber(arg(2))
 local now = now_ms()
 
-local due = redis.call("ZRANGEBYSCORE", DELAYED, "-inf", now, "LIMIT", 0, 1000)
+-- The earliest delayed job first: when it is not due yet (the common case), nothing is promoted
+-- and its due time is already known for the reply.
+local earliest = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
+local due = {}
+if earliest and tonumber(earliest) <= now then
+  due = redis.call("ZRANGEBYSCORE", DELAYED, "-inf", now, "LIMIT", 0, 1000)
+  earliest = nil  -- read again below, after the promotion
+end
 if #due > 0 then
   call_chunked("ZREM", DELAYED, due)
   local promoted = {}
@@ -76,13 +83,13 @@ if #popped > 0 then
 end
 out[3] = #leased
 
-if redis.call("ZCARD", WAIT) > 0 then
-  -- More work is waiting (beyond this batch, or behind jobs that expired): make sure a worker
-  -- wakes for it, this one included.
+-- Popping fewer than asked emptied the wait set; otherwise more may be waiting (beyond this
+-- batch): make sure a worker wakes for it, this one included.
+if #popped / 2 >= want and redis.call("ZCARD", WAIT) > 0 then
   wake_workers()
 elseif #leased < want then
-  local first = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
-  if first then out[2] = math.max(tonumber(first) - now, 0) end
+  if #due > 0 then earliest = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] end
+  if earliest then out[2] = math.max(tonumber(earliest) - now, 0) end
 end
 flush_metrics(now)
 return out
