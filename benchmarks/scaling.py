@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How Conveyor's cost grows with the backlog (issue 5, part 3).
+"""How Conveyor's cost grows with the backlog.
 
     .venv/bin/python benchmarks/scaling.py            # backlogs 10k, 100k, 1M; ~6-9 min
     .venv/bin/python benchmarks/scaling.py --quick    # backlogs 10k, 60k; 5 s latency run
@@ -220,7 +220,7 @@ def drain_once(server: RedisServer, backlog: int, args: argparse.Namespace) -> d
                     marks[th] = (done, last)
             if len(marks) == len(want):
                 break
-            workers._check_alive()
+            workers.check_alive()
             if time.monotonic() > deadline:
                 raise ScenarioError("timeout", f"timeout ({done}/{want[-1]} done)")
             time.sleep(0.002)
