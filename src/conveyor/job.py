@@ -155,15 +155,15 @@ class Job:
                 data=serializer.decode(data),
                 queue=queue,
                 state=JobState.ACTIVE,
-                attempts=int(attempts),
-                priority=int(priority),
+                attempts=int(attempts or 1),  # fields at their default are not stored
+                priority=int(priority or 0),
                 attempts_made=int(made or 0),
                 stalls=int(stalls or 0),
                 progress=serializer.decode(progress) if progress else None,
                 created_at=int(created),
                 _context=context,
             )
-            if opts != "{}":
+            if opts is not None and opts != "{}":
                 options = serializer.decode(opts)
                 job.timeout = options.get("timeout")
                 job.ttl = options.get("ttl")

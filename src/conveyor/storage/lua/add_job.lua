@@ -58,9 +58,14 @@ for i, job in ipairs(jobs) do
     if delay > 0 then
       state, run_at = "delayed", now + delay
     end
-    -- Counters that start at 0 (made, stalls) are left out: readers take a missing one as 0.
-    redis.call("HSET", key, "name", name, "data", data, "opts", opts, "attempts", attempts,
-      "priority", priority, "score", score, "created", now, "state", state)
+    -- Fields at their defaults are left out (readers take a missing opts as "{}", attempts as
+    -- 1, priority, made and stalls as 0): most jobs need five fields, and a bulk add is
+    -- largely the cost of these writes.
+    redis.call("HSET", key, "name", name, "data", data, "score", score, "created", now,
+      "state", state)
+    if opts ~= "{}" or attempts ~= 1 or priority ~= 0 then
+      redis.call("HSET", key, "opts", opts, "attempts", attempts, "priority", priority)
+    end
     -- The ttl counts from when the job becomes runnable (its run-at for a delayed job).
     if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
     if run_at then
