@@ -28,10 +28,12 @@ __all__ = [
     "QueueCommands",
     "ScriptCommand",
     "config_get",
+    "info",
     "ping",
     "queue_names",
     "server_time_ms",
     "unblock_client",
+    "wait_for_marker",
 ]
 
 T = TypeVar("T")
