@@ -18,7 +18,8 @@ from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
-from .scripts import Script, script
+from .resp import evalsha_head
+from .scripts import Script, ScriptSettings, script
 
 __all__ = [
     "AddSpec",
@@ -45,11 +46,16 @@ IS_ACTIVE = -2
 WRONG_STATE = -3
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# ScriptCommand and Op are built on every call: plain (not frozen) dataclasses, because a frozen
+# one's __init__ costs about twice as much.
+@dataclasses.dataclass(slots=True)
 class ScriptCommand:
     script: Script
-    keys: tuple[str | bytes, ...]
+    keys: tuple[bytes, ...]
     args: tuple[Any, ...]
+    #: The RESP encoding of "EVALSHA <sha> <numkeys> <keys...>": the same for every call of one
+    #: script on one queue, so it is encoded once (see ``resp.pack_evalsha``).
+    head: bytes
 
     def evalsha(self) -> tuple[Any, ...]:
         return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
@@ -61,7 +67,7 @@ class ScriptCommand:
 Command = tuple[Any, ...] | ScriptCommand
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Op(Generic[T]):
     commands: tuple[Command, ...]
     parse: Callable[[list[Any]], T | Op[T]]
@@ -85,6 +91,13 @@ class AddSpec(NamedTuple):
     job_id: str = ""
 
     def args(self) -> tuple[Any, ...]:
+        """The job as add_job reads it; the options are left out when all are defaults."""
+        if (
+            self.opts == "{}"
+            and self.attempts == 1
+            and not (self.priority or self.delay_ms or self.ttl_ms)
+        ):
+            return (self.job_id, self.name, self.data)
         return (
             self.job_id,
             self.name,
@@ -124,28 +137,30 @@ class QueueCommands:
         self.keys = QueueKeys(settings.prefix, queue)
         self.queue = queue
         s = settings
-        # A JSON array: the scripts read it with one cjson call (see includes/queue.lua).
-        self._config = orjson.dumps(
-            [
-                int(value)
-                for value in (
-                    s.events_max_length,
-                    s.keep_completed,
-                    s.keep_completed_seconds * 1000,
-                    s.keep_failed,
-                    s.keep_failed_seconds * 1000,
-                    s.max_log_lines,
-                    s.metrics_retention_seconds,
-                    s.lease_ms,
-                    s.max_stalls,
-                )
-            ]
+        self._script_settings: ScriptSettings = tuple(
+            (lua_name, int(value))
+            for lua_name, value in (
+                ("EVENTS_MAX", s.events_max_length),
+                ("KEEP_COMPLETED", s.keep_completed),
+                ("KEEP_COMPLETED_MS", s.keep_completed_seconds * 1000),
+                ("KEEP_FAILED", s.keep_failed),
+                ("KEEP_FAILED_MS", s.keep_failed_seconds * 1000),
+                ("MAX_LOG_LINES", s.max_log_lines),
+                ("METRICS_TTL", s.metrics_retention_seconds),
+                ("LEASE_MS", s.lease_ms),
+                ("MAX_STALLS", s.max_stalls),
+            )
         )
+        self._scripts: dict[str, tuple[Script, bytes]] = {}
         # Pre-encoded, so sending a script call does not re-encode a dozen key names each time.
         self._keys = tuple(key.encode() for key in self.keys.script_keys)
 
     def _script(self, name: str, *args: Any) -> ScriptCommand:
-        return ScriptCommand(script(name), self._keys, (self._config, *args))
+        found = self._scripts.get(name)
+        if found is None:
+            loaded = script(name, self._script_settings)
+            found = self._scripts[name] = (loaded, evalsha_head(loaded.sha, self._keys))
+        return ScriptCommand(found[0], self._keys, args, found[1])
 
     def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
         return Op((self._script(name, *args),), lambda replies: parse(replies[0]))
@@ -156,8 +171,10 @@ class QueueCommands:
         return Op((("SADD", registry_key(self.settings.prefix), self.queue),), lambda _: None)
 
     def add(self, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
-        # One JSON document for the whole batch: a single argument to pack and to send.
-        command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
+        if len(specs) == 1:
+            command = self._script("add_job", *specs[0].args())
+        else:  # one JSON document for the whole batch: a single argument to pack and to send
+            command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
         replicas = self.settings.wait_replicas
         timeout_ms = int(self.settings.wait_replicas_timeout_seconds * 1000)
 

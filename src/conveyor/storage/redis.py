@@ -154,7 +154,7 @@ def _packed(command: Command, *, with_source: bool = False) -> bytes:
         return resp.pack(command)
     if with_source:
         return resp.pack(command.eval())
-    return resp.pack_evalsha(command.script.sha, command.keys, command.args)
+    return resp.pack_evalsha(command.head, len(command.keys), command.args)
 
 
 def _direct_client(
@@ -244,7 +244,7 @@ class AsyncRedis:
     async def _execute(self, commands: Sequence[Command]) -> list[Any]:
         if not commands:
             return []
-        if self.direct is not None and all(_direct_ok(command) for command in commands):
+        if self.direct is not None and all(map(_direct_ok, commands)):
             return await self._execute_direct(self.direct, commands)
         if len(commands) == 1:
             return [await self._one(commands[0])]
@@ -271,8 +271,13 @@ class AsyncRedis:
     async def _execute_direct(
         self, direct: resp.DirectClient, commands: Sequence[Command]
     ) -> list[Any]:
-        payload = b"".join(_packed(command) for command in commands)
+        payload = b"".join(map(_packed, commands))
         replies = await direct.execute(payload, len(commands))
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                break
+        else:
+            return replies  # no error reply: nothing to resend or raise (nearly every call)
         missing = _missing_scripts(commands, replies)
         if missing:  # one more round trip for all of them (see _execute)
             payload = b"".join(_packed(commands[i], with_source=True) for i in missing)

@@ -25,7 +25,7 @@ from redis.asyncio.connection import parse_url as redis_parse_url
 
 from .. import errors
 
-__all__ = ["DirectClient", "is_noscript", "pack", "pack_evalsha", "reply_error"]
+__all__ = ["DirectClient", "evalsha_head", "is_noscript", "pack", "pack_evalsha", "reply_error"]
 
 #: Server error codes that mean "this connection cannot serve commands now" (an outage to ride
 #: out), not "this command is wrong".
@@ -47,7 +47,7 @@ def _encode(value: Any) -> bytes:
 def _bulk_strings(args: Sequence[Any]) -> bytes:
     parts = []
     for value in args:
-        data = _encode(value)
+        data = value.encode() if type(value) is str else _encode(value)  # str: most arguments
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
 
@@ -57,18 +57,15 @@ def pack(args: Sequence[Any]) -> bytes:
     return b"*%d\r\n" % len(args) + _bulk_strings(args)
 
 
-#: The encoded "EVALSHA <sha> <numkeys> <keys...>" of each script and key set: the same for every
-#: call of a queue, so it is encoded once (a queue has a dozen keys; most calls few arguments).
-_evalsha_heads: dict[tuple[str, tuple[str | bytes, ...]], bytes] = {}
+def evalsha_head(sha: str, keys: Sequence[bytes]) -> bytes:
+    """The start of an EVALSHA call, for ``pack_evalsha``: a queue sends the same script with
+    the same dozen keys every time, so it encodes this once."""
+    return _bulk_strings(("EVALSHA", sha, len(keys), *keys))
 
 
-def pack_evalsha(sha: str, keys: tuple[str | bytes, ...], args: Sequence[Any]) -> bytes:
-    head = _evalsha_heads.get((sha, keys))
-    if head is None:
-        if len(_evalsha_heads) > 10_000:  # many short-lived queues: start over, stay small
-            _evalsha_heads.clear()
-        head = _evalsha_heads[sha, keys] = _bulk_strings(("EVALSHA", sha, len(keys), *keys))
-    return b"*%d\r\n" % (3 + len(keys) + len(args)) + head + _bulk_strings(args)
+def pack_evalsha(head: bytes, keys: int, args: Sequence[Any]) -> bytes:
+    """An EVALSHA call: ``head`` from ``evalsha_head`` (for ``keys`` keys), then ``args``."""
+    return b"*%d\r\n" % (3 + keys + len(args)) + head + _bulk_strings(args)
 
 
 def is_noscript(reply: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Loads the Lua scripts in ``lua/``, inlining ``-- @include NAME`` lines from ``lua/includes/``."""
+"""Loads the Lua scripts in ``lua/``: inlines ``-- @include NAME`` lines from ``lua/includes/``
+and writes the client's settings in as constants where a script says ``-- @settings``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import functools
 import hashlib
 from importlib import resources
 
-__all__ = ["Script", "script"]
+__all__ = ["Script", "ScriptSettings", "script"]
+
+#: The settings a script sees, as (Lua name, value) pairs: see ``lua/includes/queue.lua``.
+ScriptSettings = tuple[tuple[str, int], ...]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,8 +40,16 @@ def _inline(source: str, seen: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _constants(settings: ScriptSettings) -> str:
+    names = ", ".join(name for name, _ in settings)
+    values = ", ".join(str(value) for _, value in settings)
+    return f"local {names} = {values}"
+
+
 @functools.cache
-def script(name: str) -> Script:
-    """The script named after a transition, e.g. ``script("fetch")``."""
+def script(name: str, settings: ScriptSettings) -> Script:
+    """The script named after a transition, e.g. ``script("fetch", settings)``: one per set
+    of settings, so the settings cost a call nothing (they are not sent with it)."""
     source = _inline(_read(f"{name}.lua"), set())
+    source = source.replace("-- @settings\n", _constants(settings) + "\n", 1)
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())

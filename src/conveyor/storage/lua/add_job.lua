@@ -1,9 +1,12 @@
 --[[ add_job: enqueue one or more jobs (add and add_bulk both use it).
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) JSON array with one entry per job:
-       [id ("" = assign one), name, data (JSON text), opts (JSON text), attempts, priority,
-        delay (ms, 0 = none), ttl (ms, 0 = none)]
+KEYS and settings: see includes/queue.lua.
+ARGV, one of two forms (one job as plain arguments spares Redis a JSON decode on every single
+add; many jobs as one JSON document spare the client packing thousands of arguments):
+  one job:   id ("" = assign one), name, data (JSON text)[, opts (JSON text), attempts,
+             priority, delay (ms, 0 = none), ttl (ms, 0 = none)]
+  many jobs: a JSON array with one such array per job
+Left out, opts is "{}", attempts 1 and priority, delay and ttl 0.
 Returns a flat array, two entries per job: id, 1 if added or 0 if a job with that id existed
 (then nothing was enqueued).
 Events: "added" (one entry for the waiting jobs of the call, one for the delayed ones, with
@@ -11,47 +14,56 @@ Events: "added" (one entry for the waiting jobs of the call, one for the delayed
 ]]
 -- @include queue
 
-local jobs = cjson.decode(arg(1))
+local jobs
+if #ARGV == 1 then jobs = cjson.decode(ARGV[1]) else jobs = {ARGV} end
+local n = #jobs
 local now = now_ms()
-local out, waiting, delayed, wait_args, delay_args = {}, {}, {}, {}, {}
-local woke, earliest = false, nil
 -- Draw every sequence number of the call at once; FIFO order follows the array order.
-local first_seq = redis.call("INCRBY", SEQ, #jobs) - #jobs
-local seq = first_seq
+local first_seq = redis.call("INCRBY", SEQ, n) - n
 
 -- One EXISTS over every id the call would use (a sequence number where none was chosen)
 -- instead of one per job: only when some job already exists does each job get its own check.
-local candidates, clash = {}, 0
-for i, job in ipairs(jobs) do
-  local id = job[1]
-  if id == "" then id = tostring(first_seq + i) end
-  candidates[i] = job_key(id)
+local keys, clash = {}, 0
+for i = 1, n do
+  local id = jobs[i][1]
+  if id == "" then id = first_seq + i end
+  keys[i] = job_key(id)
 end
-for i = 1, #candidates, 4000 do
-  clash = clash + redis.call("EXISTS", unpack(candidates, i, math.min(i + 3999, #candidates)))
+if n == 1 then
+  clash = redis.call("EXISTS", keys[1])
+else
+  for i = 1, n, 4000 do
+    clash = clash + redis.call("EXISTS", unpack(keys, i, math.min(i + 3999, n)))
+  end
 end
 
-local seen = {}  -- ids added earlier in this call (a bulk add may name one id twice)
-local n_out, n_wait = 0, 0  -- (counters: "#t" searches the table on every append)
-for i, job in ipairs(jobs) do
-  local id, name, data, opts = job[1], job[2], job[3], job[4]
-  local attempts, priority, delay, ttl = job[5], job[6], job[7], job[8]
-  seq = seq + 1
-  local exists, key = 0, candidates[i]
+-- (Numeric loops and tables made only when needed: this runs on every single add, where
+-- the batch bookkeeping would otherwise be a measurable share of the script's time.)
+local seen = n > 1 and {} or nil  -- ids added earlier in this call (one id named twice)
+local out, waiting, wait_args, delayed, delay_args = {}, {}, {}, nil, nil
+local n_wait, woke, earliest = 0, false, nil
+for i = 1, n do
+  local job = jobs[i]
+  local id, name, data = job[1], job[2], job[3]
+  local opts, attempts, priority, delay, ttl = "{}", 1, 0, 0, 0
+  if job[4] then
+    opts, attempts, priority = job[4], tonumber(job[5]), tonumber(job[6])
+    delay, ttl = tonumber(job[7]), tonumber(job[8])
+  end
+  local seq, exists, key = first_seq + i, 0, keys[i]
   if id == "" then
     id = tostring(seq)
     -- A producer may have chosen an id that looks like a sequence number; skip past it.
-    while seen[id] or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) do
+    while (seen and seen[id]) or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) do
       id = tostring(redis.call("INCR", SEQ))
       key = job_key(id)
     end
-  elseif seen[id] or (clash > 0 and redis.call("EXISTS", job_key(id)) == 1) then
+  elseif (seen and seen[id]) or (clash > 0 and redis.call("EXISTS", key) == 1) then
     exists = 1
   end
-  seen[id] = true
-  out[n_out + 1] = id
-  out[n_out + 2] = 1 - exists
-  n_out = n_out + 2
+  if seen then seen[id] = true end
+  out[2 * i - 1] = id
+  out[2 * i] = 1 - exists
   if exists == 0 then
     local score = (1000 - priority) * 1099511627776 + seq
     local state, run_at = "waiting", nil
@@ -70,6 +82,7 @@ for i, job in ipairs(jobs) do
     if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
     if run_at then
       redis.call("HSET", key, "run_at", run_at)
+      if not delayed then delayed, delay_args = {}, {} end
       delayed[#delayed + 1] = id
       delay_args[#delay_args + 1] = run_at
       delay_args[#delay_args + 1] = id
@@ -89,12 +102,12 @@ for i, job in ipairs(jobs) do
     end
   end
 end
-if #wait_args > 0 then
+if n_wait > 0 then
   call_chunked("ZADD", WAIT, wait_args)
   emit_many("added", waiting, "state", "waiting")
   woke = true
 end
-if #delay_args > 0 then
+if delayed then
   call_chunked("ZADD", DELAYED, delay_args)
   emit_many("added", delayed, "state", "delayed")
 end

@@ -2,8 +2,8 @@
 running one is flagged, and its worker cancels it when it next renews its leases (within a
 few seconds) and records the attempt as failed with reason "cancelled", without retry.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) id
+KEYS and settings: see includes/queue.lua.
+ARGV[1] id
 Returns the state the job was in ("waiting", "delayed" or "active"); 0 if there is no such job;
 -3 if it had already finished (nothing changed).
 Events: "failed" with reason "cancelled" for a job that had not started; "cancelling" for a
@@ -12,7 +12,7 @@ running one (its "failed" follows when the worker stops it).
 -- @include queue
 -- @include finished
 
-local id = arg(1)
+local id = ARGV[1]
 local key = job_key(id)
 local now = now_ms()
 if redis.call("HEXISTS", LEASES, id) == 1 then

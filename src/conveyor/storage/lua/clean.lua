@@ -1,18 +1,18 @@
 --[[ clean: delete jobs of one state that are older than a cut-off, a bounded batch per call.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) state: completed, failed, delayed or waiting
-arg(2) age in ms: only jobs older than this go (finish time for completed/failed, creation
+KEYS and settings: see includes/queue.lua.
+ARGV[1] state: completed, failed, delayed or waiting
+ARGV[2] age in ms: only jobs older than this go (finish time for completed/failed, creation
        time otherwise)
-arg(3) at most this many jobs deleted per call
-arg(4) cursor: for waiting/delayed, the rank to resume the scan from (0 at first)
+ARGV[3] at most this many jobs deleted per call
+ARGV[4] cursor: for waiting/delayed, the rank to resume the scan from (0 at first)
 Returns {deleted, next cursor (-1 when done)}.
 Events: "removed" for each job.
 ]]
 -- @include queue
 -- @include finished
 
-local state, age, limit, cursor = arg(1), tonumber(arg(2)), tonumber(arg(3)), tonumber(arg(4))
+local state, age, limit, cursor = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cutoff = now_ms() - age
 local sets = {completed = COMPLETED, failed = FAILED, delayed = DELAYED, waiting = WAIT}
 local set = sets[state]

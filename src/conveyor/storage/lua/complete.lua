@@ -1,7 +1,7 @@
 --[[ complete: record the results of finished jobs (acknowledgements are batched).
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) JSON array of [id, lease token, result as JSON text, attempts made counting this one]
+KEYS and settings: see includes/queue.lua.
+ARGV[1] JSON array of [id, lease token, result as JSON text, attempts made counting this one]
 Returns the ids whose lease was lost (another worker owns them now; nothing was written).
 Events: one "completed" entry for the batch, with "results": a JSON object of the results
 that are at most 1 KiB (larger ones are read from the job).
@@ -10,7 +10,7 @@ that are at most 1 KiB (larger ones are read from the job).
 -- @include leases
 -- @include finished
 
-local items = cjson.decode(arg(1))
+local items = cjson.decode(ARGV[1])
 local now = now_ms()
 local ids = {}
 for i, item in ipairs(items) do ids[i] = item[1] end

@@ -1,8 +1,8 @@
 --[[ fail: record a failed attempt; retry after a delay while attempts remain, else fail.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) id  arg(2) lease token  arg(3) error message  arg(4) attempt record (JSON, kept in the
-job's error history)  arg(5) retry delay in ms, or -1 to fail now whatever attempts remain
+KEYS and settings: see includes/queue.lua.
+ARGV[1] id  ARGV[2] lease token  ARGV[3] error message  ARGV[4] attempt record (JSON, kept in the
+job's error history)  ARGV[5] retry delay in ms, or -1 to fail now whatever attempts remain
 Returns 1 = will retry, 2 = failed for good, -1 = lease lost (nothing was written).
 Events: "retrying" (with delay) or "failed" (with the error).
 ]]
@@ -10,7 +10,7 @@ Events: "retrying" (with delay) or "failed" (with the error).
 -- @include leases
 -- @include finished
 
-local id, token, message, record, delay = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5))
+local id, token, message, record, delay = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 if not owns(id, token) then return -1 end
 local key = job_key(id)
 local now = now_ms()

@@ -1,7 +1,7 @@
 --[[ fetch: promote due delayed jobs, then lease up to N waiting jobs to a worker.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) worker id   arg(2) max jobs N
+KEYS and settings: see includes/queue.lua.
+ARGV[1] worker id   ARGV[2] max jobs N
 Returns {status, next_due, count, then 11 fields per job:
          id, token, name, data, opts, attempts, made, stalls, priority, created, progress}
   status   0 = ok, 1 = the queue is paused (nothing handed out)
@@ -18,7 +18,7 @@ Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry
 -- @include queue
 -- @include finished
 
-local worker, want = arg(1), tonumber(arg(2))
+local worker, want = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
 
 -- The earliest delayed job first: when it is not due yet (the common case), nothing is promoted

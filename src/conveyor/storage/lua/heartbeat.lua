@@ -1,8 +1,8 @@
 --[[ heartbeat: record that a worker is alive, with what it is doing; forget silent workers.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) worker id  arg(2) worker info (JSON)  arg(3) seconds after which a silent worker is gone
-  ("0" = this worker is stopping: remove it now)  arg(4) the queue epoch this worker saw last
+KEYS and settings: see includes/queue.lua.
+ARGV[1] worker id  ARGV[2] worker info (JSON)  ARGV[3] seconds after which a silent worker is gone
+  ("0" = this worker is stopping: remove it now)  ARGV[4] the queue epoch this worker saw last
   ("" = none yet)
 Returns {live workers, queue epoch}. The epoch (META "epoch") is set once, the first time a
 worker beats; if it changes under a running worker, Redis lost the queue's data (a restart
@@ -12,7 +12,7 @@ Events: none.
 ]]
 -- @include queue
 
-local id, info, ttl, known = arg(1), arg(2), tonumber(arg(3)), arg(4) or ""
+local id, info, ttl, known = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] or ""
 local now = now_ms()
 local key = BASE .. "worker:" .. id
 if ttl == 0 then

@@ -1,14 +1,14 @@
 --[[ obliterate: delete every key of the queue, a batch per call (call until cursor is "0").
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) "1" to go on even while jobs are active   arg(2) SCAN cursor ("0" at first)
-Returns {next cursor, keys deleted}, or {"active", n} when jobs are active and arg(1) is not "1".
+KEYS and settings: see includes/queue.lua.
+ARGV[1] "1" to go on even while jobs are active   ARGV[2] SCAN cursor ("0" at first)
+Returns {next cursor, keys deleted}, or {"active", n} when jobs are active and ARGV[1] is not "1".
 The first call pauses the queue so that workers stop taking jobs while it is emptied.
 Events: none survive (the stream is deleted too).
 ]]
 -- @include queue
 
-local force, cursor = arg(1) == "1", arg(2)
+local force, cursor = ARGV[1] == "1", ARGV[2]
 if cursor == "0" then
   local active = redis.call("ZCARD", ACTIVE)
   if active > 0 and not force then return {"active", active} end

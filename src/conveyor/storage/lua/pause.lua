@@ -1,13 +1,13 @@
 --[[ pause: stop (arg "1") or restart (arg "0") handing out jobs. Adding jobs still works.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) "1" to pause, "0" to resume
+KEYS and settings: see includes/queue.lua.
+ARGV[1] "1" to pause, "0" to resume
 Returns 1 if the flag changed, 0 if it already had that value.
 Events: "paused" or "resumed".
 ]]
 -- @include queue
 
-local paused = arg(1) == "1"
+local paused = ARGV[1] == "1"
 local was = redis.call("HGET", META, "paused") == "1"
 if paused == was then return 0 end
 if paused then

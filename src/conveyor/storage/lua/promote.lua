@@ -1,6 +1,6 @@
 --[[ promote: move delayed jobs to waiting now, ahead of their run-at time.
 
-KEYS, ARGV[1]: see includes/queue.lua. Arguments and return values: see includes/requeue.lua.
+KEYS and settings: see includes/queue.lua. Arguments and return values: see includes/requeue.lua.
 Events: "waiting" with reason "promoted" for each job.
 ]]
 -- @include queue

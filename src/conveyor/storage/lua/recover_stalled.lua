@@ -1,7 +1,7 @@
 --[[ recover_stalled: hand jobs whose lease expired back to waiting, or fail them as stalled.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) at most this many jobs per call
+KEYS and settings: see includes/queue.lua.
+ARGV[1] at most this many jobs per call
 Returns {recovered, failed}.
 A job's lease expires when its worker died, froze or lost Redis for a whole lease period.
 Each expiry counts as a stall; past max stalls the job fails with reason "stalled". The lease
@@ -13,7 +13,7 @@ Events: "stalled" for each recovered job, "failed" for each job failed as stalle
 -- @include finished
 
 local now = now_ms()
-local expired = redis.call("ZRANGEBYSCORE", ACTIVE, "-inf", now, "LIMIT", 0, tonumber(arg(1)))
+local expired = redis.call("ZRANGEBYSCORE", ACTIVE, "-inf", now, "LIMIT", 0, tonumber(ARGV[1]))
 local recovered, failed = 0, 0
 for _, id in ipairs(expired) do
   local key = job_key(id)

@@ -1,16 +1,16 @@
 --[[ remove: delete jobs that are not running.
 
-KEYS, ARGV[1]: see includes/queue.lua.
-arg(1) number of ids N, then N ids
+KEYS and settings: see includes/queue.lua.
+ARGV[1] number of ids N, then N ids
 Returns one code per id: 1 removed, 0 not found, -2 active (cancel it, or wait until it ends).
 Events: "removed" for each removed job.
 ]]
 -- @include queue
 -- @include finished
 
-local count, out = tonumber(arg(1)), {}
+local count, out = tonumber(ARGV[1]), {}
 for i = 1, count do
-  local id = arg(1 + i)
+  local id = ARGV[1 + i]
   local key = job_key(id)
   local state = redis.call("HGET", key, "state")
   if redis.call("ZSCORE", ACTIVE, id) then

@@ -1,6 +1,6 @@
 --[[ retry: put failed jobs back in the queue with a fresh budget of attempts.
 
-KEYS, ARGV[1]: see includes/queue.lua. Arguments and return values: see includes/requeue.lua.
+KEYS and settings: see includes/queue.lua. Arguments and return values: see includes/requeue.lua.
 The error history is kept; attempts made, stalls, result, error and a cancel request are reset.
 Events: "waiting" with reason "retried" for each job.
 ]]

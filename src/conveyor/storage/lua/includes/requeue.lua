@@ -2,9 +2,9 @@
 
 --[[ Moving jobs from one set back to "wait" (retry: failed -> wait; promote: delayed -> wait),
 with the calling convention both scripts share:
-  arg(1) "ids": arg(2) number of ids N, then N ids. Returns one code per id:
+  ARGV[1] "ids": ARGV[2] number of ids N, then N ids. Returns one code per id:
          1 moved, 0 not found, -3 not in that set (nothing changed)
-  arg(1) "all": arg(2) at most this many. Returns {moved, still in the set}.
+  ARGV[1] "all": ARGV[2] at most this many. Returns {moved, still in the set}.
 `prepare(id, key)` runs before the move (e.g. to reset counters). Events: "waiting" with
 "reason" for each job. Needs the queue include first. ]]
 local function requeue(set, reason, prepare)
@@ -22,15 +22,15 @@ local function requeue(set, reason, prepare)
     return 1
   end
 
-  if arg(1) == "all" then
-    local ids = redis.call("ZRANGE", set, 0, tonumber(arg(2)) - 1)
+  if ARGV[1] == "all" then
+    local ids = redis.call("ZRANGE", set, 0, tonumber(ARGV[2]) - 1)
     for _, id in ipairs(ids) do one(id) end
     if #ids > 0 then wake_workers() end
     return {#ids, redis.call("ZCARD", set)}
   end
   local out, woke = {}, false
-  for i = 1, tonumber(arg(2)) do
-    out[i] = one(arg(2 + i))
+  for i = 1, tonumber(ARGV[2]) do
+    out[i] = one(ARGV[2 + i])
     woke = woke or out[i] == 1
   end
   if woke then wake_workers() end
