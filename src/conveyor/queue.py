@@ -37,6 +37,9 @@ Handler = Callable[[Job], Any]
 F = TypeVar("F", bound=Handler)
 T = TypeVar("T")
 
+#: ``add_bulk`` sends this many jobs per script call (several calls pipelined).
+PIPELINED_CHUNK = 100
+
 #: ``job.wait`` re-reads the job this often, whatever the event stream says.
 _WAIT_RECHECK_SECONDS = 5.0
 
@@ -120,9 +123,22 @@ class Queue(QueueCore):
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated
-        before any is sent, and each chunk of 1000 goes in one round trip."""
+        before any is sent. They go in chunks of ``PIPELINED_CHUNK``, one script call each
+        (each chunk is added atomically), all sent at once: if Redis refuses one, the error is
+        raised and the other chunks may have been added."""
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        return await self._drive(self._add_procedure(specs, self))
+        if len(specs) <= PIPELINED_CHUNK:
+            return await self._drive(self._add_procedure(specs, self))
+        if not self._registered:
+            await self._drive(self._add_procedure([], self))
+        # One task per chunk, started in order: each writes its call before the next task runs,
+        # so the chunks reach Redis in order, and the Jobs of one chunk are built while Redis
+        # runs the next.
+        chunks = [
+            self._drive(self._add_procedure(specs[i : i + PIPELINED_CHUNK], self))
+            for i in range(0, len(specs), PIPELINED_CHUNK)
+        ]
+        return [job for chunk in await asyncio.gather(*chunks) for job in chunk]
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -78,10 +78,24 @@ async def test_a_bulk_add_keeps_ids_unique_within_the_batch(queue: Queue) -> Non
 
 
 async def test_add_bulk_adds_all_in_order(queue: Queue) -> None:
+    # Many script calls, pipelined: they must still reach Redis in order (FIFO across chunks).
     jobs = await queue.add_bulk({"name": "n", "data": {"i": i}} for i in range(2500))
     assert [j.data["i"] for j in jobs] == list(range(2500))
-    assert len({j.id for j in jobs}) == 2500
+    ids = [int(j.id) for j in jobs]
+    assert ids == sorted(ids) and len(set(ids)) == 2500
     assert (await queue.counts())["waiting"] == 2500
+    oldest = await queue.get_jobs("waiting", 0, 2499, newest_first=False)
+    assert [j.data["i"] for j in oldest] == list(range(2500))
+
+
+async def test_a_job_id_repeated_in_a_later_chunk_of_a_bulk_add_is_not_added_twice(
+    queue: Queue,
+) -> None:
+    entries = [{"name": "n", "data": i} for i in range(450)]
+    entries[10]["job_id"] = entries[420]["job_id"] = "twice"
+    jobs = await queue.add_bulk(entries)
+    assert jobs[10].id == jobs[420].id == "twice" and jobs[420].data == 10
+    assert (await queue.counts())["waiting"] == 449
 
 
 async def test_add_bulk_validates_everything_before_sending_anything(queue: Queue) -> None:
