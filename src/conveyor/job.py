@@ -109,6 +109,13 @@ class Job:
             raise RuntimeError("this Job is not bound to a queue; get it from Queue.get_job()")
         return self._context
 
+    def apply_options(self, options: Mapping[str, Any]) -> None:
+        """Take timeout, ttl and backoff from options as stored (the job's ``opts`` JSON)."""
+        self.timeout = options.get("timeout")
+        self.ttl = options.get("ttl")
+        if options.get("backoff"):
+            self.backoff = Backoff.from_dict(options["backoff"])
+
     def options(self) -> dict[str, Any]:
         """The options the producer chose, as stored."""
         return {
@@ -164,11 +171,7 @@ class Job:
                 _context=context,
             )
             if opts is not None and opts != "{}":
-                options = serializer.decode(opts)
-                job.timeout = options.get("timeout")
-                job.ttl = options.get("ttl")
-                if options.get("backoff"):
-                    job.backoff = Backoff.from_dict(options["backoff"])
+                job.apply_options(serializer.decode(opts))
         except (ValueError, TypeError, AttributeError):
             names = ("name", "data", "opts", "attempts", "made", "stalls", "priority", "created")
             fields = {k: v for k, v in zip(names, raw[2:], strict=False) if v is not None}

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from . import serializer
 from .errors import ConfigurationError, InvalidTransition, JobNotFound
 from .job import Job, JobContext, JobState
 from .settings import Settings
@@ -26,7 +25,6 @@ from .storage.commands import (
 __all__ = [
     "Procedure",
     "QueueCore",
-    "add",
     "cancelled_state",
     "clean",
     "obliterate",
@@ -37,7 +35,7 @@ __all__ = [
 T = TypeVar("T")
 Procedure = Generator[Op[Any], Any, T]
 
-#: Jobs per round trip for bulk adds and for the batched admin operations.
+#: Jobs per round trip for SyncQueue's bulk adds and for the batched admin operations.
 BATCH = 1000
 
 
@@ -60,11 +58,19 @@ class QueueCore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, url={self.settings.redacted_url()!r})"
 
-    def _add_procedure(self, specs: Sequence[AddSpec], context: Any) -> Procedure[list[Job]]:
-        if not self._registered:
-            yield self.commands.register()  # so the dashboard and CLI discover the queue
+    def _add_op(self, specs: Sequence[AddSpec], context: JobContext | None) -> Op[list[Job]]:
+        """The Op that adds ``specs``. Until one has succeeded it also registers the queue, in
+        the same round trip (concurrent first adds all register: harmless, and no add waits
+        for another's registration)."""
+        if self._registered:
+            return self.commands.add(specs, context)
+        op = self.commands.add(specs, context, register=True)
+
+        def parse(replies: list[Any]) -> list[Job] | Op[list[Job]]:
             self._registered = True
-        return (yield from add(self.commands, specs, context))
+            return op.parse(replies)
+
+        return Op(op.commands, parse)
 
 
 def make_settings(
@@ -88,29 +94,6 @@ def check_code(code: int, job_id: str, action: str, expected_state: str) -> None
         raise InvalidTransition(f"cannot {action} job {job_id}: it is not {expected_state}", job_id)
 
 
-def jobs_from_added(
-    commands: QueueCommands, specs: Sequence[AddSpec], added: list[tuple[str, bool]], context: Any
-) -> tuple[list[Job], list[str]]:
-    """Jobs for what add_job reported; also the ids that already existed (to be read back)."""
-    jobs, existing = [], []
-    for spec, (job_id, was_added) in zip(specs, added, strict=True):
-        if not was_added:
-            existing.append(job_id)
-        jobs.append(
-            Job(
-                id=job_id,
-                name=spec.name,
-                data=serializer.decode(spec.data),  # as a worker will see it
-                queue=commands.queue,
-                state=JobState.DELAYED if spec.delay_ms else JobState.WAITING,
-                attempts=spec.attempts,
-                priority=spec.priority,
-                _context=context,
-            )
-        )
-    return jobs, existing
-
-
 def cancelled_state(reply: str | int, job_id: str) -> JobState:
     if isinstance(reply, int):
         check_code(reply, job_id, "cancel", "waiting, delayed or active")
@@ -125,22 +108,6 @@ def parse_state(state: JobState | str) -> JobState:
         raise ConfigurationError(
             f"unknown job state {state!r}; use one of {', '.join(s.value for s in JobState)}"
         ) from None
-
-
-def add(
-    commands: QueueCommands, specs: Sequence[AddSpec], context: JobContext | None
-) -> Procedure[list[Job]]:
-    """Add jobs in chunks; jobs whose id already existed are read back and returned as stored."""
-    out: list[Job] = []
-    for start in range(0, len(specs), BATCH):
-        chunk = list(specs[start : start + BATCH])
-        added = yield commands.add(chunk)
-        jobs, existing = jobs_from_added(commands, chunk, added, context)
-        if existing:
-            found = {j.id: j for j in (yield commands.get_jobs(existing, context))}
-            jobs = [found.get(job.id, job) for job in jobs]
-        out.extend(jobs)
-    return out
 
 
 def single_action(

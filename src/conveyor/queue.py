@@ -18,6 +18,7 @@ from .events import Event, finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
 from .procedures import (
+    BATCH,
     Procedure,
     QueueCore,
     cancelled_state,
@@ -37,7 +38,7 @@ Handler = Callable[[Job], Any]
 F = TypeVar("F", bound=Handler)
 T = TypeVar("T")
 
-#: ``add_bulk`` sends this many jobs per script call (several calls pipelined).
+#: ``add_bulk`` sends this many jobs per script call when it sends them all at once.
 PIPELINED_CHUNK = 100
 
 #: ``job.wait`` re-reads the job this often, whatever the event stream says.
@@ -119,26 +120,32 @@ class Queue(QueueCore):
         """Add one job. Options: attempts, backoff, delay, run_at, priority, job_id, timeout,
         ttl. If ``job_id`` names an existing job, that job is returned and nothing is added."""
         spec = build_spec(self.settings, name, data, **options)
-        return (await self._drive(self._add_procedure([spec], self)))[0]
+        return (await self.redis.run(self._add_op([spec], self)))[0]
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated
-        before any is sent. They go in chunks of ``PIPELINED_CHUNK``, one script call each
-        (each chunk is added atomically), all sent at once: if Redis refuses one, the error is
-        raised and the other chunks may have been added."""
+        before any is sent. They go in chunks, one script call each (a chunk is added
+        atomically), sent all at once where the connection keeps them in order: if Redis
+        refuses one, the error is raised and other chunks may have been added."""
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        if len(specs) <= PIPELINED_CHUNK:
-            return await self._drive(self._add_procedure(specs, self))
-        if not self._registered:
-            await self._drive(self._add_procedure([], self))
+        redis = self.redis
+        if not redis.keeps_order:  # a pool of connections: one chunk after the other
+            return [
+                job
+                for i in range(0, len(specs), BATCH)
+                for job in await redis.run(self._add_op(specs[i : i + BATCH], self))
+            ]
         # One task per chunk, started in order: each writes its call before the next task runs,
         # so the chunks reach Redis in order, and the Jobs of one chunk are built while Redis
         # runs the next.
-        chunks = [
-            self._drive(self._add_procedure(specs[i : i + PIPELINED_CHUNK], self))
+        ops = [
+            self._add_op(specs[i : i + PIPELINED_CHUNK], self)
             for i in range(0, len(specs), PIPELINED_CHUNK)
         ]
-        return [job for chunk in await asyncio.gather(*chunks) for job in chunk]
+        if len(ops) == 1:
+            return await redis.run(ops[0])
+        chunks = await asyncio.gather(*(redis.run(op) for op in ops))
+        return [job for chunk in chunks for job in chunk]
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from .events import finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
 from .procedures import (
+    BATCH,
     Procedure,
     QueueCore,
     cancelled_state,
@@ -65,11 +66,16 @@ class SyncQueue(QueueCore):
     def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Same options as ``Queue.add``."""
         spec = build_spec(self.settings, name, data, **options)
-        return self._drive(self._add_procedure([spec], None))[0]
+        return self.redis.run(self._add_op([spec], None))[0]
 
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        """Same as ``Queue.add_bulk``; chunks of 1000, one round trip each."""
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        return self._drive(self._add_procedure(specs, None))
+        return [
+            job
+            for i in range(0, len(specs), BATCH)
+            for job in self.redis.run(self._add_op(specs[i : i + BATCH], None))
+        ]
 
     def get_job(self, job_id: str) -> Job | None:
         return self.redis.run(self.commands.get_job(job_id, None))

@@ -14,6 +14,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 
+from .. import serializer
 from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
@@ -170,29 +171,64 @@ class QueueCommands:
     def register(self) -> Op[None]:
         return Op((("SADD", registry_key(self.settings.prefix), self.queue),), lambda _: None)
 
-    def add(self, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
+    def add(
+        self, specs: Sequence[AddSpec], context: JobContext | None, *, register: bool = False
+    ) -> Op[list[Job]]:
+        """Add jobs in one script call; ``register`` also records the queue's name (for the
+        dashboard and CLI) in the same round trip. A job whose id existed is read back as
+        stored (a second round trip, only then)."""
         if len(specs) == 1:
             command = self._script("add_job", *specs[0].args())
         else:  # one JSON document for the whole batch: a single argument to pack and to send
             command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
+        commands: tuple[Command, ...] = (command,)
+        if register:
+            commands = (self.register().commands[0], command)
         replicas = self.settings.wait_replicas
         timeout_ms = int(self.settings.wait_replicas_timeout_seconds * 1000)
+        if replicas:
+            commands += (("WAIT", replicas, timeout_ms),)
 
-        def parse(replies: list[Any]) -> list[tuple[str, bool]]:
-            reply = replies[0]
-            added = [(str(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
-            if replicas and int(replies[1]) < replicas:
-                ids = ", ".join(job_id for job_id, _ in added[:5])
+        def parse(replies: list[Any]) -> list[Job] | Op[list[Job]]:
+            reply = replies[1 if register else 0]
+            if replicas and int(replies[-1]) < replicas:
+                ids = ", ".join(str(job_id) for job_id in reply[0:10:2])
                 raise NotReplicated(
-                    f"jobs {ids}{'...' if len(added) > 5 else ''} were stored on the master but "
-                    f"only {replies[1]} of {replicas} replicas confirmed them within "
+                    f"jobs {ids}{'...' if len(reply) > 10 else ''} were stored on the master but "
+                    f"only {replies[-1]} of {replicas} replicas confirmed them within "
                     f"{timeout_ms} ms; a failover now could lose them"
                 )
-            return added
+            jobs, existing = [], []
+            for i, spec in enumerate(specs):
+                job_id = str(reply[2 * i])
+                if reply[2 * i + 1] != 1:
+                    existing.append(job_id)
+                jobs.append(self._added_job(job_id, spec, context))
+            if not existing:
+                return jobs
 
-        if replicas:
-            return Op((command, ("WAIT", replicas, timeout_ms)), parse)
-        return Op((command,), parse)
+            def merge(replies: list[Any]) -> list[Job]:
+                found = {job.id: job for job in self._jobs(replies, existing, context)}
+                return [found.get(job.id, job) for job in jobs]
+
+            return Op(self.get_jobs(existing, context).commands, merge)
+
+        return Op(commands, parse)
+
+    def _added_job(self, job_id: str, spec: AddSpec, context: JobContext | None) -> Job:
+        job = Job(
+            id=job_id,
+            name=spec.name,
+            data=serializer.decode(spec.data),  # as a worker will see it
+            queue=self.queue,
+            state=JobState.DELAYED if spec.delay_ms else JobState.WAITING,
+            attempts=spec.attempts,
+            priority=spec.priority,
+            _context=context,
+        )
+        if spec.opts != "{}":
+            job.apply_options(serializer.decode(spec.opts))
+        return job
 
     # -- worker --------------------------------------------------------------------------------
 

@@ -223,6 +223,12 @@ class AsyncRedis:
         self.is_cluster = isinstance(self.client, async_redis.cluster.RedisCluster)
         self.direct = _direct_client(settings, blocking, single_caller)
 
+    @property
+    def keeps_order(self) -> bool:
+        """Whether concurrent script calls reach Redis in the order they were made (they share
+        the direct connection), so a caller may pipeline dependent calls as separate tasks."""
+        return self.direct is not None
+
     async def run(self, op: Op[T]) -> T:
         value = op.parse(await self._execute(op.commands))
         while isinstance(value, Op):
