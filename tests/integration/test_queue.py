@@ -29,6 +29,7 @@ async def keys_under(redis_url: str, prefix: str) -> list[str]:
 async def test_add_returns_a_job_that_can_be_read_back(queue: Queue) -> None:
     job = await queue.add("send", {"to": "a@b.c"}, attempts=3, timeout=5, ttl=60)
     assert job.id and job.state is JobState.WAITING
+    assert (job.attempts, job.timeout, job.ttl) == (3, 5, 60)  # as given, without a read
     stored = await queue.get_job(job.id)
     assert stored is not None
     assert (stored.name, stored.data, stored.attempts) == ("send", {"to": "a@b.c"}, 3)
@@ -75,6 +76,19 @@ async def test_a_bulk_add_keeps_ids_unique_within_the_batch(queue: Queue) -> Non
     assert [job.data for job in jobs] == ["chosen", 1, "generated", 1]
     assert (await queue.get_job("3")).data == "chosen"  # type: ignore[union-attr]
     assert (await queue.counts())["waiting"] == 3
+
+
+async def test_concurrent_first_adds_register_the_queue_and_keep_their_order(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    # Each first add carries the registration in its own round trip; none waits for another's.
+    jobs = await asyncio.gather(*(queue.add("n", i) for i in range(20)))
+    assert [int(job.id) for job in jobs] == sorted(int(job.id) for job in jobs)
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await client.smembers(f"{key_prefix}:queues") == {queue.name}
+    finally:
+        await client.aclose()
 
 
 async def test_add_bulk_adds_all_in_order(queue: Queue) -> None:
