@@ -13,7 +13,7 @@ from peers.base import SLEEP_S, Payload
 DIST = "conveyor-queue"
 SETTINGS = (
     "1 Worker per process, concurrency=200, uvloop; "
-    "add_bulk chunks of 1000 (its internal round-trip size)"
+    "add_bulk with 1000 jobs per call (sent as 10 pipelined script calls of 100)"
 )
 QUEUE = "bench"
 

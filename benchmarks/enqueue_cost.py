@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Where the time of one awaited ``Queue.add`` goes (scenario (a) of run.py, taken apart).
+
+    .venv/bin/python benchmarks/enqueue_cost.py [--blocks 40] [--calls 500]
+
+Starts its own redis-server (no persistence) on a free loopback port and times, one awaited
+call at a time on the default asyncio loop (as run.py's producers run), each step that a
+single add adds on top of the one before:
+
+1. ``SET`` over Conveyor's direct connection: the round trip itself;
+2. ``EVALSHA`` of a script that only returns, with the queue's keys and one add's arguments:
+   the fixed cost of a script call;
+3. the same redis.call()s as ``add_job`` with constant arguments: the cost of the calls;
+4. ``add_job`` itself with prepared arguments: the calls on real data (a new hash, a growing
+   wait set) and the script's own logic;
+5. ``Queue.add``: everything, with the client's work (validation, encoding, the Job returned);
+
+and, for reference, redis-py's asyncio ``LPUSH`` (run.py's physical-limit line). The steps
+run in interleaved blocks (the VM's speed drifts), and each figure is the median over blocks
+of microseconds per call. Redis's own time per call (INFO commandstats) comes with 3 and 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import redis  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+
+from conveyor import Queue  # noqa: E402
+from conveyor.options import build_spec  # noqa: E402
+from conveyor.storage import resp  # noqa: E402
+
+#: add_job's redis.call()s (TIME, INCRBY, EXISTS, HSET, ZADD, XADD, ZADD marker) on fixed keys.
+_CALLS_ONLY = """
+redis.call("TIME")
+redis.call("INCRBY", SEQ, 1)
+redis.call("EXISTS", BASE .. "job:x")
+redis.call("HSET", BASE .. "job:x", "name", "a", "data", "b", "score", "1", "created", "1",
+  "state", "waiting")
+redis.call("ZADD", WAIT, 1, "x")
+redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", "added", "id", "x",
+  "state", "waiting")
+redis.call("ZADD", MARKER, 0, "1")
+return {"x", 1}
+"""
+
+
+def payload(i: int) -> dict[str, float]:
+    return {"i": i, "t": time.time()}
+
+
+async def measure(
+    url: str, blocks: int, calls: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    queue = Queue("cost", url=url)
+    await queue.add("noop", payload(0))  # registers the queue and loads add_job
+    direct = resp.DirectClient(url, 5.0, 5.0)
+    plain = aioredis.Redis.from_url(url)
+    admin = redis.Redis.from_url(url)
+
+    spec = build_spec(queue.settings, "noop", payload(0))
+    add_call = queue.commands.add([spec], None).commands[0]
+    assert not isinstance(add_call, tuple)
+    prelude = add_call.script.source.split("local jobs")[0]  # keys and settings, as add_job's
+
+    def script_call(source: str) -> bytes:
+        sha = admin.script_load(source)
+        head = resp.evalsha_head(sha, add_call.keys)
+        return resp.pack_evalsha(head, len(add_call.keys), add_call.args)
+
+    set_call = resp.pack(("SET", "cost:k", json.dumps(payload(0))))
+    empty_call = script_call(prelude + "return 1")
+    calls_call = script_call(prelude + _CALLS_ONLY)
+    add_job_call = resp.pack_evalsha(add_call.head, len(add_call.keys), add_call.args)
+
+    def sending(packed: bytes) -> Callable[[int], Awaitable[object]]:
+        return lambda _i: direct.execute(packed, 1)
+
+    async def queue_add(i: int) -> object:
+        return await queue.add("noop", payload(i))
+
+    async def lpush(i: int) -> object:
+        return await plain.lpush("cost:list", json.dumps({"task": "noop", "data": payload(i)}))
+
+    steps: dict[str, Callable[[int], Awaitable[object]]] = {
+        "1 SET (round trip)": sending(set_call),
+        "2 EVALSHA return 1": sending(empty_call),
+        "3 add_job's calls, fixed args": sending(calls_call),
+        "4 add_job": sending(add_job_call),
+        "5 Queue.add": queue_add,
+        "redis-py asyncio LPUSH": lpush,
+    }
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    order = list(steps.items())
+    for block in range(blocks):
+        for name, step in order if block % 2 else order[::-1]:
+            start = time.perf_counter()
+            for i in range(calls):
+                await step(i)
+            times[name].append((time.perf_counter() - start) / calls * 1e6)
+        if block % 10 == 9:  # keep the queue from growing without end
+            await queue.obliterate(force=True)
+            admin.delete("cost:list")
+    # Redis's own time per script call (INFO commandstats), each script on its own.
+    server_us: dict[str, float] = {}
+    for name in ("2 EVALSHA return 1", "3 add_job's calls, fixed args", "4 add_job"):
+        admin.config_resetstat()
+        for i in range(calls * 4):
+            await steps[name](i)
+        server_us[name] = float(admin.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
+    await queue.obliterate(force=True)
+    await queue.close()
+    await plain.aclose()
+    direct.close()
+    return times, server_us
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--blocks", type=int, default=40, help="interleaved blocks per step")
+    parser.add_argument("--calls", type=int, default=500, help="awaited calls per block")
+    args = parser.parse_args()
+    server = RedisServer()
+    try:
+        times, server_us = asyncio.run(measure(server.url, args.blocks, args.calls))
+    finally:
+        server.stop()
+    print(f"median of {args.blocks} blocks of {args.calls} awaited calls, microseconds per call\n")
+    print("| step | µs per call | added by this step | Redis µs per call |")
+    print("|---|---|---|---|")
+    previous = None
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        numbered = name[0].isdigit()
+        added = f"{median - previous:+.1f}" if numbered and previous is not None else ""
+        in_redis = f"{server_us[name]:.1f}" if name in server_us else ""
+        print(f"| {name} | {median:.1f} | {added} | {in_redis} |")
+        if numbered:
+            previous = median
+
+
+if __name__ == "__main__":
+    main()
