@@ -168,8 +168,12 @@ class QueueCommands:
 
     # -- producer ------------------------------------------------------------------------------
 
+    def _registration(self) -> Command:
+        """Records the queue's name, so the dashboard and CLI discover it."""
+        return ("SADD", registry_key(self.settings.prefix), self.queue)
+
     def register(self) -> Op[None]:
-        return Op((("SADD", registry_key(self.settings.prefix), self.queue),), lambda _: None)
+        return Op((self._registration(),), lambda _: None)
 
     def add(
         self, specs: Sequence[AddSpec], context: JobContext | None, *, register: bool = False
@@ -183,7 +187,7 @@ class QueueCommands:
             command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
         commands: tuple[Command, ...] = (command,)
         if register:
-            commands = (self.register().commands[0], command)
+            commands = (self._registration(), command)
         replicas = self.settings.wait_replicas
         timeout_ms = int(self.settings.wait_replicas_timeout_seconds * 1000)
         if replicas:
