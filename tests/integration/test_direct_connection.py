@@ -117,7 +117,7 @@ async def test_unix_socket(
     make_redis(extra_config={"unixsocket": str(path), "unixsocketperm": "700"})
     async with Queue("q", url=f"unix://{path}?db=0", prefix=key_prefix) as queue:
         job = await queue.add("x", {"via": "unix"})
-        assert queue.redis.direct is not None and queue.redis.direct.path == str(path)
+        assert queue.redis.direct is not None and queue.redis.direct.endpoint.path == str(path)
         assert (await queue.get_job(job.id)).data == {"via": "unix"}  # type: ignore[union-attr]
 
 

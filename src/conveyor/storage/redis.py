@@ -1,17 +1,18 @@
 """The one door to Redis for the rest of Conveyor: executes ``Op``s, async or blocking.
 
 Commands of one Op go out in one round trip (a non-transactional pipeline when there are
-several). On asyncio, script calls to a plain ``redis://``/``unix://`` server take the lean
-pipelined connection of ``storage.resp``; everything else goes through redis-py. Scripts are
-called by SHA; a server that does not know one (restarted, flushed, failed over) gets the
-source once and the call is repeated, so script loading costs nothing on the hot path. Redis
-errors are mapped onto Conveyor's exception tree here and in ``storage.resp``, nowhere else."""
+several). Script calls to a plain ``redis://``/``unix://`` server take a lean direct
+connection (``storage.resp`` on asyncio, ``storage.blocking_resp`` for blocking callers);
+everything else goes through redis-py. Scripts are called by SHA; a server that does not know
+one (restarted, flushed, failed over) gets the source once and the call is repeated, so script
+loading costs nothing on the hot path. Redis errors are mapped onto Conveyor's exception tree
+here and in the direct connections, nowhere else."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 import hiredis
@@ -27,6 +28,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from .. import errors
 from ..settings import Settings
 from . import resp
+from .blocking_resp import BlockingDirectClient
 from .commands import Command, Op, ScriptCommand
 from .urls import parse_url
 
@@ -126,6 +128,50 @@ def _missing_scripts(commands: Sequence[Command], replies: list[Any]) -> list[in
     ]
 
 
+def _has_error(replies: list[Any]) -> bool:
+    # A plain loop: cheaper than any() over a generator for the one reply of most calls.
+    for reply in replies:  # noqa: SIM110
+        if isinstance(reply, Exception):  # hiredis.ReplyError from the direct connection too
+            return True
+    return False
+
+
+def _recovery(
+    commands: Sequence[Command], replies: list[Any]
+) -> Generator[list[int], list[Any], list[Any]]:
+    """What follows a batch that came back with an error reply, without the I/O (the same for
+    every transport): yields the indexes of the commands to send again with their scripts'
+    source, receives their replies, then raises the first error or returns all replies.
+
+    Redis forgets scripts on a restart, a failover or SCRIPT FLUSH: their sources go in ONE
+    more round trip. Retrying them one by one cost two round trips per script, which under
+    500 ms of latency made the first housekeeping after a Redis restart outlast a lease."""
+    missing = _missing_scripts(commands, replies)
+    if missing:
+        resent = yield missing
+        for i, reply in zip(missing, resent, strict=True):
+            replies[i] = reply
+    _raise_first_error(replies)
+    return replies
+
+
+def _payload(commands: Sequence[Command], resend: list[int] | None) -> bytes:
+    """RESP for the direct connection: every command, or those of ``resend`` with source."""
+    if resend is None:
+        return b"".join(map(_packed, commands))
+    return b"".join(_packed(commands[i], with_source=True) for i in resend)
+
+
+def _fill(pipe: Any, commands: Sequence[Command], resend: list[int] | None) -> None:
+    """The same for a redis-py pipeline."""
+    if resend is None:
+        for command in commands:
+            pipe.execute_command(*_args(command))
+    else:
+        for i in resend:
+            pipe.execute_command(*_eval_args(commands[i]))
+
+
 def _eval_args(command: Command) -> tuple[Any, ...]:
     return command.eval() if isinstance(command, ScriptCommand) else command
 
@@ -169,6 +215,13 @@ def _direct_client(
     if blocking:  # the socket must outlast the longest block, as redis-py's does
         timeout += max(settings.idle_wake_seconds, MAX_BLOCK_SECONDS)
     return resp.DirectClient(settings.url, settings.socket_timeout_seconds, timeout)
+
+
+def _blocking_direct_client(settings: Settings) -> BlockingDirectClient | None:
+    if not settings.url.startswith(("redis://", "unix://")):  # TLS etc. stay on redis-py
+        return None
+    timeout = settings.socket_timeout_seconds
+    return BlockingDirectClient(settings.url, timeout, timeout)
 
 
 def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
@@ -251,46 +304,36 @@ class AsyncRedis:
         if not commands:
             return []
         if self.direct is not None and all(map(_direct_ok, commands)):
-            return await self._execute_direct(self.direct, commands)
-        if len(commands) == 1:
+            send = self._send_direct
+        elif len(commands) == 1:
             return [await self._one(commands[0])]
+        else:
+            send = self._send_pipeline
+        replies = await send(commands, None)
+        if not _has_error(replies):
+            return replies  # nothing to resend or raise (nearly every call)
+        recovery = _recovery(commands, replies)
+        try:
+            resend = next(recovery)
+            while True:
+                resend = recovery.send(await send(commands, resend))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _send_direct(
+        self, commands: Sequence[Command], resend: list[int] | None
+    ) -> list[Any]:
+        assert self.direct is not None
+        payload = _payload(commands, resend)
+        return await self.direct.execute(payload, len(commands) if resend is None else len(resend))
+
+    async def _send_pipeline(
+        self, commands: Sequence[Command], resend: list[int] | None
+    ) -> list[Any]:
         with _mapped_errors():
             pipe = self.client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*_args(command))
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-        missing = _missing_scripts(commands, replies)
-        if missing:
-            # Redis forgot the scripts (restart, failover, SCRIPT FLUSH): send their sources in
-            # ONE more round trip. Retrying them one by one cost two round trips per script,
-            # which under 500 ms of latency made the first housekeeping after a Redis restart
-            # outlast a lease.
-            with _mapped_errors():
-                pipe = self.client.pipeline(transaction=False)
-                for i in missing:
-                    pipe.execute_command(*_eval_args(commands[i]))
-                for i, reply in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
-                    replies[i] = reply
-        _raise_first_error(replies)
-        return replies
-
-    async def _execute_direct(
-        self, direct: resp.DirectClient, commands: Sequence[Command]
-    ) -> list[Any]:
-        payload = b"".join(map(_packed, commands))
-        replies = await direct.execute(payload, len(commands))
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                break
-        else:
-            return replies  # no error reply: nothing to resend or raise (nearly every call)
-        missing = _missing_scripts(commands, replies)
-        if missing:  # one more round trip for all of them (see _execute)
-            payload = b"".join(_packed(commands[i], with_source=True) for i in missing)
-            for i, reply in zip(missing, await direct.execute(payload, len(missing)), strict=True):
-                replies[i] = reply
-        _raise_first_error(replies)
-        return replies
+            _fill(pipe, commands, resend)
+            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
     async def _one(self, command: Command) -> Any:
         with _mapped_errors():
@@ -312,11 +355,14 @@ class AsyncRedis:
 
 
 class SyncRedis:
-    """Executes Ops on a blocking redis-py client (for SyncQueue in Flask, Django, scripts)."""
+    """Executes Ops from blocking code (SyncQueue in Flask, Django, scripts and threads): over
+    the blocking direct connection (``storage.blocking_resp``) where the asyncio client would
+    take the direct one, else on a blocking redis-py client."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: Any = _make_client(settings, False, sync_redis)
+        self.direct = _blocking_direct_client(settings)
 
     def run(self, op: Op[T]) -> T:
         value = op.parse(self._execute(op.commands))
@@ -325,25 +371,36 @@ class SyncRedis:
         return value
 
     def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        # The same course as AsyncRedis._execute, without the awaits.
         if not commands:
             return []
-        if len(commands) == 1:
+        if self.direct is not None and all(map(_direct_ok, commands)):
+            send = self._send_direct
+        elif len(commands) == 1:
             return [self._one(commands[0])]
+        else:
+            send = self._send_pipeline
+        replies = send(commands, None)
+        if not _has_error(replies):
+            return replies
+        recovery = _recovery(commands, replies)
+        try:
+            resend = next(recovery)
+            while True:
+                resend = recovery.send(send(commands, resend))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _send_direct(self, commands: Sequence[Command], resend: list[int] | None) -> list[Any]:
+        assert self.direct is not None
+        payload = _payload(commands, resend)
+        return self.direct.execute(payload, len(commands) if resend is None else len(resend))
+
+    def _send_pipeline(self, commands: Sequence[Command], resend: list[int] | None) -> list[Any]:
         with _mapped_errors():
             pipe = self.client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*_args(command))
-            replies: list[Any] = pipe.execute(raise_on_error=False)
-        missing = _missing_scripts(commands, replies)
-        if missing:  # one more round trip for all of them (see AsyncRedis._execute)
-            with _mapped_errors():
-                pipe = self.client.pipeline(transaction=False)
-                for i in missing:
-                    pipe.execute_command(*_eval_args(commands[i]))
-                for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
-                    replies[i] = reply
-        _raise_first_error(replies)
-        return replies
+            _fill(pipe, commands, resend)
+            return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
     def _one(self, command: Command) -> Any:
         with _mapped_errors():
@@ -358,4 +415,6 @@ class SyncRedis:
             return self.client.execute_command(*args)
 
     def close(self) -> None:
+        if self.direct is not None:
+            self.direct.close()
         self.client.close()

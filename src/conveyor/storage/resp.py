@@ -25,7 +25,15 @@ from redis.asyncio.connection import parse_url as redis_parse_url
 
 from .. import errors
 
-__all__ = ["DirectClient", "evalsha_head", "is_noscript", "pack", "pack_evalsha", "reply_error"]
+__all__ = [
+    "DirectClient",
+    "Endpoint",
+    "evalsha_head",
+    "is_noscript",
+    "pack",
+    "pack_evalsha",
+    "reply_error",
+]
 
 #: Server error codes that mean "this connection cannot serve commands now" (an outage to ride
 #: out), not "this command is wrong".
@@ -179,33 +187,51 @@ class _Socket(asyncio.Protocol):
                 self.transport.close()
 
 
-class DirectClient:
-    """Sends raw RESP to one server over one shared connection, reconnecting when it breaks."""
+class Endpoint:
+    """Where one server is and how a new connection logs in (from a ``redis://`` or
+    ``unix://`` URL); shared by the asyncio and the blocking direct connection."""
 
-    def __init__(self, url: str, connect_timeout: float, timeout: float) -> None:
+    def __init__(self, url: str) -> None:
         params: dict[str, Any] = dict(redis_parse_url(url))
         self.host: str = params.get("host", "localhost")
         self.port: int = int(params.get("port", 6379))
         self.path: str | None = params.get("path")
-        self.connect_timeout = connect_timeout
-        self.timeout = timeout
-        self._handshake = self._handshake_commands(params)
-        self._socket: _Socket | None = None
-        self._connecting: asyncio.Future[_Socket] | None = None
-
-    @staticmethod
-    def _handshake_commands(params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        commands: list[tuple[Any, ...]] = []
+        #: AUTH and SELECT, sent first on every new connection.
+        self.handshake: list[tuple[Any, ...]] = []
         if params.get("password") is not None:
             user, password = params.get("username"), params["password"]
-            commands.append(("AUTH", user, password) if user else ("AUTH", password))
+            self.handshake.append(("AUTH", user, password) if user else ("AUTH", password))
         if int(params.get("db") or 0):
-            commands.append(("SELECT", int(params["db"])))
-        return commands
+            self.handshake.append(("SELECT", int(params["db"])))
 
     @property
     def where(self) -> str:
         return self.path or f"{self.host}:{self.port}"
+
+    def unreachable(self, exc: BaseException) -> errors.ConnectionError:
+        return errors.ConnectionError(
+            f"Redis is unreachable: cannot connect to {self.where}: {exc!r}"
+        )
+
+    def check_handshake(self, replies: Sequence[Any]) -> None:
+        """Raise if the server refused the login or the database (``replies`` start with the
+        handshake's)."""
+        for reply in replies[: len(self.handshake)]:
+            if isinstance(reply, hiredis.ReplyError):
+                raise errors.ConnectionError(
+                    f"Redis at {self.where} refused the login or database: {reply}"
+                )
+
+
+class DirectClient:
+    """Sends raw RESP to one server over one shared connection, reconnecting when it breaks."""
+
+    def __init__(self, url: str, connect_timeout: float, timeout: float) -> None:
+        self.endpoint = Endpoint(url)
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self._socket: _Socket | None = None
+        self._connecting: asyncio.Future[_Socket] | None = None
 
     async def execute(self, payload: bytes, expected: int) -> list[Any]:
         """Send ``payload`` (``expected`` commands) and return their replies, errors included
@@ -247,26 +273,24 @@ class DirectClient:
         def factory() -> _Socket:
             return _Socket(loop, self.timeout)
 
+        endpoint = self.endpoint
         try:
             async with asyncio.timeout(self.connect_timeout):
-                if self.path:
-                    _, sock = await loop.create_unix_connection(factory, self.path)
+                if endpoint.path:
+                    _, sock = await loop.create_unix_connection(factory, endpoint.path)
                 else:
-                    _, sock = await loop.create_connection(factory, self.host, self.port)
+                    _, sock = await loop.create_connection(factory, endpoint.host, endpoint.port)
         except (OSError, TimeoutError) as exc:
-            raise errors.ConnectionError(
-                f"Redis is unreachable: cannot connect to {self.where}: {exc!r}"
-            ) from exc
+            raise endpoint.unreachable(exc) from exc
         # The login and database first, then the connection's id (for CLIENT UNBLOCK; a server
         # that refuses CLIENT to this user just leaves it unknown), in one round trip.
-        commands = [*self._handshake, ("CLIENT", "ID")]
-        replies = await sock.send(b"".join(pack(command) for command in commands), len(commands))
-        refused = [str(r) for r in replies[:-1] if isinstance(r, hiredis.ReplyError)]
-        if refused:
+        commands = [*endpoint.handshake, ("CLIENT", "ID")]
+        replies = await sock.send(b"".join(map(pack, commands)), len(commands))
+        try:
+            endpoint.check_handshake(replies)
+        except errors.ConnectionError:
             sock.close()
-            raise errors.ConnectionError(
-                f"Redis at {self.where} refused the login or database: {refused[0]}"
-            )
+            raise
         sock.client_id = replies[-1] if isinstance(replies[-1], int) else None
         return sock
 
