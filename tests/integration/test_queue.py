@@ -54,11 +54,17 @@ async def test_add_with_an_existing_job_id_returns_that_job_and_adds_nothing(que
 
 
 async def test_custom_numeric_ids_do_not_collide_with_generated_ones(queue: Queue) -> None:
-    await queue.add("a", job_id="1")
-    await queue.add("a", job_id="2")
-    generated = await queue.add("a")
-    assert generated.id not in ("1", "2")
-    assert (await queue.counts())["waiting"] == 3
+    # Every add draws the next sequence number, and a generated id is that number as text.
+    await queue.add("a", job_id="3")  # draws 1
+    await queue.add("a", job_id="4")  # draws 2
+    generated = await queue.add("a")  # draws 3: "3" and "4" are taken, so "5"
+    assert generated.id == "5"
+    await queue.add("a", job_id="7")  # draws 6
+    delayed = await queue.add("a", delay=60)  # the general path: draws 7, taken, so "8"
+    assert delayed.id == "8"
+    assert (await queue.get_job("3")).name == "a"  # type: ignore[union-attr]
+    counts = await queue.counts()
+    assert (counts["waiting"], counts["delayed"]) == (4, 1)
 
 
 async def test_a_bulk_add_keeps_ids_unique_within_the_batch(queue: Queue) -> None:
