@@ -1,9 +1,10 @@
 """A lean RESP2 connection to one Redis server for blocking callers (``SyncQueue``).
 
-The blocking twin of ``resp.DirectClient``. redis-py's blocking client spends about as long
-around an EVALSHA as Redis spends running it (command packing, a connection-pool checkout and
-a health check, reply parsing in Python); here a call is one ``sendall`` and reads into hiredis
-until its replies are in.
+The blocking twin of ``resp.DirectClient``. redis-py's blocking client spent longer around an
+EVALSHA than Redis spent running it (command packing, a connection-pool checkout and health
+check, reply handling in Python): measured on one Redis, ``SyncQueue.add`` made about 4,000
+calls/s through redis-py and 5,800 this way. Here a call is one ``sendall``, then reads into
+hiredis until its replies are in.
 
 Connections are pooled: a call takes an idle one (or opens one) and gives it back once every
 reply is read, so threads never interleave on a socket, and a call that fails half-way closes
@@ -35,8 +36,9 @@ _READ_SIZE = 65536
 
 
 def _timeval(seconds: float) -> bytes:
-    whole = int(seconds)
-    return struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    # At least a microsecond: a zero timeval would mean "no timeout at all" to the kernel.
+    whole, micros = divmod(max(int(seconds * 1_000_000), 1), 1_000_000)
+    return struct.pack("ll", whole, micros)
 
 
 class _Connection:

@@ -155,11 +155,12 @@ def _recovery(
     return replies
 
 
-def _payload(commands: Sequence[Command], resend: list[int] | None) -> bytes:
-    """RESP for the direct connection: every command, or those of ``resend`` with source."""
+def _payload(commands: Sequence[Command], resend: list[int] | None) -> tuple[bytes, int]:
+    """RESP for the direct connection, and how many commands it holds: every command, or
+    those of ``resend`` with their scripts' source."""
     if resend is None:
-        return b"".join(map(_packed, commands))
-    return b"".join(_packed(commands[i], with_source=True) for i in resend)
+        return b"".join(map(_packed, commands)), len(commands)
+    return b"".join(_packed(commands[i], with_source=True) for i in resend), len(resend)
 
 
 def _fill(pipe: Any, commands: Sequence[Command], resend: list[int] | None) -> None:
@@ -324,8 +325,7 @@ class AsyncRedis:
         self, commands: Sequence[Command], resend: list[int] | None
     ) -> list[Any]:
         assert self.direct is not None
-        payload = _payload(commands, resend)
-        return await self.direct.execute(payload, len(commands) if resend is None else len(resend))
+        return await self.direct.execute(*_payload(commands, resend))
 
     async def _send_pipeline(
         self, commands: Sequence[Command], resend: list[int] | None
@@ -393,8 +393,7 @@ class SyncRedis:
 
     def _send_direct(self, commands: Sequence[Command], resend: list[int] | None) -> list[Any]:
         assert self.direct is not None
-        payload = _payload(commands, resend)
-        return self.direct.execute(payload, len(commands) if resend is None else len(resend))
+        return self.direct.execute(*_payload(commands, resend))
 
     def _send_pipeline(self, commands: Sequence[Command], resend: list[int] | None) -> list[Any]:
         with _mapped_errors():
