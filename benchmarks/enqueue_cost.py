@@ -15,7 +15,8 @@ single add adds on top of the one before:
    wait set) and the script's own logic;
 5. ``Queue.add``: everything, with the client's work (validation, encoding, the Job returned);
 
-and, for reference, redis-py's asyncio ``LPUSH`` (run.py's physical-limit line). The steps
+and, for reference, redis-py's asyncio ``LPUSH`` (run.py's physical-limit line), and the
+blocking flavour: ``SyncQueue.add`` and redis-py's blocking ``LPUSH``. The steps
 run in interleaved blocks (the VM's speed drifts), and each figure is the median over blocks
 of microseconds per call. Redis's own time per call (INFO commandstats) comes with 3 and 4.
 """
@@ -38,7 +39,7 @@ import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 
-from conveyor import Queue  # noqa: E402
+from conveyor import Queue, SyncQueue  # noqa: E402
 from conveyor.options import build_spec  # noqa: E402
 from conveyor.storage import resp  # noqa: E402
 
@@ -73,7 +74,8 @@ async def measure(
     spec = build_spec(queue.settings, "noop", payload(0))
     add_call = queue.commands.add([spec], None).commands[0]
     assert not isinstance(add_call, tuple)
-    prelude = add_call.script.source.split("local jobs")[0]  # keys and settings, as add_job's
+    # add_job's keys, settings and helpers (its own code starts with write_job).
+    prelude = add_call.script.source.split("local function write_job")[0]
 
     def script_call(source: str) -> bytes:
         sha = admin.script_load(source)
@@ -84,6 +86,9 @@ async def measure(
     empty_call = script_call(prelude + "return 1")
     calls_call = script_call(prelude + _CALLS_ONLY)
     add_job_call = resp.pack_evalsha(add_call.head, len(add_call.keys), add_call.args)
+    # Each stand-in must run its own body, not part of add_job's (the prelude ends in time).
+    assert await direct.execute(empty_call, 1) == [1]
+    assert await direct.execute(calls_call, 1) == [["x", 1]]
 
     def sending(packed: bytes) -> Callable[[int], Awaitable[object]]:
         return lambda _i: direct.execute(packed, 1)
@@ -94,6 +99,16 @@ async def measure(
     async def lpush(i: int) -> object:
         return await plain.lpush("cost:list", json.dumps({"task": "noop", "data": payload(i)}))
 
+    # The blocking flavour (run.py's conveyor_sync and redis_lpush_sync rows): calls that
+    # never yield to the loop, so they pay no asyncio cost.
+    sync_queue = SyncQueue("cost", url=url)
+
+    async def sync_add(i: int) -> object:
+        return sync_queue.add("noop", payload(i))
+
+    async def lpush_blocking(i: int) -> object:
+        return admin.lpush("cost:list", json.dumps({"task": "noop", "data": payload(i)}))
+
     steps: dict[str, Callable[[int], Awaitable[object]]] = {
         "1 SET (round trip)": sending(set_call),
         "2 EVALSHA return 1": sending(empty_call),
@@ -101,6 +116,8 @@ async def measure(
         "4 add_job": sending(add_job_call),
         "5 Queue.add": queue_add,
         "redis-py asyncio LPUSH": lpush,
+        "SyncQueue.add (blocking)": sync_add,
+        "redis-py blocking LPUSH": lpush_blocking,
     }
     times: dict[str, list[float]] = {name: [] for name in steps}
     order = list(steps.items())
@@ -122,6 +139,7 @@ async def measure(
         server_us[name] = float(admin.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
     await queue.obliterate(force=True)
     await queue.close()
+    sync_queue.close()
     await plain.aclose()
     direct.close()
     return times, server_us
