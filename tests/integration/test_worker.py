@@ -556,15 +556,21 @@ async def test_ttl_is_about_starting_in_time_not_about_retries(queue: Queue) -> 
         nonlocal attempts
         attempts += 1
         if attempts == 1:
-            await asyncio.sleep(0.3)  # outlives the ttl, then fails: the retry must still run
+            await asyncio.sleep(0.8)  # outlives the ttl, then fails: the retry must still run
             raise RuntimeError("first try fails")
         return "second try"
 
-    async with running(worker(queue, {"flaky": flaky})):
-        job = await queue.add("flaky", attempts=2, ttl=0.2, backoff=Backoff.fixed(0.1))
+    async def ready(job: Job) -> None:
+        pass
+
+    async with running(worker(queue, {"flaky": flaky, "ready": ready})):
+        # The worker is up and fetching first, so the ttls below time the jobs, not its start
+        # (which took longer than a 0.2 s ttl once on a loaded CI machine).
+        await (await queue.add("ready")).wait(timeout=10)
+        job = await queue.add("flaky", attempts=2, ttl=0.5, backoff=Backoff.fixed(0.1))
         assert await job.wait(timeout=10) == "second try"
         # A delayed job's ttl counts from its run-at time, not from the add.
-        later = await queue.add("flaky", delay=0.4, ttl=0.3)
+        later = await queue.add("flaky", delay=0.6, ttl=0.5)
         assert await later.wait(timeout=10) == "second try"
 
 
