@@ -6,6 +6,7 @@ It runs exactly the same procedures and Ops as ``Queue`` (``procedures``,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -37,11 +38,17 @@ class SyncQueue(QueueCore):
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
     _redis: SyncRedis | None = None
+    #: Guards the first use from several threads at once, which would otherwise each make a
+    #: client, all but one left for the garbage collector to close. One lock for every queue:
+    #: first uses are rare.
+    _creating = threading.Lock()
 
     @property
     def redis(self) -> SyncRedis:
         if self._redis is None:
-            self._redis = SyncRedis(self.settings)
+            with self._creating:
+                if self._redis is None:
+                    self._redis = SyncRedis(self.settings)
         return self._redis
 
     def _drive(self, procedure: Procedure[T]) -> T:

@@ -1,7 +1,7 @@
 """The pooled connection script calls take from blocking code (``storage.blocking_resp``, under
 ``SyncQueue``), against real Redis: threads get their own replies, a forked child its own
-connections, and a dead, stopped or restarted server, a login and a unix socket behave as they
-do through redis-py."""
+connections, and a dead, stopped or restarted server, a link reset, cut or slowed, a login and a
+unix socket behave as they do through redis-py."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 from tests.support.redis_server import RedisServer, find_free_port
+from tests.support.tcp_proxy import TcpProxy
 
 from conveyor import SyncQueue
 from conveyor.errors import CommandRefused, ConnectionError
@@ -32,8 +33,10 @@ def test_threads_share_the_pool_and_get_their_own_replies(
     server = make_redis()
     with SyncQueue("q", url=server.url, prefix=key_prefix) as queue:
         results: dict[int, list[int]] = {}
+        start = threading.Barrier(8)  # every first call at once: still one client is made
 
         def produce(thread: int) -> None:
+            start.wait()
             results[thread] = [
                 queue.add("echo", {"t": thread, "n": n}).data["n"] for n in range(200)
             ]
@@ -180,3 +183,29 @@ def test_error_replies_come_back_as_values_and_leave_the_connection_in_step(
         assert client.execute(resp.pack(("ECHO", "next")), 1) == ["next"]
     finally:
         client.close()
+
+
+def test_a_link_reset_dropped_or_slowed_between_client_and_redis(
+    make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    server = make_redis()
+    with (
+        TcpProxy(server.port) as proxy,
+        SyncQueue("q", url=proxy.url, prefix=key_prefix, socket_timeout_seconds=0.5) as queue,
+    ):
+        queue.add("before")
+        assert proxy.reset() >= 1  # the pooled connection dies while idle...
+        assert queue.add("after reset", {"n": 1}).data == {"n": 1}  # ...and is not used
+        proxy.drop()
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match="no reply"):
+            queue.add("dropped")
+        assert time.monotonic() - started < 3
+        proxy.heal()
+        proxy.delay(0.05)
+        # Fresh connections through a slow link; each reply is its own call's.
+        assert [queue.add("slow", {"n": n}).data["n"] for n in range(5)] == list(range(5))
+    with SyncQueue("q", url=server.url, prefix=key_prefix) as direct:
+        names = [job.name for job in direct.get_jobs("waiting", 0, -1, newest_first=False)]
+    # The dropped call never reached Redis (the proxy black-holed it both ways).
+    assert names == ["before", "after reset"] + ["slow"] * 5
