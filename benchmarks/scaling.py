@@ -96,6 +96,25 @@ def used_memory(server: RedisServer) -> int:
     raise RuntimeError("no used_memory in INFO memory")
 
 
+def cpu_seconds(server: RedisServer, pids: list[int]) -> tuple[float, float | None]:
+    """CPU time used so far (user + system, s): Redis's (INFO cpu) and the worker processes'
+    (/proc, Linux only: None elsewhere)."""
+    info = dict(
+        line.split(":", 1) for line in server.command("INFO", "cpu").splitlines() if ":" in line
+    )
+    redis_cpu = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        workers = 0.0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            workers += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    except (OSError, ValueError):
+        return redis_cpu, None
+    return redis_cpu, workers
+
+
 def flush_keys(server: RedisServer) -> None:
     """FLUSHALL but keep the script cache, so memory baselines already include the scripts."""
     server.command("FLUSHALL")
@@ -209,8 +228,11 @@ def drain_once(server: RedisServer, backlog: int, args: argparse.Namespace) -> d
     }
     wins = windows_for(backlog, args)
     marks: dict[int, tuple[int, float]] = {}
+    # CPU used by Redis and by the workers when each mark was seen, with the count seen then.
+    cpu_marks: dict[int, tuple[int, float, float | None, float]] = {}
     want = sorted({t for w in wins.values() for t in w})
     workers = Workers("conveyor", "noop", server.url, 2)
+    pids = [proc.pid for proc, _ in workers.procs]
     try:
         deadline = time.monotonic() + args.timeout
         while len(marks) < len(want):
@@ -218,6 +240,7 @@ def drain_once(server: RedisServer, backlog: int, args: argparse.Namespace) -> d
             for th in want:
                 if th not in marks and done >= th:
                     marks[th] = (done, last)
+                    cpu_marks[th] = (done, *cpu_seconds(server, pids), time.monotonic())
             if len(marks) == len(want):
                 break
             workers.check_alive()
@@ -231,6 +254,14 @@ def drain_once(server: RedisServer, backlog: int, args: argparse.Namespace) -> d
         (ca, ta), (cb, tb) = marks[a], marks[b]
         result[f"drain_{name}"] = (cb - ca) / (tb - ta)
         result[f"window_{name}"] = [a, b]
+    # Where the time goes, over the longest window: Redis's CPU per job and how busy it was
+    # (near 100 % = Redis is the limit), and the workers' CPU per job.
+    a, b = wins["long"] if "long" in wins else wins["short"]
+    (na, ra, wa, ta), (nb, rb, wb, tb) = cpu_marks[a], cpu_marks[b]
+    result["redis_cpu_us_per_job"] = (rb - ra) / (nb - na) * 1e6
+    result["redis_busy_pct"] = (rb - ra) / (tb - ta) * 100
+    if wa is not None and wb is not None:
+        result["workers_cpu_us_per_job"] = (wb - wa) / (nb - na) * 1e6
     result["status"] = "ok"
     return result
 
@@ -284,6 +315,10 @@ def drain_phase(
             "bytes_per_waiting_job": summary([x["bytes_per_waiting_job"] for x in ok]),
             "drain_short": summary([x["drain_short"] for x in ok if "drain_short" in x]),
             "drain_long": summary([x["drain_long"] for x in ok if "drain_long" in x]),
+            **{
+                key: summary([x[key] for x in ok if key in x])
+                for key in ("redis_cpu_us_per_job", "redis_busy_pct", "workers_cpu_us_per_job")
+            },
             "error": next((x["detail"] for x in runs if x.get("status") != "ok"), None),
         }
     return out
@@ -447,8 +482,9 @@ def markdown(
         "",
         f"| Jobs waiting at start | add_bulk fill jobs/s | drain jobs/s, jobs "
         f"{SKIP + 1:,}-{SKIP + args.short_window:,} | drain jobs/s, jobs "
-        f"{SKIP + 1:,}-{SKIP + args.window:,} | Redis bytes per waiting job |",
-        "|---|---|---|---|---|",
+        f"{SKIP + 1:,}-{SKIP + args.window:,} | Redis bytes per waiting job | Redis CPU "
+        "busy % | Redis CPU µs per job | workers' CPU µs per job |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in drain.values():
         label = f"{row['backlog']:,}"
@@ -456,8 +492,15 @@ def markdown(
             label += f" ({row['error'][:60]})"
         lines.append(
             f"| {label} | {cell(row['fill_rate'])} | {cell(row['drain_short'])} | "
-            f"{cell(row['drain_long'])} | {cell(row['bytes_per_waiting_job'])} |"
+            f"{cell(row['drain_long'])} | {cell(row['bytes_per_waiting_job'])} | "
+            f"{cell(row.get('redis_busy_pct'))} | {cell(row.get('redis_cpu_us_per_job'), 1)} | "
+            f"{cell(row.get('workers_cpu_us_per_job'), 1)} |"
         )
+    lines += [
+        "",
+        "CPU columns: over the longest window, from Redis's INFO cpu and the worker processes' "
+        "/proc stat (both user + system; the workers' include the benchmark's probe thread).",
+    ]
     lines += ["", "| Redis memory (INFO used_memory delta ÷ jobs) | bytes per job |", "|---|---|"]
     if mem.get("status") == "ok":
         lines.append(

@@ -1,0 +1,33 @@
+"""benchmarks/scaling.py runs end to end (a tiny run: its figures are not checked, only that
+every column, the CPU split included, gets one)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scaling.py"
+
+
+@pytest.mark.timeout(150)
+def test_scaling_reports_drain_memory_cpu_and_latency() -> None:
+    tiny = ["--backlogs", "3000", "--short-window", "1500", "--repeat", "1"]
+    tiny += ["--retained", "2000", "--latency-seconds", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *tiny],
+        capture_output=True,
+        text=True,
+        timeout=140,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| 3,000 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    # backlog, fill, short drain, long drain (n/a: too few jobs), bytes, Redis busy %,
+    # Redis µs per job, workers' µs per job
+    assert cells[3] == "n/a"
+    for cell in cells[1:3] + cells[4:]:
+        assert float(cell.replace(",", "")) > 0, row
+    assert "| enqueue call → handler runs" in proc.stdout
