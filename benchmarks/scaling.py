@@ -256,12 +256,16 @@ def drain_once(server: RedisServer, backlog: int, args: argparse.Namespace) -> d
         result[f"window_{name}"] = [a, b]
     # Where the time goes, over the longest window: Redis's CPU per job and how busy it was
     # (near 100 % = Redis is the limit), and the workers' CPU per job.
-    a, b = wins["long"] if "long" in wins else wins["short"]
-    (na, ra, wa, ta), (nb, rb, wb, tb) = cpu_marks[a], cpu_marks[b]
-    result["redis_cpu_us_per_job"] = (rb - ra) / (nb - na) * 1e6
-    result["redis_busy_pct"] = (rb - ra) / (tb - ta) * 100
-    if wa is not None and wb is not None:
-        result["workers_cpu_us_per_job"] = (wb - wa) / (nb - na) * 1e6
+    if wins:
+        first, last_mark = wins["long"] if "long" in wins else wins["short"]
+        (n0, redis0, workers0, t0), (n1, redis1, workers1, t1) = (
+            cpu_marks[first],
+            cpu_marks[last_mark],
+        )
+        result["redis_cpu_us_per_job"] = (redis1 - redis0) / (n1 - n0) * 1e6
+        result["redis_busy_pct"] = (redis1 - redis0) / (t1 - t0) * 100
+        if workers0 is not None and workers1 is not None:
+            result["workers_cpu_us_per_job"] = (workers1 - workers0) / (n1 - n0) * 1e6
     result["status"] = "ok"
     return result
 
