@@ -79,6 +79,13 @@ def parse_args() -> argparse.Namespace:
     args = ap.parse_args()
     default_backlogs = "10000,60000" if args.quick else "10000,100000,1000000"
     args.backlogs = [int(x) for x in (args.backlogs or default_backlogs).split(",") if x.strip()]
+    smallest = SKIP + args.short_window
+    for backlog in args.backlogs:
+        if backlog < smallest:
+            ap.error(
+                f"backlog {backlog:,} is too small: the drain is timed over jobs {SKIP + 1:,}-"
+                f"{smallest:,} (a smaller --short-window times a smaller backlog)"
+            )
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.retained = args.retained or (20_000 if args.quick else 100_000)
     args.latency_seconds = args.latency_seconds or (5.0 if args.quick else 20.0)
@@ -256,16 +263,15 @@ def drain_once(server: RedisServer, backlog: int, args: argparse.Namespace) -> d
         result[f"window_{name}"] = [a, b]
     # Where the time goes, over the longest window: Redis's CPU per job and how busy it was
     # (near 100 % = Redis is the limit), and the workers' CPU per job.
-    if wins:
-        first, last_mark = wins["long"] if "long" in wins else wins["short"]
-        (n0, redis0, workers0, t0), (n1, redis1, workers1, t1) = (
-            cpu_marks[first],
-            cpu_marks[last_mark],
-        )
-        result["redis_cpu_us_per_job"] = (redis1 - redis0) / (n1 - n0) * 1e6
-        result["redis_busy_pct"] = (redis1 - redis0) / (t1 - t0) * 100
-        if workers0 is not None and workers1 is not None:
-            result["workers_cpu_us_per_job"] = (workers1 - workers0) / (n1 - n0) * 1e6
+    first, last_mark = wins["long"] if "long" in wins else wins["short"]  # (see parse_args)
+    (n0, redis0, workers0, t0), (n1, redis1, workers1, t1) = (
+        cpu_marks[first],
+        cpu_marks[last_mark],
+    )
+    result["redis_cpu_us_per_job"] = (redis1 - redis0) / (n1 - n0) * 1e6
+    result["redis_busy_pct"] = (redis1 - redis0) / (t1 - t0) * 100
+    if workers0 is not None and workers1 is not None:
+        result["workers_cpu_us_per_job"] = (workers1 - workers0) / (n1 - n0) * 1e6
     result["status"] = "ok"
     return result
 

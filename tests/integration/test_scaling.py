@@ -31,3 +31,14 @@ def test_scaling_reports_drain_memory_cpu_and_latency() -> None:
     for cell in cells[1:3] + cells[4:]:
         assert float(cell.replace(",", "")) > 0, row
     assert "| enqueue call → handler runs" in proc.stdout
+
+
+def test_a_backlog_smaller_than_the_timed_range_is_refused_up_front() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--backlogs", "2000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "backlog 2,000 is too small: the drain is timed over jobs 1,001-9,000" in proc.stderr
