@@ -93,9 +93,12 @@ async def test_connection_resets_under_load_lose_nothing_and_run_nothing_twice(
     proxy: TcpProxy,
     redis_url: str,
 ) -> None:
-    a = start_worker("A", lease=1, concurrency=20, **via(proxy, redis_url))
+    a = start_worker("A", lease=1, concurrency=10, **via(proxy, redis_url))
+    # Jobs of 50-90 ms on 10 slots: at most about 20 complete between two resets, so reaching
+    # 200 takes many resets however fast the worker reconnects (with 0-40 ms jobs on 20 slots,
+    # a quick worker once got there after 4).
     jobs = await jobs_queue.add_bulk(
-        [{"name": "record", "data": {"sleep": 0.01 * (i % 5)}} for i in range(400)]
+        [{"name": "record", "data": {"sleep": 0.05 + 0.01 * (i % 5)}} for i in range(400)]
     )
     resets = 0
     # Reset every connection of the worker again and again while it works through the jobs.
