@@ -7,7 +7,7 @@ so loops such as "clean in batches until done" exist in one place only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .errors import ConfigurationError, InvalidTransition, JobNotFound
@@ -71,6 +71,14 @@ class QueueCore:
             return op.parse(replies)
 
         return Op(op.commands, parse)
+
+    def _add_ops(
+        self, specs: Sequence[AddSpec], context: JobContext | None, size: int
+    ) -> Iterator[Op[list[Job]]]:
+        """The Ops that add ``specs`` in chunks of ``size``, made as they are asked for (so a
+        chunk sent after the first succeeded does not register the queue again)."""
+        for start in range(0, len(specs), size):
+            yield self._add_op(specs[start : start + size], context)
 
 
 def make_settings(

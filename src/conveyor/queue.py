@@ -130,18 +130,11 @@ class Queue(QueueCore):
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
         redis = self.redis
         if not redis.keeps_order:  # a pool of connections: one chunk after the other
-            return [
-                job
-                for i in range(0, len(specs), BATCH)
-                for job in await redis.run(self._add_op(specs[i : i + BATCH], self))
-            ]
+            return [job for op in self._add_ops(specs, self, BATCH) for job in await redis.run(op)]
         # One task per chunk, started in order: each writes its call before the next task runs,
         # so the chunks reach Redis in order, and the Jobs of one chunk are built while Redis
         # runs the next.
-        ops = [
-            self._add_op(specs[i : i + PIPELINED_CHUNK], self)
-            for i in range(0, len(specs), PIPELINED_CHUNK)
-        ]
+        ops = list(self._add_ops(specs, self, PIPELINED_CHUNK))
         if len(ops) == 1:
             return await redis.run(ops[0])
         chunks = await asyncio.gather(*(redis.run(op) for op in ops))

@@ -78,11 +78,7 @@ class SyncQueue(QueueCore):
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Same as ``Queue.add_bulk``; chunks of 1000, one round trip each."""
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        return [
-            job
-            for i in range(0, len(specs), BATCH)
-            for job in self.redis.run(self._add_op(specs[i : i + BATCH], None))
-        ]
+        return [job for op in self._add_ops(specs, None, BATCH) for job in self.redis.run(op)]
 
     def get_job(self, job_id: str) -> Job | None:
         return self.redis.run(self.commands.get_job(job_id, None))

@@ -204,13 +204,19 @@ def _packed(command: Command, *, with_source: bool = False) -> bytes:
     return resp.pack_evalsha(command.head, len(command.keys), command.args)
 
 
+def _direct_url(settings: Settings) -> bool:
+    """Whether the lean direct connections serve this URL: a plain server, TCP or unix socket.
+    TLS stays on redis-py (certificate options are redis-py's), as do Sentinel and Cluster."""
+    return settings.url.startswith(("redis://", "unix://"))
+
+
 def _direct_client(
     settings: Settings, blocking: bool, single_caller: bool
 ) -> resp.DirectClient | None:
-    # TLS stays on redis-py (certificate options are redis-py's). So do blocking reads shared
-    # by many callers: on one socket a blocked XREAD would hold up every call queued behind
-    # it. A blocking client with a single caller (a worker's idle wait) has no such problem.
-    if (blocking and not single_caller) or not settings.url.startswith(("redis://", "unix://")):
+    # Blocking reads shared by many callers stay on redis-py: on one socket a blocked XREAD
+    # would hold up every call queued behind it. A blocking client with a single caller (a
+    # worker's idle wait) has no such problem.
+    if (blocking and not single_caller) or not _direct_url(settings):
         return None
     timeout = settings.socket_timeout_seconds
     if blocking:  # the socket must outlast the longest block, as redis-py's does
@@ -219,7 +225,7 @@ def _direct_client(
 
 
 def _blocking_direct_client(settings: Settings) -> BlockingDirectClient | None:
-    if not settings.url.startswith(("redis://", "unix://")):  # TLS etc. stay on redis-py
+    if not _direct_url(settings):
         return None
     timeout = settings.socket_timeout_seconds
     return BlockingDirectClient(settings.url, timeout, timeout)
