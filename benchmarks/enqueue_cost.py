@@ -43,16 +43,16 @@ from conveyor import Queue, SyncQueue  # noqa: E402
 from conveyor.options import build_spec  # noqa: E402
 from conveyor.storage import resp  # noqa: E402
 
-#: add_job's redis.call()s (TIME, INCRBY, EXISTS, HSET, ZADD, XADD, ZADD marker) on fixed keys.
+#: The redis.call()s of add_job's path for one job with default options (INCR, EXISTS, XADD,
+#: whose entry id is the creation time, HSET, ZADD, ZADD marker) on fixed keys.
 _CALLS_ONLY = """
-redis.call("TIME")
-redis.call("INCRBY", SEQ, 1)
+redis.call("INCR", SEQ)
 redis.call("EXISTS", BASE .. "job:x")
+redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", "added", "id", "x",
+  "state", "waiting")
 redis.call("HSET", BASE .. "job:x", "name", "a", "data", "b", "score", "1", "created", "1",
   "state", "waiting")
 redis.call("ZADD", WAIT, 1, "x")
-redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", "added", "id", "x",
-  "state", "waiting")
 redis.call("ZADD", MARKER, 0, "1")
 return {"x", 1}
 """

@@ -51,6 +51,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--sleep-jobs", type=int, help="N for scenario (d) (default: --jobs)")
     ap.add_argument("--repeat", type=int, help="repeats per figure (default 3; quick 1)")
     ap.add_argument("--only", help="comma-separated libraries: " + ",".join(LIBRARIES))
+    ap.add_argument(
+        "--scenarios",
+        help="comma-separated scenarios to run (default all): " + ",".join(SCENARIOS),
+    )
     ap.add_argument("--quick", action="store_true", help="small N, repeat 1, 3 s latency run")
     ap.add_argument("--timeout", type=float, default=120.0, help="per-scenario timeout (s)")
     ap.add_argument("--rate", type=float, default=200.0, help="latency scenario jobs/s")
@@ -61,6 +65,11 @@ def parse_args() -> argparse.Namespace:
     args.sleep_jobs = args.sleep_jobs or args.jobs
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
+    chosen = [x.strip() for x in (args.scenarios or ",".join(SCENARIOS)).split(",") if x.strip()]
+    unknown = [x for x in chosen if x not in SCENARIOS]
+    if unknown or not chosen:
+        ap.error(f"unknown scenarios {unknown}; choose from {','.join(SCENARIOS)}")
+    args.scenarios = [x for x in SCENARIOS if x in chosen]
     return args
 
 
@@ -79,8 +88,8 @@ def interpreter_for(lib: str) -> str:
     return str(peers_python())
 
 
-def scenarios_for(lib: str) -> list[str]:
-    return ["enqueue"] if lib in report.ENQUEUE_ONLY else SCENARIOS
+def scenarios_for(lib: str, chosen: list[str]) -> list[str]:
+    return [x for x in chosen if x == "enqueue" or lib not in report.ENQUEUE_ONLY]
 
 
 def run_scenario(
@@ -171,11 +180,11 @@ def bench_all(
     pythons = {lib: interpreter_for(lib) for lib in libs}
     info = {lib: check_library(pythons[lib], lib, venv_error) for lib in libs}
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {
-        lib: {s: [] for s in scenarios_for(lib)} for lib in libs
+        lib: {s: [] for s in scenarios_for(lib, args.scenarios)} for lib in libs
     }
     for r in range(args.repeat):
         for lib in libs:
-            for scenario in scenarios_for(lib):
+            for scenario in scenarios_for(lib, args.scenarios):
                 res = run_once(lib, pythons[lib], info[lib], scenario, args, server)
                 raw[lib][scenario].append(res)
                 shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
@@ -212,6 +221,7 @@ def main() -> int:
         "duration": args.duration,
         "timeout": args.timeout,
         "quick": args.quick,
+        "scenarios": args.scenarios,
     }
     table = {lib: report.summaries(raw[lib]) for lib in libs}
     md = report.markdown(meta, table, info)

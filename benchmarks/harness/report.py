@@ -198,6 +198,7 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}), repeat = {meta['repeat']}, "
         f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
         f"{meta['duration']:.0f} s with 1 idle worker process",
+        f"- Scenarios: {', '.join(meta.get('scenarios') or ['all'])}",
         "- Cells: median (min-max) over repeats. Throughput: higher is better; latency: lower.",
         "- Last row: Conveyor median / best peer median (throughput: >1 = Conveyor faster; "
         "latency: <1 = Conveyor lower). Not peers: conveyor_sync (Conveyor's SyncQueue) and "

@@ -45,6 +45,33 @@ async def test_add_returns_a_job_that_can_be_read_back(queue: Queue) -> None:
     }
 
 
+async def test_created_at_is_redis_time_on_both_add_paths(queue: Queue, redis_url: str) -> None:
+    # One job with default options takes its creation time from its "added" event's entry id
+    # (one call fewer than TIME); any other add takes TIME. Both are Redis's clock in ms.
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+
+        async def redis_ms() -> int:
+            seconds, micros = await client.time()
+            return seconds * 1000 + micros // 1000
+
+        before = await redis_ms()
+        plain = await queue.add("a")
+        general = await queue.add("a", priority=5)
+        after = await redis_ms()
+        [(plain_entry, plain_fields), _] = await client.xrange(queue.commands.keys.events)
+    finally:
+        await client.aclose()
+    created = []
+    for job in (plain, general):
+        stored = await queue.get_job(job.id)
+        assert stored is not None and stored.created_at is not None
+        created.append(stored.created_at)
+    assert before <= created[0] <= created[1] <= after
+    assert plain_fields["id"] == plain.id
+    assert int(plain_entry.split("-")[0]) == created[0]
+
+
 async def test_add_with_an_existing_job_id_returns_that_job_and_adds_nothing(queue: Queue) -> None:
     first = await queue.add("send", {"n": 1}, job_id="invoice-42")
     second = await queue.add("send", {"n": 2}, job_id="invoice-42")

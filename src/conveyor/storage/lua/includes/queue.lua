@@ -39,8 +39,9 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Returns the entry's id ("<ms>-<n>").
 local function emit(event, id, ...)
-  redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", event, "id", id, ...)
+  return redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", event, "id", id, ...)
 end
 
 -- One stream entry for the same transition of many jobs (a fetched batch, a bulk add): the
