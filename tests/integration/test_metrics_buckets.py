@@ -1,0 +1,56 @@
+"""The duration buckets the scripts count in (includes/metrics.lua) are the ones the readers
+decode (admin.bucket_bounds), at every boundary: run in a real Redis's Lua."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from conveyor.admin import bucket_bounds
+from conveyor.settings import Settings
+from conveyor.storage.commands import QueueCommands
+from conveyor.storage.scripts import _constants, _inline
+
+# record_duration for each ARGV, then the bucket it counted and the sum of the durations.
+_PROBE = """
+local out = {}
+for i = 1, #ARGV do
+  durations = {}
+  record_duration("run", tonumber(ARGV[i]))
+  out[i] = next(durations["run"])
+end
+durations, duration_ms = {}, {}
+for i = 1, #ARGV do record_duration("run", tonumber(ARGV[i])) end
+out[#out + 1] = duration_ms["run"]
+return out
+"""
+
+
+def expected_bucket(ms: int) -> int:
+    if ms < 1:
+        return 0
+    for bucket in range(1, 60):
+        low, high = bucket_bounds(bucket)
+        if low <= ms < high:
+            return bucket
+    return 60
+
+
+async def test_each_duration_lands_in_the_bucket_the_readers_decode(redis_url: str) -> None:
+    settings = QueueCommands(Settings(), "q")._script_settings
+    source = _inline("-- @include queue\n-- @include metrics\n" + _PROBE, set())
+    source = source.replace("-- @settings\n", _constants(settings) + "\n", 1)
+    # Every power of 2 and its neighbours (the boundaries of even buckets), the integers around
+    # the odd ones (2^(k + 1/2)), a span of small values, and the clamps at both ends.
+    values = {-5, 0, *range(1, 200), 10**15}
+    for k in range(0, 40):
+        for edge in (2**k, round(2 ** (k + 0.5))):
+            values.update({edge - 1, edge, edge + 1})
+    ms = sorted(v for v in values if v >= -5)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        reply = await client.eval(source, 0, *ms)
+    finally:
+        await client.aclose()
+    *buckets, total = reply
+    assert buckets == [expected_bucket(v) for v in ms]
+    assert total == sum(max(v, 0) for v in ms)
