@@ -3,12 +3,14 @@ decode (admin.bucket_bounds), at every boundary: run in a real Redis's Lua."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 import redis.asyncio as aioredis
 
 from conveyor.admin import bucket_bounds
 from conveyor.settings import Settings
 from conveyor.storage.commands import QueueCommands
-from conveyor.storage.scripts import _constants, _inline
+from conveyor.storage.scripts import build_source
 
 # record_duration for each ARGV, then the bucket it counted and the sum of the durations.
 _PROBE = """
@@ -36,9 +38,12 @@ def expected_bucket(ms: int) -> int:
 
 
 async def test_each_duration_lands_in_the_bucket_the_readers_decode(redis_url: str) -> None:
-    settings = QueueCommands(Settings(), "q")._script_settings
-    source = _inline("-- @include queue\n-- @include metrics\n" + _PROBE, set())
-    source = source.replace("-- @settings\n", _constants(settings) + "\n", 1)
+    def read(path: str) -> str:
+        if path == "probe.lua":
+            return "-- @include queue\n-- @include metrics\n" + _PROBE
+        return resources.files("conveyor.storage").joinpath("lua", path).read_text("utf-8")
+
+    source = build_source("probe", QueueCommands(Settings(), "q")._script_settings, read)
     # Every power of 2 and its neighbours (the boundaries of even buckets), the integers around
     # the odd ones (2^(k + 1/2)), a span of small values, and the clamps at both ends.
     values = {-5, 0, *range(1, 200), 10**15}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+from collections.abc import Callable
 from importlib import resources
 
-__all__ = ["Script", "ScriptSettings", "script"]
+__all__ = ["Script", "ScriptSettings", "build_source", "script"]
 
 #: The settings a script sees, as (Lua name, value) pairs: see ``lua/includes/queue.lua``.
 ScriptSettings = tuple[tuple[str, int], ...]
@@ -25,7 +26,7 @@ def _read(path: str) -> str:
     return resources.files("conveyor.storage").joinpath("lua", path).read_text("utf-8")
 
 
-def _inline(source: str, seen: set[str]) -> str:
+def _inline(source: str, seen: set[str], read: Callable[[str], str] = _read) -> str:
     """Replace each ``-- @include NAME`` by that include (itself inlined); an include that
     two others both pull in is inlined once, where it is first needed."""
     lines = []
@@ -34,7 +35,7 @@ def _inline(source: str, seen: set[str]) -> str:
             name = line.removeprefix("-- @include ").strip()
             if name not in seen:
                 seen.add(name)
-                lines.append(_inline(_read(f"includes/{name}.lua"), seen))
+                lines.append(_inline(read(f"includes/{name}.lua"), seen, read))
         else:
             lines.append(line)
     return "\n".join(lines) + "\n"
@@ -46,10 +47,16 @@ def _constants(settings: ScriptSettings) -> str:
     return f"local {names} = {values}"
 
 
+def build_source(name: str, settings: ScriptSettings, read: Callable[[str], str] = _read) -> str:
+    """The source Redis runs for script ``name``; ``read`` gives a file under ``lua/`` (another
+    one than the package's serves benchmarks that compare two versions of the scripts)."""
+    source = _inline(read(f"{name}.lua"), set(), read)
+    return source.replace("-- @settings\n", _constants(settings) + "\n", 1)
+
+
 @functools.cache
 def script(name: str, settings: ScriptSettings) -> Script:
     """The script named after a transition, e.g. ``script("fetch", settings)``: one per set
     of settings, so the settings cost a call nothing (they are not sent with it)."""
-    source = _inline(_read(f"{name}.lua"), set())
-    source = source.replace("-- @settings\n", _constants(settings) + "\n", 1)
+    source = build_source(name, settings)
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())

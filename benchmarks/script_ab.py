@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Redis's own time per call of the Lua scripts: one git revision against the working tree.
+
+    .venv/bin/python benchmarks/script_ab.py --base HEAD~1 add     # one add_job call
+    .venv/bin/python benchmarks/script_ab.py --base HEAD~1 drain   # fetch + complete, per job
+
+Changes to the scripts are worth a few microseconds of Redis time each, which a whole-system
+run (run.py, scaling.py) cannot tell from this VM's noise. This loads both versions of the
+scripts into one private redis-server and calls them in interleaved blocks (A B, B A, ...),
+reading Redis's time per call from ``INFO commandstats`` after each block, so a drift of the
+machine's speed falls on both alike. Each figure is the median over blocks (min after it), and
+the verdict the median of B/A within each pair of neighbouring blocks, with its middle half:
+run A against A (``--base HEAD`` with a clean tree) first to see how far that moves on its own.
+
+* ``add``: ``add_job`` for one job with default options, 1,000 calls per block.
+* ``drain``: 2,000 jobs are bulk-added (not timed), then ``fetch`` 100 at a time and
+  ``complete`` each batch; Redis's time for both scripts per job. Completed jobs accumulate
+  past ``keep_completed``, so the trimming of old ones is part of the figure, as in a drain.
+
+A is ``--base`` (default HEAD), B the working tree; B/A below 1 means the change saves time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+LUA_DIR = "src/conveyor/storage/lua"
+sys.path.insert(0, str(BENCH_DIR))
+
+import orjson  # noqa: E402
+import redis  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+
+from conveyor import SyncQueue  # noqa: E402
+from conveyor.storage.scripts import build_source  # noqa: E402
+
+FETCH_BATCH = 100
+JOBS_PER_DRAIN_BLOCK = 2000
+CALLS_PER_ADD_BLOCK = 1000
+_FETCH_FIELDS = 11
+
+
+def reader_at(revision: str) -> Callable[[str], str]:
+    """Files under lua/ as they were at ``revision``."""
+
+    def read(path: str) -> str:
+        return subprocess.run(
+            ["git", "show", f"{revision}:{LUA_DIR}/{path}"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    return read
+
+
+def read_working_tree(path: str) -> str:
+    return (REPO / LUA_DIR / path).read_text("utf-8")
+
+
+def evalsha_usec(client: redis.Redis) -> tuple[float, int]:
+    stats = client.info("commandstats").get("cmdstat_evalsha", {"usec": 0, "calls": 0})
+    return float(stats["usec"]), int(stats["calls"])
+
+
+class Version:
+    def __init__(self, client: redis.Redis, queue: SyncQueue, read: Callable[[str], str]):
+        settings = queue.commands._script_settings
+        self.client = client
+        self.keys = [key.decode() for key in queue.commands._keys]
+        self.sha = {
+            name: client.script_load(build_source(name, settings, read))
+            for name in ("add_job", "fetch", "complete")
+        }
+
+    def call(self, name: str, *args: object) -> object:
+        return self.client.evalsha(self.sha[name], len(self.keys), *self.keys, *args)
+
+    def add_block(self) -> float:
+        """Redis µs per add_job call."""
+        for i in range(CALLS_PER_ADD_BLOCK):
+            self.call("add_job", "", "noop", f'{{"i":{i}}}')
+        usec, calls = evalsha_usec(self.client)
+        return usec / calls
+
+    def drain_block(self, queue: SyncQueue) -> float:
+        """Redis µs per job for fetch + complete."""
+        queue.add_bulk({"name": "noop", "data": {"i": i}} for i in range(JOBS_PER_DRAIN_BLOCK))
+        self.client.config_resetstat()
+        done = 0
+        while True:
+            reply = self.call("fetch", "script-ab", FETCH_BATCH)
+            assert isinstance(reply, list)
+            count, body = int(reply[2]), reply[3:]
+            if count == 0:
+                break
+            items = [
+                [body[i * _FETCH_FIELDS].decode(), body[i * _FETCH_FIELDS + 1].decode(), "null", 1]
+                for i in range(count)
+            ]
+            lost = self.call("complete", orjson.dumps(items))
+            if lost:
+                raise SystemExit(f"complete reported lost leases {lost!r}: the versions disagree")
+            done += count
+        if done != JOBS_PER_DRAIN_BLOCK:
+            raise SystemExit(f"drained {done} of {JOBS_PER_DRAIN_BLOCK} jobs")
+        usec, _ = evalsha_usec(self.client)
+        return usec / done
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("what", choices=["add", "drain"])
+    ap.add_argument("--base", default="HEAD", help="git revision for A (default HEAD)")
+    ap.add_argument("--blocks", type=int, default=21, help="blocks per version (default 21)")
+    args = ap.parse_args()
+    if args.blocks < 2:
+        ap.error("--blocks must be at least 2 (the verdict compares pairs of blocks)")
+    try:
+        base_reader = reader_at(args.base)
+        base_reader("add_job.lua")
+    except subprocess.CalledProcessError as exc:
+        print(f"cannot read the scripts at {args.base!r}: {exc.stderr.strip()}", file=sys.stderr)
+        return 2
+
+    server = RedisServer()
+    try:
+        queue = SyncQueue("script-ab", url=server.url)
+        client = redis.Redis.from_url(server.url)
+        versions = {
+            "A": Version(client, queue, base_reader),
+            "B": Version(client, queue, read_working_tree),
+        }
+        figures: dict[str, list[float]] = {"A": [], "B": []}
+        for block in range(args.blocks):
+            for label in ("A", "B") if block % 2 == 0 else ("B", "A"):
+                client.config_resetstat()
+                version = versions[label]
+                figure = version.add_block() if args.what == "add" else version.drain_block(queue)
+                figures[label].append(figure)
+        queue.close()
+        client.close()
+    finally:
+        server.stop()
+
+    unit = "per add_job call" if args.what == "add" else "per job (fetch + complete)"
+    print(f"Redis µs {unit}, median (min) of {args.blocks} interleaved blocks")
+    for label, where in (("A", args.base), ("B", "working tree")):
+        values = figures[label]
+        print(f"  {label} {where}: {statistics.median(values):.2f} ({min(values):.2f})")
+    # Each block of B ran next to one of A: the ratio within each pair cancels the slower drift.
+    pairs = sorted(b / a for a, b in zip(figures["A"], figures["B"], strict=True))
+    quartiles = statistics.quantiles(pairs, n=4)
+    print(
+        f"  B/A within each pair of blocks: median {statistics.median(pairs):.3f} "
+        f"(middle half {quartiles[0]:.3f}-{quartiles[2]:.3f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
