@@ -50,7 +50,7 @@ async def test_each_duration_lands_in_the_bucket_the_readers_decode(redis_url: s
     for k in range(0, 40):
         for edge in (2**k, round(2 ** (k + 0.5))):
             values.update({edge - 1, edge, edge + 1})
-    ms = sorted(v for v in values if v >= -5)
+    ms = sorted(values)
     client = aioredis.Redis.from_url(redis_url)
     try:
         reply = await client.eval(source, 0, *ms)
