@@ -63,6 +63,10 @@ __all__ = ["Worker"]
 
 log = logging.getLogger("conveyor.worker")
 
+#: What a round of fetching came to: (jobs got, jobs asked for, seconds until the next delayed
+#: job is due or None).
+_Tally = tuple[int, int, float | None]
+
 
 @dataclasses.dataclass(slots=True, eq=False)
 class _Running:
@@ -321,7 +325,9 @@ class Worker:
     async def _fetch_loop(self) -> None:
         assert self._redis is not None
         failures = 0
+        waited: _Tally | None = None
         while not self._stopping.is_set():
+            last_wait, waited = waited, None
             if self._limit_reached():
                 if not self._running:
                     return
@@ -333,15 +339,20 @@ class Worker:
                 # fetch takes a batch instead of one job per round trip.
                 await asyncio.sleep(0)
                 continue
-            try:
-                got, asked, next_due = await self._fetch_once()
-                failures = 0
-            except ConnectionError as exc:
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0) * (0.5 + random.random() / 2)
-                log.warning("fetch failed (%s); retrying in %.1f s", exc, delay)
-                await self._sleep_unless_stopping(delay)
-                continue
+            if last_wait is not None and last_wait[0] < last_wait[1]:
+                # The fetch behind the wait just found the queues drained: another fetch now
+                # would find the same, so go back to waiting (an add since sets a marker).
+                got, asked, next_due = last_wait
+            else:
+                try:
+                    got, asked, next_due = await self._fetch_once()
+                    failures = 0
+                except ConnectionError as exc:
+                    failures += 1
+                    delay = min(0.1 * 2**failures, 5.0) * (0.5 + random.random() / 2)
+                    log.warning("fetch failed (%s); retrying in %.1f s", exc, delay)
+                    await self._sleep_unless_stopping(delay)
+                    continue
             if got >= asked:
                 continue
             if self.burst and got == 0:
@@ -349,7 +360,7 @@ class Worker:
                     return
                 await self._wait_for_slot()
                 continue
-            await self._block_for_work(next_due)
+            waited = await self._block_for_work(next_due)
 
     def _fetchable(self) -> int:
         """How many more jobs may be fetched now: free slots, within ``max_jobs``."""
@@ -376,7 +387,7 @@ class Worker:
             self._start(commands, Job.from_fetch(commands.queue, raw, self))
         return None if result.next_due_ms is None else result.next_due_ms / 1000
 
-    async def _fetch_once(self) -> tuple[int, int, float | None]:
+    async def _fetch_once(self) -> _Tally:
         """One fetch round trip per queue, in order; (jobs got, asked, next due in s). Queues
         are asked one at a time, so slots a queue could not fill are offered to the next."""
         assert self._redis is not None
@@ -393,8 +404,9 @@ class Worker:
                 next_due = due if next_due is None else min(next_due, due)
         return got, asked, next_due
 
-    async def _block_for_work(self, next_due: float | None) -> None:
-        """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake.
+    async def _block_for_work(self, next_due: float | None) -> _Tally | None:
+        """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake;
+        returns what the fetch queued behind the wait got, where there is one.
 
         One BZPOPMIN covers every queue; on a Cluster, whose queues live in different slots,
         each queue gets its own, and a wait that did not fire is kept for the next round."""
@@ -403,8 +415,7 @@ class Worker:
         if next_due is not None:
             timeout = min(timeout, max(next_due, 0.001))
         if self._blocking.direct is not None:
-            await self._wait_then_fetch(timeout)
-            return
+            return await self._wait_then_fetch(timeout)
         markers = [c.keys.marker for c in self._commands]
         groups = [(m,) for m in markers] if self._blocking.is_cluster else [tuple(markers)]
         for group in groups:
@@ -420,8 +431,9 @@ class Worker:
                 # Only a wake-up hint failed: fetching still works (or reports its own errors).
                 log.warning("waiting for jobs failed (%r); retrying", error)
                 await self._sleep_unless_stopping(min(timeout, 1.0))
+        return None
 
-    async def _wait_then_fetch(self, timeout: float) -> None:
+    async def _wait_then_fetch(self, timeout: float) -> _Tally | None:
         """Block on the markers with the next fetch queued behind the wait on the same
         connection. Redis holds a client's later commands while one blocks, so the fetch runs
         the moment an add (or the timeout) ends the wait: a job added while the worker idles
@@ -438,12 +450,22 @@ class Worker:
         pending.add_done_callback(self._start_waited_for)
         await _first_of(pending, self._stopping.wait())
         if not pending.done():
-            return  # stopping: _end_waits reads the reply and hands back what it leased
-        if not pending.cancelled() and (error := pending.exception()) is not None:
+            return None  # stopping: _end_waits reads the reply and hands back what it leased
+        if pending.cancelled():
+            return None
+        if (error := pending.exception()) is not None:
             if not isinstance(error, ConnectionError):
                 raise error
             log.warning("waiting for jobs failed (%r); retrying", error)
             await self._sleep_unless_stopping(min(timeout, 1.0))
+            return None
+        results: list[FetchResult] = pending.result()[1:]
+        dues = [r.next_due_ms / 1000 for r in results if r.next_due_ms is not None]
+        return (
+            sum(len(r.jobs) for r in results),
+            sum(want for _, want in wants),
+            min(dues) if dues else None,
+        )
 
     def _start_waited_for(self, pending: asyncio.Future[Any]) -> None:
         """Start what the fetch behind the idle wait leased, unless stopping took it over."""

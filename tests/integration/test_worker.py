@@ -239,6 +239,35 @@ async def test_an_idle_worker_wakes_on_add_without_polling(
             assert await job.wait(timeout=2) == "awake"
 
 
+async def test_an_idle_worker_fetches_once_per_wake(make_redis: Callable[..., Any]) -> None:
+    """The fetch queued behind the idle wait is all a wake costs: when it finds the queue
+    drained, the worker goes back to waiting without a second (empty) fetch."""
+    server = make_redis()
+    queue = Queue("q", url=server.url, idle_wake_seconds=60)
+
+    async def ok(job: Job) -> str:
+        return "ok"
+
+    fetch_sha = queue.commands.fetch("w", 1).commands[0].script.sha  # type: ignore[union-attr]
+    try:
+        async with running(worker(queue, {"ok": ok})):
+            await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)
+            # Every command from here on goes to the slow log, with its arguments (the sha).
+            await queue.redis.command("CONFIG", "SET", "slowlog-max-len", "10000")
+            await queue.redis.command("CONFIG", "SET", "slowlog-log-slower-than", "0")
+            await queue.redis.command("SLOWLOG", "RESET")
+            for _ in range(10):
+                job = await queue.add("ok")
+                assert await job.wait(timeout=2) == "ok"
+                await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)
+            entries = await queue.redis.command("SLOWLOG", "GET", "-1")
+    finally:
+        await queue.close()
+    # An entry is [id, time, duration, [command, args...], client address, client name].
+    fetches = sum(1 for entry in entries if entry[3][:2] == ["EVALSHA", fetch_sha])
+    assert fetches == 10  # one per job; two before (the wait's, then an empty one)
+
+
 async def test_a_fetch_queued_behind_the_idle_wait_is_handed_back_when_the_worker_stops(
     make_queue: Callable[..., Queue],
 ) -> None:
