@@ -68,6 +68,11 @@ log = logging.getLogger("conveyor.worker")
 _Tally = tuple[int, int, float | None]
 
 
+def _tally(asked: int, results: Sequence[FetchResult]) -> _Tally:
+    dues = [r.next_due_ms / 1000 for r in results if r.next_due_ms is not None]
+    return sum(len(r.jobs) for r in results), asked, min(dues) if dues else None
+
+
 @dataclasses.dataclass(slots=True, eq=False)
 class _Running:
     commands: QueueCommands
@@ -381,28 +386,25 @@ class Worker:
             free -= want
         return wants
 
-    def _take(self, commands: QueueCommands, result: FetchResult) -> float | None:
-        """Start the jobs a fetch leased; returns when its queue's next delayed job is due."""
+    def _take(self, commands: QueueCommands, result: FetchResult) -> None:
+        """Start the jobs a fetch leased."""
         for raw in result.jobs:
             self._start(commands, Job.from_fetch(commands.queue, raw, self))
-        return None if result.next_due_ms is None else result.next_due_ms / 1000
 
     async def _fetch_once(self) -> _Tally:
-        """One fetch round trip per queue, in order; (jobs got, asked, next due in s). Queues
-        are asked one at a time, so slots a queue could not fill are offered to the next."""
+        """One fetch round trip per queue, in order. Queues are asked one at a time, so slots
+        a queue could not fill are offered to the next."""
         assert self._redis is not None
-        got, asked, next_due = 0, 0, None
+        asked, results = 0, []
         for commands in self._commands:
             want = min(self._fetchable(), self.settings.fetch_batch)
             if want <= 0:
                 break
             asked += want
             result = await self._redis.run(commands.fetch(self.id, want))
-            due = self._take(commands, result)
-            got += len(result.jobs)
-            if due is not None:
-                next_due = due if next_due is None else min(next_due, due)
-        return got, asked, next_due
+            self._take(commands, result)
+            results.append(result)
+        return _tally(asked, results)
 
     async def _block_for_work(self, next_due: float | None) -> _Tally | None:
         """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake;
@@ -459,13 +461,7 @@ class Worker:
             log.warning("waiting for jobs failed (%r); retrying", error)
             await self._sleep_unless_stopping(min(timeout, 1.0))
             return None
-        results: list[FetchResult] = pending.result()[1:]
-        dues = [r.next_due_ms / 1000 for r in results if r.next_due_ms is not None]
-        return (
-            sum(len(r.jobs) for r in results),
-            sum(want for _, want in wants),
-            min(dues) if dues else None,
-        )
+        return _tally(sum(want for _, want in wants), pending.result()[1:])
 
     def _start_waited_for(self, pending: asyncio.Future[Any]) -> None:
         """Start what the fetch behind the idle wait leased, unless stopping took it over."""
