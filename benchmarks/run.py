@@ -60,6 +60,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rate", type=float, default=200.0, help="latency scenario jobs/s")
     ap.add_argument("--duration", type=float, help="latency scenario seconds (default 10)")
     ap.add_argument("--workers", type=int, default=2, choices=[1, 2], help="worker processes")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH_DIR / "results",
+        help="where latest.md and latest.json go (default benchmarks/results)",
+    )
     args = ap.parse_args()
     args.jobs = args.jobs or (500 if args.quick else 10_000)
     args.sleep_jobs = args.sleep_jobs or args.jobs
@@ -226,8 +232,8 @@ def main() -> int:
     table = {lib: report.summaries(raw[lib]) for lib in libs}
     md = report.markdown(meta, table, info)
     print(md)
-    out_dir = BENCH_DIR / "results"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.md").write_text(md)
     payload = {
         "meta": meta,

@@ -73,9 +73,9 @@ def evalsha_usec(client: redis.Redis) -> tuple[float, int]:
 
 class Version:
     def __init__(self, client: redis.Redis, queue: SyncQueue, read: Callable[[str], str]):
-        settings = queue.commands._script_settings
+        settings = queue.commands.script_settings
         self.client = client
-        self.keys = [key.decode() for key in queue.commands._keys]
+        self.keys = list(queue.commands.keys.script_keys)
         self.sha = {
             name: client.script_load(build_source(name, settings, read))
             for name in ("add_job", "fetch", "complete")

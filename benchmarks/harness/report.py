@@ -121,12 +121,16 @@ def best_peer(table: dict[str, dict[str, Any]], key: str, higher: bool) -> tuple
 
 
 def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
-    """`subject` ÷ best peer for each column (see NOT_PEERS)."""
+    """`subject` ÷ best peer for each column (see NOT_PEERS): "-" where the scenario was
+    not run, "n/a" where there is nothing to divide."""
     cells = []
     for key, _, higher in COLUMNS:
         mine = table.get(subject, {}).get(key)
         best = best_peer(table, key, higher)
-        if not mine or mine.get("status") != "ok" or best is None:
+        if mine is None:
+            cells.append("-")
+            continue
+        if mine.get("status") != "ok" or best is None:
             cells.append("n/a")
             continue
         cells.append(f"{mine['median'] / best[1]:.2f}x (vs {best[0]})")

@@ -43,7 +43,7 @@ async def test_each_duration_lands_in_the_bucket_the_readers_decode(redis_url: s
             return "-- @include queue\n-- @include metrics\n" + _PROBE
         return resources.files("conveyor.storage").joinpath("lua", path).read_text("utf-8")
 
-    source = build_source("probe", QueueCommands(Settings(), "q")._script_settings, read)
+    source = build_source("probe", QueueCommands(Settings(), "q").script_settings, read)
     # Every power of 2 and its neighbours (the boundaries of even buckets), the integers around
     # the odd ones (2^(k + 1/2)), a span of small values, and the clamps at both ends.
     values = {-5, 0, *range(1, 200), 10**15}

@@ -248,7 +248,7 @@ async def test_an_idle_worker_fetches_once_per_wake(make_redis: Callable[..., An
     async def ok(job: Job) -> str:
         return "ok"
 
-    fetch_sha = queue.commands.fetch("w", 1).commands[0].script.sha  # type: ignore[union-attr]
+    fetch_sha = queue.commands.script("fetch").sha
     try:
         async with running(worker(queue, {"ok": ok})):
             await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)

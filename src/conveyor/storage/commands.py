@@ -138,7 +138,7 @@ class QueueCommands:
         self.keys = QueueKeys(settings.prefix, queue)
         self.queue = queue
         s = settings
-        self._script_settings: ScriptSettings = tuple(
+        self.script_settings: ScriptSettings = tuple(
             (lua_name, int(value))
             for lua_name, value in (
                 ("EVENTS_MAX", s.events_max_length),
@@ -156,11 +156,17 @@ class QueueCommands:
         # Pre-encoded, so sending a script call does not re-encode a dozen key names each time.
         self._keys = tuple(key.encode() for key in self.keys.script_keys)
 
+    def script(self, name: str) -> Script:
+        """The Lua script ``name`` as this queue's settings make it (its source and sha)."""
+        return (self._scripts.get(name) or self._load(name))[0]
+
+    def _load(self, name: str) -> tuple[Script, bytes]:
+        loaded = script(name, self.script_settings)
+        found = self._scripts[name] = (loaded, evalsha_head(loaded.sha, self._keys))
+        return found
+
     def _script(self, name: str, *args: Any) -> ScriptCommand:
-        found = self._scripts.get(name)
-        if found is None:
-            loaded = script(name, self._script_settings)
-            found = self._scripts[name] = (loaded, evalsha_head(loaded.sha, self._keys))
+        found = self._scripts.get(name) or self._load(name)
         return ScriptCommand(found[0], self._keys, args, found[1])
 
     def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
