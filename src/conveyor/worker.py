@@ -461,6 +461,10 @@ class Worker:
             log.warning("waiting for jobs failed (%r); retrying", error)
             await self._sleep_unless_stopping(min(timeout, 1.0))
             return None
+        if len(wants) < len(self._commands):
+            # The free slots went to the queues before the rest: the wake may have been for a
+            # queue this fetch did not ask, so only a full round of fetches can tell.
+            return None
         return _tally(sum(want for _, want in wants), pending.result()[1:])
 
     def _start_waited_for(self, pending: asyncio.Future[Any]) -> None:

@@ -268,6 +268,24 @@ async def test_an_idle_worker_fetches_once_per_wake(make_redis: Callable[..., An
     assert fetches == 10  # one per job; two before (the wait's, then an empty one)
 
 
+async def test_an_idle_worker_with_fewer_slots_than_queues_wakes_for_the_last_queue(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """With one slot, the fetch queued behind the idle wait asks only the first queue. An add
+    to the second wakes the worker (its marker) while that fetch finds the first one empty:
+    the worker must still ask the second queue, not go back to waiting (60 s here)."""
+    first, second = make_queue("first", idle_wake_seconds=60), make_queue("second")
+
+    async def ok(job: Job) -> str:
+        return job.queue
+
+    async with running(worker([first, second], {"ok": ok}, concurrency=1)):
+        for queue in (second, first, second):
+            await async_wait_for(lambda: blocked_clients(first, "bzpopmin", 1), timeout=5)
+            job = await queue.add("ok")
+            assert await job.wait(timeout=5) == queue.name
+
+
 async def test_a_fetch_queued_behind_the_idle_wait_is_handed_back_when_the_worker_stops(
     make_queue: Callable[..., Queue],
 ) -> None:

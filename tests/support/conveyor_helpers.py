@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from conveyor import Queue, Worker
@@ -21,7 +21,7 @@ async def running(worker: Worker, *, stop_timeout: float = 15.0) -> AsyncIterato
         await asyncio.wait_for(task, stop_timeout)
 
 
-def worker(queue: Queue, handlers: Mapping[str, Any], **options: Any) -> Worker:
+def worker(queue: Queue | Sequence[Queue], handlers: Mapping[str, Any], **options: Any) -> Worker:
     """A worker that accepts the test server's Redis (persistence is off there by design)."""
     options.setdefault("concurrency", 5)
     return Worker(queue, handlers, **options)
