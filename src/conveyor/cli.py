@@ -400,7 +400,7 @@ def worker(ctx: click.Context, /, **params: Any) -> None:
     watch_parent()
     if not os.environ.get("CONVEYOR_WORKER_PROCESS"):
         _banner(built, params["log_format"])
-    run_async(built.run())
+    run_async(built.run(), freeze_heap=True)
     ctx.exit(EXIT_OK)
 
 

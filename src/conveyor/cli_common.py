@@ -62,10 +62,11 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     raise CliError(message, code)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, mapping Conveyor's exceptions onto exit codes."""
+def run_async(coro: Coroutine[Any, Any, T], *, freeze_heap: bool = False) -> T:
+    """Run a coroutine, mapping Conveyor's exceptions onto exit codes (``freeze_heap``: see
+    ``eventloop.run``)."""
     try:
-        return eventloop.run(coro)
+        return eventloop.run(coro, freeze_heap=freeze_heap)
     except UnsafeRedisConfig as exc:
         fail(str(exc), EXIT_UNSAFE_REDIS)
     except ConnectionError as exc:

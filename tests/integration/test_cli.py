@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(60)
 CLI = "import sys; from conveyor.cli import main; main()"
 
 TASKS = """
+import gc
 import os
 from conveyor import Queue, Unrecoverable
 
@@ -32,6 +33,10 @@ async def add(job):
 @queue.handler("boom")
 async def boom(job):
     raise Unrecoverable("boom: bad recipient")
+
+@queue.handler("frozen")
+async def frozen(job):
+    return gc.get_freeze_count()
 """
 
 
@@ -81,11 +86,20 @@ def test_enqueue_then_burst_worker_processes_the_job(cli: Callable[..., Any]) ->
     result = cli("worker", "tasks:queue", "--burst")
     ok(result)
     assert "queues:      mail" in result.stderr  # the banner
-    assert "handlers:    add, boom" in result.stderr
+    assert "handlers:    add, boom, frozen" in result.stderr
     shown = json.loads(ok(cli("show", "mail", job_id, "--json")))
     assert (shown["state"], shown["result"]) == ("completed", 5)
     listed = json.loads(ok(cli("jobs", "mail", "--state", "completed", "--json")))
     assert [j["id"] for j in listed] == [job_id]
+
+
+def test_the_worker_process_runs_with_its_start_up_heap_frozen(cli: Callable[..., Any]) -> None:
+    """Full collections then skip the modules and the app (see eventloop.run)."""
+    job_id = ok(cli("enqueue", "mail", "frozen")).strip()
+    ok(cli("worker", "tasks:queue", "--burst"))
+    shown = json.loads(ok(cli("show", "mail", job_id, "--json")))
+    assert shown["state"] == "completed"
+    assert shown["result"] > 10_000, shown  # objects of the interpreter, modules and the app
 
 
 def test_module_dot_attr_and_env_vars_for_flags(cli: Callable[..., Any]) -> None:
