@@ -20,7 +20,7 @@ def run(coro: Coroutine[Any, Any, T], *, freeze_heap: bool = False) -> T:
     worker``): what it holds so far (modules, the app and its handlers) is moved out of the
     garbage collector's sight (``gc.freeze``), so a full collection walks only what the process
     made since. A worker's stream of short-lived objects sets one off every few seconds under
-    load, and each walked the whole heap: 30-50 ms on the benchmark machine, in which no job
+    load, and each walked the whole heap: 30-57 ms on the benchmark machine, in which no job
     of that process moved. Objects frozen are never collected, so this is only for start-up.
     """
     if freeze_heap:
