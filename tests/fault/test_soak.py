@@ -42,4 +42,8 @@ def test_soak_checker_reports_jobs_deleted_behind_its_back_as_lost(tmp_path: Pat
         tmp_path, "--ci", "--jobs", "600", "--sabotage", "3", timeout=100
     )
     assert code == 1, output
+    # The 3 jobs made to fail after running must not hide the 3 deleted ones.
     assert figures["sabotaged"] == 3 and figures["lost"] == 3, output
+    assert figures["failed"] == 3 and figures["pending"] == 0, output
+    lost_ids = figures["lost_ids"]
+    assert isinstance(lost_ids, list) and len(lost_ids) == 3, output
