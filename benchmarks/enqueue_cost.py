@@ -18,7 +18,8 @@ single add adds on top of the one before:
 and, for reference, redis-py's asyncio ``LPUSH`` (run.py's physical-limit line), and the
 blocking flavour: ``SyncQueue.add`` and redis-py's blocking ``LPUSH``. The steps
 run in interleaved blocks (the VM's speed drifts), and each figure is the median over blocks
-of microseconds per call. Redis's own time per call (INFO commandstats) comes with 3 and 4.
+of microseconds per call. Redis's own time per call (INFO commandstats) comes with 2, 3
+and 4.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ LIBRARIES = [
     report.BASELINE_SYNC,
 ]
 SCENARIOS = ["enqueue", "bulk", "drain_noop", "drain_sleep", "latency"]
+#: library -> scenario -> the result of each run, in order
+Raw = dict[str, dict[str, list[dict[str, Any]]]]
 
 
 def parse_args() -> argparse.Namespace:
@@ -121,7 +124,10 @@ def run_scenario(
     else:
         lines = [ln for ln in out.splitlines() if ln.startswith("{")]
         if lines:
-            result = json.loads(lines[-1])
+            try:
+                result = json.loads(lines[-1])
+            except ValueError:
+                result = {"status": "error", "detail": f"unreadable result: {lines[-1][:200]}"}
         else:
             tail = [ln for ln in err.splitlines() if ln.strip()]
             detail = tail[-1] if tail else f"exit {proc.returncode}"
@@ -169,9 +175,15 @@ def run_once(
     """One run of one scenario on a flushed server (or the check's failure)."""
     if check.get("status") != "ok":
         return {"status": "error", "detail": check.get("detail", "")}
-    server.flush()
+    try:
+        server.flush()
+    except (OSError, RuntimeError) as exc:
+        return {"status": "error", "detail": f"could not reset Redis before the run: {exc}"}
     t0 = time.monotonic()
-    budget = args.timeout * 2 + 60
+    # A scenario waits at most --timeout at each of its waits (workers ready, warm-up, the
+    # jobs or samples): the budget leaves room for all three, so a stuck library's cell says
+    # which wait it was stuck in rather than just "killed".
+    budget = args.timeout * 3 + 60 + (args.duration if scenario == "latency" else 0)
     extra = scenario_args(args, scenario, server.url)
     res = run_scenario(python, lib, scenario, extra, budget)
     res["wall_s"] = round(time.monotonic() - t0, 2)
@@ -179,15 +191,18 @@ def run_once(
 
 
 def bench_all(
-    libs: list[str], args: argparse.Namespace, server: RedisServer, venv_error: str | None
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[dict[str, Any]]]]]:
+    libs: list[str],
+    args: argparse.Namespace,
+    server: RedisServer,
+    venv_error: str | None,
+    progress: Callable[[dict[str, dict[str, Any]], Raw], None],
+) -> tuple[dict[str, dict[str, Any]], Raw]:
     """Check every library once, then run interleaved: for each repeat, every library's
-    scenarios once, so that speed drift of the machine spreads over all libraries."""
+    scenarios once, so that speed drift of the machine spreads over all libraries. After
+    each run `progress` gets what is known so far."""
     pythons = {lib: interpreter_for(lib) for lib in libs}
     info = {lib: check_library(pythons[lib], lib, venv_error) for lib in libs}
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
-        lib: {s: [] for s in scenarios_for(lib, args.scenarios)} for lib in libs
-    }
+    raw: Raw = {lib: {s: [] for s in scenarios_for(lib, args.scenarios)} for lib in libs}
     for r in range(args.repeat):
         for lib in libs:
             for scenario in scenarios_for(lib, args.scenarios):
@@ -195,7 +210,47 @@ def bench_all(
                 raw[lib][scenario].append(res)
                 shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
                 print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
+                progress(info, raw)
     return info, raw
+
+
+def write_report(
+    args: argparse.Namespace,
+    redis_version: str,
+    info: dict[str, dict[str, Any]],
+    raw: Raw,
+    complete: bool,
+) -> str:
+    """Write latest.md and latest.json from the runs so far; returns the markdown."""
+    meta = {
+        "machine": report.machine_info(redis_version),
+        "complete": complete,
+        "jobs": args.jobs,
+        "sleep_jobs": args.sleep_jobs,
+        "repeat": args.repeat,
+        "workers": args.workers,
+        "rate": args.rate,
+        "duration": args.duration,
+        "timeout": args.timeout,
+        "quick": args.quick,
+        "scenarios": args.scenarios,
+    }
+    table = {lib: report.summaries(raw[lib]) for lib in raw}
+    md = report.markdown(meta, table, info)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "meta": meta,
+        "libraries": info,
+        "summary": table,
+        "ratios": report.ratios(table, report.SUBJECT),
+        "summary_extra": report.summary_extra(table),
+        "runs": raw,
+    }
+    # Written after every run: a run that dies half-way still leaves what it measured.
+    (out_dir / "latest.md").write_text(md)
+    (out_dir / "latest.json").write_text(json.dumps(payload, indent=2) + "\n")
+    return md
 
 
 def main() -> int:
@@ -210,40 +265,20 @@ def main() -> int:
         venv_error = ensure_peers_venv()
 
     server = RedisServer()
-    print(f"redis-server {server.version()} on {server.url}", file=sys.stderr)
+    redis_version = server.version()
+    print(f"redis-server {redis_version} on {server.url}", file=sys.stderr)
     try:
-        info, raw = bench_all(libs, args, server, venv_error)
+        info, raw = bench_all(
+            libs,
+            args,
+            server,
+            venv_error,
+            lambda info, raw: write_report(args, redis_version, info, raw, complete=False),
+        )
     finally:
-        redis_version = server.version()
         server.stop()
-
-    meta = {
-        "machine": report.machine_info(redis_version),
-        "jobs": args.jobs,
-        "sleep_jobs": args.sleep_jobs,
-        "repeat": args.repeat,
-        "workers": args.workers,
-        "rate": args.rate,
-        "duration": args.duration,
-        "timeout": args.timeout,
-        "quick": args.quick,
-        "scenarios": args.scenarios,
-    }
-    table = {lib: report.summaries(raw[lib]) for lib in libs}
-    md = report.markdown(meta, table, info)
-    print(md)
-    out_dir = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "latest.md").write_text(md)
-    payload = {
-        "meta": meta,
-        "libraries": info,
-        "summary": table,
-        "summary_extra": report.summary_extra(table),
-        "runs": raw,
-    }
-    (out_dir / "latest.json").write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {out_dir / 'latest.md'} and latest.json", file=sys.stderr)
+    print(write_report(args, redis_version, info, raw, complete=True))
+    print(f"wrote {args.out / 'latest.md'} and latest.json", file=sys.stderr)
     return 0
 
 

@@ -29,6 +29,9 @@ class RedisServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="bench-redis-")
+        self._start()
+
+    def _start(self) -> None:
         cmd = [
             "redis-server",
             "--port",
@@ -77,6 +80,25 @@ class RedisServer:
             return rest.decode()
 
     def flush(self) -> None:
+        """Empty the server for the next run. A run killed mid-script can leave Redis busy
+        with it (the script is stopped), or a crashed server behind (it is started again on
+        the same port): one library's failure must not fail the runs after it."""
+        try:
+            self._flush()
+            return
+        except RuntimeError as exc:
+            if not str(exc).startswith("BUSY"):
+                raise
+            with contextlib.suppress(RuntimeError):
+                self.command("SCRIPT", "KILL")
+            time.sleep(0.1)
+        except OSError:
+            self.proc.kill()
+            self.proc.wait()
+            self._start()
+        self._flush()
+
+    def _flush(self) -> None:
         self.command("FLUSHALL")
         self.command("SCRIPT", "FLUSH")
 

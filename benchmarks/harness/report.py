@@ -56,11 +56,13 @@ def machine_info(redis_version: str) -> dict[str, Any]:
 
 
 def summarize(runs: list[dict[str, Any]], field: str) -> dict[str, Any]:
-    """Median/min/max of `field` over runs, or the first failure."""
-    for run in runs:
-        if run.get("status") != "ok":
-            return {"status": run.get("status", "error"), "detail": run.get("detail", "")}
-    values = [float(r[field]) for r in runs]
+    """Median/min/max of `field` over the runs that succeeded (with the failed ones listed
+    under "failed"), or the first failure when none did."""
+    good = [r for r in runs if r.get("status") == "ok"]
+    if not good:
+        first = runs[0] if runs else {"status": "error", "detail": "not run"}
+        return {"status": first.get("status", "error"), "detail": first.get("detail", "")}
+    values = [float(r[field]) for r in good]
     out: dict[str, Any] = {
         "status": "ok",
         "median": statistics.median(values),
@@ -68,18 +70,32 @@ def summarize(runs: list[dict[str, Any]], field: str) -> dict[str, Any]:
         "max": max(values),
         "values": values,
     }
-    notes = [f"#{n}: {r['detail']}" for n, r in enumerate(runs, 1) if r.get("detail")]
-    if notes:  # something the figure's reader should know (e.g. jobs that ran twice)
+    if len(good) < len(runs):  # the figure stands on fewer repeats: the cell says so
+        out["ok_runs"] = f"{len(good)}/{len(runs)}"
+    # What the figure's reader should know: failed repeats, and details of good ones (e.g.
+    # jobs that ran twice).
+    notes = [
+        f"#{n}: {r.get('detail', '')}" if r.get("status") == "ok" else f"#{n} failed: {_why(r)}"
+        for n, r in enumerate(runs, 1)
+        if r.get("detail") or r.get("status") != "ok"
+    ]
+    if notes:
         out["notes"] = notes
     return out
 
 
+def _why(run: dict[str, Any]) -> str:
+    status, detail = run.get("status", "error"), str(run.get("detail", ""))
+    return detail if detail.startswith(status) else f"{status}: {detail}"
+
+
 def summaries(per_scenario: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    # A scenario with no runs yet (a report written half-way) is left out: its cell says "-".
     for key in ("enqueue", "bulk", "drain_noop", "drain_sleep"):
-        if key in per_scenario:
+        if per_scenario.get(key):
             out[key] = summarize(per_scenario[key], "value")
-    if "latency" in per_scenario:
+    if per_scenario.get("latency"):
         out["latency_p50"] = summarize(per_scenario["latency"], "p50")
         out["latency_p99"] = summarize(per_scenario["latency"], "p99")
     return out
@@ -98,6 +114,8 @@ def cell(s: dict[str, Any] | None, latency: bool) -> str:
         text = _num(s["median"], latency)
         if len(s["values"]) > 1:
             text += f" ({_num(s['min'], latency)}-{_num(s['max'], latency)})"
+        if "ok_runs" in s:
+            text += f", {s['ok_runs']} runs ok"
         return text
     if s["status"] == "n/a":
         return "n/a"
@@ -120,20 +138,44 @@ def best_peer(table: dict[str, dict[str, Any]], key: str, higher: bool) -> tuple
     return best, peers[best]
 
 
-def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
-    """`subject` ÷ best peer for each column (see NOT_PEERS): "-" where the scenario was
-    not run, "n/a" where there is nothing to divide."""
-    cells = []
+def ratios(table: dict[str, dict[str, Any]], subject: str) -> dict[str, dict[str, Any]]:
+    """`subject` ÷ best peer for each column run for `subject` (see NOT_PEERS), with the peers
+    that have no figure in that column: the best of the rest is not necessarily the best."""
+    out: dict[str, dict[str, Any]] = {}
     for key, _, higher in COLUMNS:
         mine = table.get(subject, {}).get(key)
-        best = best_peer(table, key, higher)
         if mine is None:
+            continue
+        best = best_peer(table, key, higher)
+        missing = sorted(
+            lib
+            for lib, row in table.items()
+            if lib not in NOT_PEERS and key in row and row[key].get("status") != "ok"
+        )
+        ok = mine.get("status") == "ok" and best is not None
+        out[key] = {
+            "ratio": mine["median"] / best[1] if ok and best else None,
+            "best_peer": best[0] if best else None,
+            "best_peer_median": best[1] if best else None,
+            "peers_without_figure": missing,
+        }
+    return out
+
+
+def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
+    """The ratio row: "-" where the scenario was not run, "n/a" where there is nothing to
+    divide, and the peers that failed in the column, if any."""
+    found = ratios(table, subject)
+    cells = []
+    for key, _, _ in COLUMNS:
+        item = found.get(key)
+        if item is None:
             cells.append("-")
             continue
-        if mine.get("status") != "ok" or best is None:
-            cells.append("n/a")
-            continue
-        cells.append(f"{mine['median'] / best[1]:.2f}x (vs {best[0]})")
+        text = "n/a" if item["ratio"] is None else f"{item['ratio']:.2f}x (vs {item['best_peer']})"
+        if item["peers_without_figure"]:
+            text += f"; no figure: {', '.join(item['peers_without_figure'])}"
+        cells.append(text)
     return cells
 
 
@@ -203,6 +245,11 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
         f"{meta['duration']:.0f} s with 1 idle worker process",
         f"- Scenarios: {', '.join(meta.get('scenarios') or ['all'])}",
+        *(
+            ["- **Partial**: written while the run was going; cells cover the runs done by then."]
+            if meta.get("complete") is False
+            else []
+        ),
         "- Cells: median (min-max) over repeats. Throughput: higher is better; latency: lower.",
         "- Last row: Conveyor median / best peer median (throughput: >1 = Conveyor faster; "
         "latency: <1 = Conveyor lower). Not peers: conveyor_sync (Conveyor's SyncQueue) and "

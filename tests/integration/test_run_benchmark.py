@@ -47,5 +47,9 @@ def test_a_subset_of_libraries_and_scenarios_makes_one_table(tmp_path: Path) -> 
 
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["meta"]["scenarios"] == ["enqueue", "drain_noop"]
+    assert data["meta"]["complete"] is True and "Partial" not in md
+    # The ratio row as data: one entry per scenario Conveyor ran, none with a peer to divide by.
+    assert data["ratios"].keys() == {"enqueue", "drain_noop"}
+    assert data["ratios"]["enqueue"]["ratio"] is None, data["ratios"]
     runs = data["runs"]["conveyor"]["enqueue"]
     assert len(runs) == 2 and all(run["status"] == "ok" for run in runs), runs
