@@ -8,13 +8,13 @@ from typing import Any
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker
-from harness.probe import PROBE, done
+from harness.probe import done
 
-from peers.base import SLEEP_S, NoBulk, Payload
+from peers.base import SLEEP_S, NoBulk, Payload, run_on_uvloop
 
 DIST = "arq"
 SETTINGS = (
-    "arq.Worker per process, max_jobs=100 (no-op) / 200 (sleep), poll_delay=0.01 s "
+    "arq.Worker per process on uvloop, max_jobs=200, poll_delay=0.01 s "
     "(default 0.5 s caps throughput at max_jobs per poll), handle_signals=False; no bulk API"
 )
 
@@ -48,11 +48,10 @@ def run_worker(url: str, mode: str) -> None:
         worker = Worker(
             functions=[noop, sleep],  # type: ignore[list-item]
             redis_settings=RedisSettings.from_dsn(url),
-            max_jobs=100 if mode == "noop" else 200,
+            max_jobs=200,
             poll_delay=0.01,
             handle_signals=False,
         )
-        PROBE.start_reporter(url)
         await worker.main()
 
-    asyncio.run(main())
+    run_on_uvloop(main())

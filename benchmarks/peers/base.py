@@ -8,9 +8,10 @@ Each adapter module defines:
 * ``def run_worker(url: str, mode: str) -> None``: blocks forever, running the
   library's worker in this process. ``mode`` is ``"noop"`` (scenarios c and e)
   or ``"sleep"`` (scenario d) so an adapter may pick the concurrency the
-  library recommends for that kind of work. It must call
-  ``harness.probe.PROBE.start_reporter(url)`` right before entering the
-  library's run loop;
+  library recommends for that kind of work. ``harness.worker_main`` stamps the
+  process "ready" (``PROBE.start_reporter``) before calling it, so everything it
+  does counts as the library's start-up. An asyncio library runs its worker
+  through :func:`run_on_uvloop`;
 * optionally ``SCENARIOS``: the scenarios the module supports (default: all).
   Producer-only rows (the LPUSH baselines, ``conveyor_sync``) set ``("enqueue",)``;
   the driver's list of such rows is ``harness.report.ENQUEUE_ONLY``.
@@ -25,6 +26,7 @@ Jobs are named ``noop`` and ``sleep``; both receive ``{"i": int, "t": float}``
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 Payload = dict[str, Any]
@@ -52,3 +54,11 @@ class NoBulk:
 
     async def enqueue_bulk(self, task: str, datas: list[Payload]) -> None:
         raise NotImplementedError
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
+    """Run an asyncio library's worker on uvloop, as Conveyor's runs: the event loop is not
+    what this benchmark compares. (taskiq's own CLI picks uvloop when it is installed.)"""
+    import uvloop
+
+    uvloop.run(main)

@@ -6,13 +6,13 @@ import asyncio
 from typing import Any
 
 from bullmq import Queue, Worker
-from harness.probe import PROBE, done
+from harness.probe import done
 
-from peers.base import SLEEP_S, Payload
+from peers.base import SLEEP_S, Payload, run_on_uvloop
 
 DIST = "bullmq"
 SETTINGS = (
-    "bullmq.Worker per process, concurrency=50 (no-op) / 200 (sleep), removeOnComplete "
+    "bullmq.Worker per process on uvloop, concurrency=200, removeOnComplete "
     "left at default; Queue.addBulk chunks of 1000"
 )
 
@@ -46,10 +46,8 @@ async def process(job: Any, token: str) -> None:
 
 def run_worker(url: str, mode: str) -> None:
     async def main() -> None:
-        concurrency = 50 if mode == "noop" else 200
-        PROBE.start_reporter(url)
-        worker = Worker("bench", process, {"connection": url, "concurrency": concurrency})
+        worker = Worker("bench", process, {"connection": url, "concurrency": 200})
         await asyncio.Event().wait()  # the worker runs in the background until killed
         await worker.close()
 
-    asyncio.run(main())
+    run_on_uvloop(main())

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from celery import Celery
-from harness.probe import PROBE, done
+from harness.probe import done
 
 from peers.base import SLEEP_S, NoBulk, Payload
 
@@ -58,7 +58,6 @@ def run_worker(url: str, mode: str) -> None:
     app, _ = make_app(url)
     concurrency, multiplier = (8, 64) if mode == "noop" else (100, 4)
     app.conf.worker_prefetch_multiplier = multiplier
-    PROBE.start_reporter(url)
     app.worker_main(
         [
             "worker",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness.probe import PROBE, done
+from harness.probe import done
 
 from conveyor import Queue, Worker
 from peers.base import SLEEP_S, Payload
@@ -52,7 +52,6 @@ async def sleep(job: Any) -> None:
 async def _work(url: str, mode: str) -> None:
     q = Queue(QUEUE, url=url)
     worker = Worker(q, {"noop": noop, "sleep": sleep}, concurrency=200)
-    PROBE.start_reporter(url)
     await worker.run()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from harness.probe import PROBE, done
+from harness.probe import done
 
 from peers.base import SLEEP_S, NoBulk, Payload
 
@@ -53,6 +53,5 @@ async def open_producer(url: str) -> Producer:
 def run_worker(url: str, mode: str) -> None:
     broker, _ = make_broker(url)
     worker = dramatiq.Worker(broker, worker_threads=8 if mode == "noop" else 100)
-    PROBE.start_reporter(url)
     worker.start()
     threading.Event().wait()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.probe import PROBE, done
+from harness.probe import done
 from huey import RedisHuey
 
 from peers.base import SLEEP_S, NoBulk, Payload
@@ -13,7 +13,8 @@ from peers.base import SLEEP_S, NoBulk, Payload
 DIST = "huey"
 SETTINGS = (
     "RedisHuey(blocking=True), 1 consumer per process, worker_type=thread, workers=8 "
-    "(no-op) / 100 (sleep), periodic=False, results off; no bulk API"
+    "(no-op) / 100 (sleep), periodic=False, check_worker_health=False, results off; "
+    "no bulk API"
 )
 
 
@@ -55,5 +56,4 @@ def run_worker(url: str, mode: str) -> None:
         periodic=False,
         check_worker_health=False,
     )
-    PROBE.start_reporter(url)
     consumer.run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from harness.probe import PROBE, done
+from harness.probe import done
 from redis import Redis
 from rq import Queue, SimpleWorker
 
@@ -55,5 +55,4 @@ async def open_producer(url: str) -> Producer:
 def run_worker(url: str, mode: str) -> None:
     redis = Redis.from_url(url)
     worker = SimpleWorker([Queue("bench", connection=redis)], connection=redis)
-    PROBE.start_reporter(url)
     worker.work(logging_level="WARNING")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness.probe import PROBE, done
+from harness.probe import done
 from streaq import Worker
 
 from peers.base import SLEEP_S, Payload
 
 DIST = "streaq"
 SETTINGS = (
-    "streaq.Worker per process, concurrency=50 (no-op) / 200 (sleep), default prefetch "
-    "(= concurrency); enqueue_many (one pipeline) chunks of 1000"
+    "streaq.Worker per process on uvloop, concurrency=200, default prefetch (streaq "
+    "fetches up to concurrency + prefetch = 400); enqueue_many (one pipeline) chunks of 1000"
 )
 
 
@@ -58,7 +58,7 @@ async def open_producer(url: str) -> Producer:
 
 
 def run_worker(url: str, mode: str) -> None:
-    worker, _, _ = make_worker(url, concurrency=50 if mode == "noop" else 200)
+    worker, _, _ = make_worker(url, concurrency=200)
     worker.handle_signals = False
-    PROBE.start_reporter(url)
+    worker.anyio_kwargs = {"use_uvloop": True}  # as peers.base.run_on_uvloop does
     worker.run_sync()

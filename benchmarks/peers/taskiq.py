@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness.probe import PROBE, done
+from harness.probe import done
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
-from peers.base import SLEEP_S, NoBulk, Payload
+from peers.base import SLEEP_S, NoBulk, Payload, run_on_uvloop
 
 DIST = "taskiq"
 SETTINGS = (
     "RedisStreamBroker (acks; ListQueueBroker has none), receiver per process via "
-    "taskiq.api.run_receiver_task, max_async_tasks=50 (no-op) / 200 (sleep), "
+    "taskiq.api.run_receiver_task on uvloop, max_async_tasks=200, "
     "max_prefetch=max_async_tasks, xread_count=100; no bulk API"
 )
 
@@ -56,8 +56,6 @@ def run_worker(url: str, mode: str) -> None:
         broker, _ = make_broker(url)
         broker.is_worker_process = True
         await broker.startup()
-        limit = 50 if mode == "noop" else 200
-        PROBE.start_reporter(url)
-        await run_receiver_task(broker, max_async_tasks=limit, max_prefetch=limit)
+        await run_receiver_task(broker, max_async_tasks=200, max_prefetch=200)
 
-    asyncio.run(main())
+    run_on_uvloop(main())
