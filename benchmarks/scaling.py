@@ -370,10 +370,14 @@ def retained_phase(server: RedisServer, args: argparse.Namespace) -> dict[str, A
 # -- 3. latency under sustained load --------------------------------------------------------------
 
 
-async def produce(url: str, rate: float, seconds: float) -> tuple[list[str], float]:
-    """Add jobs at `rate` for `seconds`: every 10 ms, the jobs due so far in one add_bulk."""
+async def produce(url: str, rate: float, seconds: float) -> tuple[list[str], float, list[float]]:
+    """Add jobs at `rate` for `seconds`: every 10 ms, the jobs due so far in one add_bulk.
+    Also returns the producer's lag (ms) at each add_bulk: how long after it was due the
+    oldest job of the batch was stamped and sent. The latency figures start at that stamp,
+    so a producer falling behind shows here and not there."""
     q = Queue(QUEUE, url=url)
     ids: list[str] = []
+    lag_ms: list[float] = []
     tick = 0.01
     try:
         start = time.perf_counter()
@@ -388,12 +392,13 @@ async def produce(url: str, rate: float, seconds: float) -> tuple[list[str], flo
             due = min(total, int(rate * (time.perf_counter() - start)))
             if due <= sent:
                 continue
+            lag_ms.append((time.perf_counter() - start - sent / rate) * 1000)
             now = time.time()
             batch = [{"name": "noop", "data": {"i": i, "t": now}} for i in range(sent, due)]
             ids.extend(job.id for job in await q.add_bulk(batch))
             sent = due
         achieved = sent / (time.perf_counter() - start)
-        return ids, achieved
+        return ids, achieved, lag_ms
     finally:
         await q.close()
 
@@ -434,7 +439,7 @@ def latency_phase(server: RedisServer, args: argparse.Namespace, rate: float) ->
         workers.wait_done(warmup, args.timeout)
         time.sleep(1.0)
         server.command("DEL", LAT_KEY)
-        ids, achieved = asyncio.run(produce(server.url, rate, args.latency_seconds))
+        ids, achieved, lag_ms = asyncio.run(produce(server.url, rate, args.latency_seconds))
         workers.wait_done(warmup + len(ids), args.timeout)
         asyncio.run(wait_counts(server.url, warmup + len(ids), args.timeout))
         client = redis.Redis.from_url(server.url)
@@ -466,6 +471,7 @@ def latency_phase(server: RedisServer, args: argparse.Namespace, rate: float) ->
         "seconds": args.latency_seconds,
         "enqueue_to_handler_ms": stats(probe),
         "redis_created_to_completed_ms": stats(in_redis),
+        "producer_lag_ms": stats(sorted(lag_ms)),
     }
 
 
@@ -536,6 +542,7 @@ def markdown(
         for key, label in (
             ("enqueue_to_handler_ms", "enqueue call → handler runs (producer clock)"),
             ("redis_created_to_completed_ms", "created → completion recorded (Redis clock, ms)"),
+            ("producer_lag_ms", "producer behind schedule at each add_bulk (not in the above)"),
         ):
             s = lat[key]
             if s.get("status") == "ok":

@@ -147,10 +147,11 @@ def ratios(table: dict[str, dict[str, Any]], subject: str) -> dict[str, dict[str
         if mine is None:
             continue
         best = best_peer(table, key, higher)
+        # ("n/a" is a library without the feature, e.g. no bulk API: not a failure.)
         missing = sorted(
             lib
             for lib, row in table.items()
-            if lib not in NOT_PEERS and key in row and row[key].get("status") != "ok"
+            if lib not in NOT_PEERS and key in row and row[key].get("status") not in ("ok", "n/a")
         )
         ok = mine.get("status") == "ok" and best is not None
         out[key] = {

@@ -31,6 +31,9 @@ def test_scaling_reports_drain_memory_cpu_and_latency() -> None:
     for cell in cells[1:3] + cells[4:]:
         assert float(cell.replace(",", "")) > 0, row
     assert "| enqueue call → handler runs" in proc.stdout
+    lag = next(line for line in proc.stdout.splitlines() if "producer behind schedule" in line)
+    p50, p99, worst, batches = [cell.strip() for cell in lag.strip("|").split("|")][1:]
+    assert float(p50) <= float(p99) <= float(worst) and int(batches.replace(",", "")) > 0, lag
 
 
 def test_a_backlog_smaller_than_the_timed_range_is_refused_up_front() -> None:

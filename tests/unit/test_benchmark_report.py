@@ -41,6 +41,7 @@ def test_the_ratio_row_names_the_peers_that_have_no_figure() -> None:
         "conveyor": {"drain_noop": report.summarize([ok(800.0)], "value")},
         "huey": {"drain_noop": report.summarize([failed], "value")},
         "dramatiq": {"drain_noop": report.summarize([ok(200.0)], "value")},
+        "rq": {"drain_noop": report.summarize([{"status": "n/a", "detail": "no"}], "value")},
         "redis_lpush": {"enqueue": report.summarize([ok(9_000.0)], "value")},
     }
     found = report.ratios(table, report.SUBJECT)
@@ -53,5 +54,5 @@ def test_the_ratio_row_names_the_peers_that_have_no_figure() -> None:
         }
     }
     cells = report.ratio_cells(table, report.SUBJECT)
-    assert cells[2] == "4.00x (vs dramatiq); no figure: huey"
+    assert cells[2] == "4.00x (vs dramatiq); no figure: huey"  # rq's n/a: not a failure
     assert cells[0] == "-"  # Conveyor did not run (a); the baseline is not a peer
