@@ -56,8 +56,8 @@ def machine_info(redis_version: str) -> dict[str, Any]:
 
 
 def summarize(runs: list[dict[str, Any]], field: str) -> dict[str, Any]:
-    """Median/min/max of `field` over the runs that succeeded (with the failed ones listed
-    under "failed"), or the first failure when none did."""
+    """Median/min/max of `field` over the runs that succeeded (with "ok_runs", e.g. "2/3",
+    and a note per failed run when some did not), or the first failure when none did."""
     good = [r for r in runs if r.get("status") == "ok"]
     if not good:
         first = runs[0] if runs else {"status": "error", "detail": "not run"}
