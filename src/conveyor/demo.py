@@ -44,6 +44,7 @@ from typing import Any
 import click
 
 from .cli_common import EXIT_REDIS, EXIT_USAGE
+from .storage.urls import redact_url
 
 __all__ = ["DemoError", "find_examples", "run_demo"]
 
@@ -114,12 +115,14 @@ def _ping(url: str, timeout: float = 0.5) -> dict[str, str] | None:
     try:
         redis = SyncRedis(Settings(url=url, socket_timeout_seconds=timeout))
     except (ConfigurationError, ValueError) as exc:
-        raise DemoError(f"cannot use the Redis URL {url!r}: {exc}", EXIT_USAGE) from exc
+        raise DemoError(f"cannot use the Redis URL {redact_url(url)!r}: {exc}", EXIT_USAGE) from exc
     try:
         try:
             redis.run(ping())
         except CommandRefused as exc:
-            raise DemoError(f"Redis at {url} answered with an error: {exc}", EXIT_REDIS) from exc
+            raise DemoError(
+                f"Redis at {redact_url(url)} answered with an error: {exc}", EXIT_REDIS
+            ) from exc
         except ConnectionError:
             return None
         try:
@@ -169,7 +172,7 @@ def start_private_redis(timeout: float = 10.0) -> RedisChoice:
 def choose_redis(url: str | None, private: bool) -> RedisChoice:
     if url:
         if _ping(url, 2.0) is None:
-            raise DemoError(f"Redis at {url} does not answer", EXIT_REDIS)
+            raise DemoError(f"Redis at {redact_url(url)} does not answer", EXIT_REDIS)
         return RedisChoice(url, "the Redis you named (--url / REDIS_URL)")
     if not private:
         local = "redis://localhost:6379/0"
@@ -413,11 +416,12 @@ def _print_banner(
     else:
         echo(f"  Dashboard:     {dash_url}/  (stand-in: the full dashboard is not installed)")
     echo(f"  JSON API:      {dash_url}/api/queues")
-    echo(f"  Redis:         {redis.url} - {redis.how}")
+    shown_url = redact_url(redis.url)
+    echo(f"  Redis:         {shown_url} - {redis.how}")
     echo(f"                 the demo's keys are under '{prefix}:*' and nothing else is touched")
     for note in redis.notes:
         echo(f"                 note: {note}")
-    echo(f"  Try the CLI:   conveyor info --url {redis.url} --prefix {prefix}")
+    echo(f"  Try the CLI:   conveyor info --url {shown_url} --prefix {prefix}")
     echo("Press Ctrl-C to stop.")
     echo("")
 

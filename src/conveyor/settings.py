@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigurationError
+from .storage.urls import redact_url
 
 __all__ = ["Settings"]
 
@@ -117,5 +118,15 @@ class Settings:
         return cls(**values)
 
     def redacted_url(self) -> str:
-        """The URL with any password replaced by ``***``, for banners and logs."""
-        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", self.url)
+        """The URL with every secret replaced by ``***``: what banners, logs, errors and the API
+        show of it."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        # The generated repr would print the URL's password; every field but the URL is plain.
+        fields = [f"url={self.redacted_url()!r}"] + [
+            f"{field.name}={getattr(self, field.name)!r}"
+            for field in dataclasses.fields(self)
+            if field.name != "url"
+        ]
+        return f"Settings({', '.join(fields)})"
