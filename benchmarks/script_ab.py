@@ -41,7 +41,7 @@ from harness.redis_server import RedisServer  # noqa: E402
 from conveyor import SyncQueue  # noqa: E402
 from conveyor.storage.scripts import build_source  # noqa: E402
 
-FETCH_BATCH = 100
+FETCH_ROUND = 100
 JOBS_PER_DRAIN_BLOCK = 2000
 CALLS_PER_ADD_BLOCK = 1000
 _FETCH_FIELDS = 11
@@ -97,9 +97,11 @@ class Version:
         self.client.config_resetstat()
         done = 0
         while True:
-            reply = self.call("fetch", "script-ab", FETCH_BATCH)
+            reply = self.call("fetch", "script-ab", FETCH_ROUND)
             assert isinstance(reply, list)
-            count, body = int(reply[2]), reply[3:]
+            # A named header, then the jobs (the scripts before it began with three numbers).
+            body = reply[1:] if isinstance(reply[0], list) else reply[3:]
+            count = len(body) // _FETCH_FIELDS
             if count == 0:
                 break
             items = [

@@ -48,7 +48,6 @@ from .queue import Handler, Queue
 from .runner import NO_RETRY, Handlers, Outcome, run_job
 from .storage.commands import (
     LEASE_LOST,
-    FetchResult,
     Op,
     QueueCommands,
     config_get,
@@ -56,6 +55,7 @@ from .storage.commands import (
     unblock_client,
     wait_for_marker,
 )
+from .storage.protocol import FetchReply
 from .storage.redis import AsyncRedis
 from .version import __version__
 
@@ -68,7 +68,7 @@ log = logging.getLogger("conveyor.worker")
 _Tally = tuple[int, int, float | None]
 
 
-def _tally(asked: int, results: Sequence[FetchResult]) -> _Tally:
+def _tally(asked: int, results: Sequence[FetchReply]) -> _Tally:
     dues = [r.next_due_ms / 1000 for r in results if r.next_due_ms is not None]
     return sum(len(r.jobs) for r in results), asked, min(dues) if dues else None
 
@@ -386,10 +386,11 @@ class Worker:
             free -= want
         return wants
 
-    def _take(self, commands: QueueCommands, result: FetchResult) -> None:
+    def _take(self, commands: QueueCommands, result: FetchReply) -> None:
         """Start the jobs a fetch leased."""
         for raw in result.jobs:
-            self._start(commands, Job.from_fetch(commands.queue, raw, self))
+            # (from_fetch unpacks any sequence; its annotation says list)
+            self._start(commands, Job.from_fetch(commands.queue, raw, self))  # type: ignore[arg-type]
 
     async def _fetch_once(self) -> _Tally:
         """One fetch round trip per queue, in order. Queues are asked one at a time, so slots

@@ -19,13 +19,20 @@ from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
+from .protocol import (
+    PRIORITY_BAND,
+    Code,
+    FetchReply,
+    Heartbeat,
+    LeaseRenewal,
+    StalledRecovery,
+)
 from .resp import evalsha_head
 from .scripts import Script, ScriptSettings, script
 
 __all__ = [
     "AddSpec",
     "Command",
-    "FetchResult",
     "Op",
     "QueueCommands",
     "ScriptCommand",
@@ -40,11 +47,13 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Script return codes shared by several scripts.
-LEASE_LOST = -1
-NOT_FOUND = 0
-IS_ACTIVE = -2
-WRONG_STATE = -3
+# The names these codes had before ``protocol.Code``, which admin code imports from here.
+LEASE_LOST = Code.LEASE_LOST
+NOT_FOUND = Code.NOT_FOUND
+IS_ACTIVE = Code.IS_ACTIVE
+WRONG_STATE = Code.WRONG_STATE
+#: (a plain int: compared once per job of a bulk add)
+_ADDED = int(Code.OK)
 
 
 # ScriptCommand and Op are built on every call: plain (not frozen) dataclasses, because a frozen
@@ -111,15 +120,6 @@ class AddSpec(NamedTuple):
         )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FetchResult:
-    paused: bool
-    #: Milliseconds until the earliest delayed job is due; None when there is none.
-    next_due_ms: int | None
-    #: Per job: id, token, name, data, opts, attempts, made, stalls, priority, created, progress.
-    jobs: list[list[Any]]
-
-
 _STATE_SETS = {
     JobState.WAITING: "wait",
     JobState.DELAYED: "delayed",
@@ -127,7 +127,6 @@ _STATE_SETS = {
     JobState.COMPLETED: "completed",
     JobState.FAILED: "failed",
 }
-_FETCH_FIELDS = 11
 
 
 class QueueCommands:
@@ -211,7 +210,7 @@ class QueueCommands:
             jobs, existing = [], []
             for i, spec in enumerate(specs):
                 job_id = str(reply[2 * i])
-                if reply[2 * i + 1] != 1:
+                if reply[2 * i + 1] != _ADDED:
                     existing.append(job_id)
                 jobs.append(self._added_job(job_id, spec, context))
             if not existing:
@@ -242,14 +241,8 @@ class QueueCommands:
 
     # -- worker --------------------------------------------------------------------------------
 
-    def fetch(self, worker_id: str, count: int) -> Op[FetchResult]:
-        def parse(reply: list[Any]) -> FetchResult:
-            status, next_due, n = reply[0], reply[1], reply[2]
-            body = reply[3:]
-            jobs = [body[i * _FETCH_FIELDS : (i + 1) * _FETCH_FIELDS] for i in range(n)]
-            return FetchResult(status == 1, None if next_due < 0 else int(next_due), jobs)
-
-        return self._op("fetch", worker_id, count, parse=parse)
+    def fetch(self, worker_id: str, count: int) -> Op[FetchReply]:
+        return self._op("fetch", worker_id, count, parse=FetchReply.parse)
 
     def complete(self, items: Iterable[tuple[str, str, str, int]]) -> Op[list[str]]:
         """Acknowledge finished jobs: (id, lease token, result as JSON text, attempts made
@@ -257,23 +250,23 @@ class QueueCommands:
         return self._op("complete", orjson.dumps(list(items)), parse=list)
 
     def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[int]:
+        """``Code.RETRYING``, ``Code.FAILED`` or ``Code.LEASE_LOST``."""
         return self._op("fail", job_id, token, message, record, delay_ms, parse=int)
 
-    def extend_leases(self, items: Iterable[tuple[str, str]]) -> Op[tuple[list[str], list[str]]]:
-        """Renew leases: (ids whose lease was lost, ids to cancel)."""
+    def extend_leases(self, items: Iterable[tuple[str, str]]) -> Op[LeaseRenewal]:
+        """Renew the leases of (id, lease token) pairs."""
         args = [part for item in items for part in item]
-        return self._op(
-            "extend_leases", len(args) // 2, *args, parse=lambda r: (list(r[0]), list(r[1]))
-        )
+        return self._op("extend_leases", len(args) // 2, *args, parse=LeaseRenewal.parse)
 
     def release(self, items: Iterable[tuple[str, str]]) -> Op[int]:
         args = [part for item in items for part in item]
         return self._op("release", len(args) // 2, *args, parse=int)
 
-    def recover_stalled(self, limit: int = 1000) -> Op[tuple[int, int]]:
-        return self._op("recover_stalled", limit, parse=lambda r: (int(r[0]), int(r[1])))
+    def recover_stalled(self, limit: int = 1000) -> Op[StalledRecovery]:
+        return self._op("recover_stalled", limit, parse=StalledRecovery.parse)
 
     def update_progress(self, job_id: str, token: str, progress: str) -> Op[int]:
+        """``Code.OK`` or ``Code.LEASE_LOST`` (as ``append_log``)."""
         return self._op("update_progress", job_id, token, progress, parse=int)
 
     def append_log(self, job_id: str, token: str, line: str) -> Op[int]:
@@ -281,22 +274,17 @@ class QueueCommands:
 
     def heartbeat(
         self, worker_id: str, info: str, ttl_seconds: float, known_epoch: str = ""
-    ) -> Op[tuple[int, str]]:
-        """(live workers, queue epoch); see heartbeat.lua. ``known_epoch``: the epoch this
-        worker saw last; a different one is recorded as a data loss (``data_lost``)."""
+    ) -> Op[Heartbeat]:
+        """See heartbeat.lua. ``known_epoch``: the epoch this worker saw last; a different one
+        is recorded as a data loss (``data_lost``)."""
         return self._op(
-            "heartbeat",
-            worker_id,
-            info,
-            ttl_seconds,
-            known_epoch,
-            parse=lambda r: (int(r[0]), str(r[1])),
+            "heartbeat", worker_id, info, ttl_seconds, known_epoch, parse=Heartbeat.parse
         )
 
     # -- admin ---------------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> Op[str | int]:
-        """The state the job was in, or a code (see cancel.lua)."""
+        """The state the job was in, or ``Code.NOT_FOUND`` / ``Code.WRONG_STATE``."""
         return self._op("cancel", job_id, parse=lambda r: r if isinstance(r, str) else int(r))
 
     def remove(self, ids: Sequence[str]) -> Op[list[int]]:
@@ -315,7 +303,8 @@ class QueueCommands:
         return self._op("promote", "all", limit, parse=lambda r: (int(r[0]), int(r[1])))
 
     def pause(self, paused: bool) -> Op[bool]:
-        return self._op("pause", "1" if paused else "0", parse=lambda r: r == 1)
+        """True if the flag changed."""
+        return self._op("pause", "1" if paused else "0", parse=lambda r: r == Code.OK)
 
     def clean(self, state: JobState, age_ms: int, limit: int, cursor: int) -> Op[tuple[int, int]]:
         return self._op(
@@ -438,7 +427,7 @@ class QueueCommands:
 
         The wait set is ordered by priority band, then FIFO: the head of each band is that
         band's oldest job, so a few ZRANGEBYSCORE calls find it without a scan."""
-        band = float(1 << 40)
+        band = float(PRIORITY_BAND)
         heads: list[str] = []
 
         def lookup() -> Op[int | None]:

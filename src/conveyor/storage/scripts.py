@@ -1,5 +1,6 @@
-"""Loads the Lua scripts in ``lua/``: inlines ``-- @include NAME`` lines from ``lua/includes/``
-and writes the client's settings in as constants where a script says ``-- @settings``."""
+"""Loads the Lua scripts in ``lua/``: inlines ``-- @include NAME`` lines from ``lua/includes/``,
+writes the client's settings in as constants where a script says ``-- @settings`` and the
+protocol's codes and numbers (``protocol.lua_constants``) where it says ``-- @protocol``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import functools
 import hashlib
 from collections.abc import Callable
 from importlib import resources
+
+from .protocol import lua_constants
 
 __all__ = ["Script", "ScriptSettings", "build_source", "script"]
 
@@ -51,6 +54,7 @@ def build_source(name: str, settings: ScriptSettings, read: Callable[[str], str]
     """The source Redis runs for script ``name``; ``read`` gives a file under ``lua/`` (another
     one than the package's serves benchmarks that compare two versions of the scripts)."""
     source = _inline(read(f"{name}.lua"), set(), read)
+    source = source.replace("-- @protocol\n", lua_constants(), 1)
     return source.replace("-- @settings\n", _constants(settings) + "\n", 1)
 
 

@@ -8,8 +8,8 @@ add; many jobs as one JSON document spare the client packing thousands of argume
   many jobs: a JSON array with one such array per job
 Left out, opts is "{}", attempts 1 and priority, delay and ttl 0 (one job with all of them
 left out, the commonest call, takes a shorter path).
-Returns a flat array, two entries per job: id, 1 if added or 0 if a job with that id existed
-(then nothing was enqueued).
+Returns a flat array, two entries per job: id, CODE_OK if added or CODE_EXISTS if a job with
+that id existed (then nothing was enqueued).
 Events: "added" (one entry for the waiting jobs of the call, one for the delayed ones, with
 "state").
 ]]
@@ -27,7 +27,9 @@ local function write_job(key, name, data, score, now, state, opts, attempts, pri
 end
 
 -- Higher priority first, FIFO within one priority (see KEYS[2] in includes/queue.lua).
-local function wait_score(priority, seq) return (1000 - priority) * 1099511627776 + seq end
+local function wait_score(priority, seq)
+  return (PRIORITY_OFFSET - priority) * PRIORITY_BAND + seq
+end
 
 -- The id of a job the producer left unnamed: its sequence number, unless that is taken (a
 -- producer may choose an id that looks like one, or have named it earlier in this call).
@@ -41,14 +43,14 @@ end
 
 if #ARGV == 3 then
   -- The commonest call: one job with every option at its default, so a waiting one. The same
-  -- steps as below without the batch bookkeeping (tables, loops, chunked calls), which was
+  -- steps as below without the many-jobs bookkeeping (tables, loops, chunked calls), which was
   -- about an eighth of this script's time on a single add.
   local seq = redis.call("INCR", SEQ)
   local id = ARGV[1]
   if id == "" then
     id = free_id(seq, true, nil)
   elseif redis.call("EXISTS", job_key(id)) == 1 then
-    return {id, 0}
+    return {id, CODE_EXISTS}
   end
   -- The event's entry id is Redis's clock in ms, the same as TIME's (held at the stream's last
   -- entry if the clock stepped back): it serves as the creation time and saves a call.
@@ -57,7 +59,7 @@ if #ARGV == 3 then
   write_job(job_key(id), ARGV[2], ARGV[3], score, now, "waiting", "{}", 1, 0)
   redis.call("ZADD", WAIT, score, id)
   wake_workers()
-  return {id, 1}
+  return {id, CODE_OK}
 end
 
 local jobs
@@ -84,7 +86,7 @@ else
 end
 
 -- (Numeric loops and tables made only when needed: this runs on every single add, where
--- the batch bookkeeping would otherwise be a measurable share of the script's time.)
+-- the many-jobs bookkeeping would otherwise be a measurable share of the script's time.)
 local seen = n > 1 and {} or nil  -- ids added earlier in this call (one id named twice)
 local out, waiting, wait_args, delayed, delay_args = {}, {}, {}, nil, nil
 local n_wait, woke, earliest = 0, false, nil
@@ -96,17 +98,17 @@ for i = 1, n do
     opts, attempts, priority = job[4], tonumber(job[5]), tonumber(job[6])
     delay, ttl = tonumber(job[7]), tonumber(job[8])
   end
-  local seq, exists, key = first_seq + i, 0, keys[i]
+  local seq, exists, key = first_seq + i, false, keys[i]
   if id == "" then
     id = free_id(seq, clash > 0, seen)
     key = job_key(id)
   elseif (seen and seen[id]) or (clash > 0 and redis.call("EXISTS", key) == 1) then
-    exists = 1
+    exists = true
   end
   if seen then seen[id] = true end
   out[2 * i - 1] = id
-  out[2 * i] = 1 - exists
-  if exists == 0 then
+  out[2 * i] = exists and CODE_EXISTS or CODE_OK
+  if not exists then
     local score = wait_score(priority, seq)
     local state, run_at = "waiting", nil
     if delay > 0 then

@@ -4,8 +4,8 @@ few seconds) and records the attempt as failed with reason "cancelled", without 
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] id
-Returns the state the job was in ("waiting", "delayed" or "active"); 0 if there is no such job;
--3 if it had already finished (nothing changed).
+Returns the state the job was in ("waiting", "delayed" or "active"); CODE_NOT_FOUND if there is
+no such job; CODE_WRONG_STATE if it had already finished (nothing changed).
 Events: "failed" with reason "cancelled" for a job that had not started; "cancelling" for a
 running one (its "failed" follows when the worker stops it).
 ]]
@@ -21,8 +21,8 @@ if redis.call("HEXISTS", LEASES, id) == 1 then
   return "active"
 end
 local state = redis.call("HGET", key, "state")
-if not state then return 0 end
-if state ~= "waiting" and state ~= "delayed" then return -3 end
+if not state then return CODE_NOT_FOUND end
+if state ~= "waiting" and state ~= "delayed" then return CODE_WRONG_STATE end
 redis.call("ZREM", WAIT, id)
 redis.call("ZREM", DELAYED, id)
 redis.call("HDEL", key, "run_at")

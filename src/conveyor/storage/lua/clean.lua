@@ -1,4 +1,4 @@
---[[ clean: delete jobs of one state that are older than a cut-off, a bounded batch per call.
+--[[ clean: delete jobs of one state that are older than a cut-off, a bounded chunk per call.
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] state: completed, failed, delayed or waiting

@@ -1,9 +1,9 @@
---[[ complete: record the results of finished jobs (acknowledgements are batched).
+--[[ complete: record the results of finished jobs (a worker sends them together).
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] JSON array of [id, lease token, result as JSON text, attempts made counting this one]
 Returns the ids whose lease was lost (another worker owns them now; nothing was written).
-Events: one "completed" entry for the batch, with "results": a JSON object of the results
+Events: one "completed" entry for the call, with "results": a JSON object of the results
 that are at most 1 KiB (larger ones are read from the job).
 ]]
 -- @include queue

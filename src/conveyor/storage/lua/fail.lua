@@ -3,7 +3,8 @@
 KEYS and settings: see includes/queue.lua.
 ARGV[1] id  ARGV[2] lease token  ARGV[3] error message  ARGV[4] attempt record (JSON, kept in the
 job's error history)  ARGV[5] retry delay in ms, or -1 to fail now whatever attempts remain
-Returns 1 = will retry, 2 = failed for good, -1 = lease lost (nothing was written).
+Returns CODE_RETRYING (will run again), CODE_FAILED (failed for good) or CODE_LEASE_LOST
+(nothing was written).
 Events: "retrying" (with delay) or "failed" (with the error).
 ]]
 -- @include queue
@@ -11,7 +12,7 @@ Events: "retrying" (with delay) or "failed" (with the error).
 -- @include finished
 
 local id, token, message, record, delay = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-if not owns(id, token) then return -1 end
+if not owns(id, token) then return CODE_LEASE_LOST end
 local key = job_key(id)
 local now = now_ms()
 local _, started = parse_lease(redis.call("HGET", LEASES, id))
@@ -35,8 +36,8 @@ if delay >= 0 and made < attempts then
   count_metric("retried", 1)
   wake_workers()
   flush_metrics(now)
-  return 1
+  return CODE_RETRYING
 end
 move_to_failed(id, key, now, message)
 flush_metrics(now)
-return 2
+return CODE_FAILED

@@ -2,17 +2,19 @@
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] worker id   ARGV[2] max jobs N
-Returns {status, next_due, count, then 11 fields per job:
+Returns {header, then 11 fields per job:
          id, token, name, data, opts, attempts, made, stalls, priority, created, progress}
-  status   0 = ok, 1 = the queue is paused (nothing handed out)
-  next_due ms until the earliest delayed job is due when fewer than N jobs were handed out
-           (the worker will sleep until then), -1 otherwise
+  header   name, value pairs of the fields not at their default (FetchReply in
+           storage/protocol.py, which parses this reply, names them and their defaults):
+    paused       true (1 in the reply): the queue is paused (nothing handed out)
+    next_due_ms  ms until the earliest delayed job is due when fewer than N jobs were handed
+                 out (the worker sleeps until then)
 All jobs of one fetch share one lease token ("<n>@<worker>", n from the queue's lease
 counter); the lease
 ("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".
 Jobs whose ttl passed before they started are failed with reason "expired" instead; ids in
 the wait set without a job hash (deleted under the queue's feet) are dropped.
-Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry per batch),
+Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry per fetch),
 "failed" for expired ones.
 ]]
 -- @include queue
@@ -39,10 +41,15 @@ if #due > 0 then
 end
 
 if redis.call("HGET", META, "paused") == "1" then
-  return {1, -1, 0}
+  return {{"paused", true}}
 end
 
-local out = {0, -1, 0}
+local header = {}
+local function tell(name, value)
+  header[#header + 1] = name
+  header[#header + 1] = value
+end
+local out = {header}
 local popped = redis.call("ZPOPMIN", WAIT, want)
 local leased, deadlines, leases = {}, {}, {}
 if #popped > 0 then
@@ -81,15 +88,14 @@ if #popped > 0 then
     emit_many("active", leased, "worker", worker)
   end
 end
-out[3] = #leased
 
 -- Popping fewer than asked emptied the wait set; otherwise more may be waiting (beyond this
--- batch): make sure a worker wakes for it, this one included.
+-- fetch): make sure a worker wakes for it, this one included.
 if #popped / 2 >= want and redis.call("ZCARD", WAIT) > 0 then
   wake_workers()
 elseif #leased < want then
   if #due > 0 then earliest = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] end
-  if earliest then out[2] = math.max(tonumber(earliest) - now, 0) end
+  if earliest then tell("next_due_ms", math.max(tonumber(earliest) - now, 0)) end
 end
 flush_metrics(now)
 return out

@@ -7,7 +7,8 @@ ARGV[1] worker id  ARGV[2] worker info (JSON)  ARGV[3] seconds after which a sil
 Returns {live workers, queue epoch}. The epoch (META "epoch") is set once, the first time a
 worker beats; if it changes under a running worker, Redis lost the queue's data (a restart
 without persistence, FLUSHALL, failover to an empty replica, or obliterate). Then the loss is
-also recorded in BASE.."data_lost" (JSON, kept a day) for the API's health check and the CLI.
+also recorded in BASE.."data_lost" (JSON, kept DATA_LOSS_TTL_SECONDS) for the API's health
+check and the CLI.
 Events: none.
 ]]
 -- @include queue
@@ -28,6 +29,6 @@ local epoch = redis.call("HGET", META, "epoch")
 if known ~= "" and known ~= epoch then
   redis.call("SET", BASE .. "data_lost", cjson.encode({
     noticed_at = now, previous_epoch = known, epoch = epoch, noticed_by = id,
-  }), "EX", 86400)
+  }), "EX", DATA_LOSS_TTL_SECONDS)
 end
 return {redis.call("ZCARD", WORKERS), epoch}

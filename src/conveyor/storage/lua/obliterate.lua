@@ -1,4 +1,4 @@
---[[ obliterate: delete every key of the queue, a batch per call (call until cursor is "0").
+--[[ obliterate: delete every key of the queue, a chunk per call (call until cursor is "0").
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] "1" to go on even while jobs are active   ARGV[2] SCAN cursor ("0" at first)

@@ -2,14 +2,14 @@
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] "1" to pause, "0" to resume
-Returns 1 if the flag changed, 0 if it already had that value.
+Returns CODE_OK if the flag changed, CODE_UNCHANGED if it already had that value.
 Events: "paused" or "resumed".
 ]]
 -- @include queue
 
 local paused = ARGV[1] == "1"
 local was = redis.call("HGET", META, "paused") == "1"
-if paused == was then return 0 end
+if paused == was then return CODE_UNCHANGED end
 if paused then
   redis.call("HSET", META, "paused", "1")
   emit("paused", "")
@@ -18,4 +18,4 @@ else
   emit("resumed", "")
   wake_workers()
 end
-return 1
+return CODE_OK

@@ -2,7 +2,8 @@
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] number of ids N, then N ids
-Returns one code per id: 1 removed, 0 not found, -2 active (cancel it, or wait until it ends).
+Returns one code per id: CODE_OK (removed), CODE_NOT_FOUND or CODE_IS_ACTIVE (cancel it, or
+wait until it ends).
 Events: "removed" for each removed job.
 ]]
 -- @include queue
@@ -14,9 +15,9 @@ for i = 1, count do
   local key = job_key(id)
   local state = redis.call("HGET", key, "state")
   if redis.call("ZSCORE", ACTIVE, id) then
-    out[i] = -2
+    out[i] = CODE_IS_ACTIVE
   elseif not state and redis.call("EXISTS", key) == 0 then
-    out[i] = 0
+    out[i] = CODE_NOT_FOUND
   else
     redis.call("ZREM", WAIT, id)
     redis.call("ZREM", DELAYED, id)
@@ -24,7 +25,7 @@ for i = 1, count do
     redis.call("ZREM", FAILED, id)
     delete_job(id)
     emit("removed", id)
-    out[i] = 1
+    out[i] = CODE_OK
   end
 end
 return out

@@ -31,7 +31,6 @@ local function trim_finished(set, keep, keep_ms, now)
   end
 end
 
--- "queued" is when the job became runnable (its due time if overdue), for wait-time metrics.
 -- The caller has ended the job's lease, if it had one.
 local function move_to_failed(id, key, now, reason)
   redis.call("HDEL", key, "cancel")
@@ -43,7 +42,8 @@ local function move_to_failed(id, key, now, reason)
 end
 
 -- Returns true if the job is waiting now. A job someone asked to cancel (cancel.lua) fails
--- instead: it must not run again.
+-- instead: it must not run again. "queued" is when the job became runnable (its due time if
+-- overdue), for wait-time metrics.
 local function move_to_wait(id, key, now)
   local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name")
   if not f[4] then return false end  -- no job hash (deleted by hand): nothing to requeue

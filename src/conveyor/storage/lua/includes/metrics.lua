@@ -5,7 +5,7 @@ BASE.."metrics:total" (a fixed set of fields, for Prometheus counters). Duration
 queued -> started, "run": started -> finished) are counted in log-scale buckets of a factor
 sqrt(2): bucket b >= 1 holds [2^((b-1)/2), 2^(b/2)) ms, bucket 0 holds < 1 ms, bucket 60 the
 rest; as "<kind>:<b>" counters plus "<kind>_ms" in the totals only.
-A script tallies its metrics in memory and writes them once, in flush_metrics, so a batch of a
+A script tallies its metrics in memory and writes them once, in flush_metrics, so a call for a
 hundred jobs costs a few HINCRBYs instead of hundreds. ]]
 local tally, durations, duration_ms = {}, {}, {}
 

@@ -5,8 +5,8 @@ each helper a script defines costs it time on every call, so a script includes o
 Every script receives the same KEYS, built by storage/keys.py:
   KEYS[1]  queue base "<prefix>:{<queue>}:" (a job is base.."job:"..id, its log
                    base.."logs:"..id and its attempt history base.."errors:"..id)
-  KEYS[2]  wait        zset  score = (1000 - priority) * 2^40 + sequence: higher priority first,
-                             FIFO within one priority
+  KEYS[2]  wait        zset  score = (PRIORITY_OFFSET - priority) * PRIORITY_BAND + sequence:
+                             higher priority first, FIFO within one priority
   KEYS[3]  active      zset  score = lease deadline (ms, Redis time)
   KEYS[4]  delayed     zset  score = run-at (ms)
   KEYS[5]  completed   zset  score = finish time (ms)
@@ -25,12 +25,17 @@ KEEP_COMPLETED / KEEP_FAILED: how many finished jobs to keep, and _MS: for how l
 MAX_LOG_LINES; METRICS_TTL in seconds; LEASE_MS; MAX_STALLS). Each set of settings is then its
 own script in Redis's cache, and a call carries only its own arguments (ARGV): every argument
 and every decode costs Redis time on each call, and a single add is a few dozen microseconds.
+Where "-- @protocol" stands, the loader writes the return codes (CODE_OK, CODE_NOT_FOUND,
+CODE_LEASE_LOST, ...) and the numbers Lua and Python share (PRIORITY_BAND, PRIORITY_OFFSET,
+DATA_LOSS_TTL_SECONDS), all defined once in storage/protocol.py: a script returns a code by
+its name, never as a bare number.
 ]]
 local K = KEYS  -- (a global: read once)
 local BASE, WAIT, ACTIVE, DELAYED = K[1], K[2], K[3], K[4]
 local COMPLETED, FAILED, META, EVENTS = K[5], K[6], K[7], K[8]
 local MARKER, SEQ, WORKERS, LEASES = K[9], K[10], K[11], K[12]
 -- @settings
+-- @protocol
 
 local function job_key(id) return BASE .. "job:" .. id end
 
@@ -44,7 +49,7 @@ local function emit(event, id, ...)
   return redis.call("XADD", EVENTS, "MAXLEN", "~", EVENTS_MAX, "*", "event", event, "id", id, ...)
 end
 
--- One stream entry for the same transition of many jobs (a fetched batch, a bulk add): the
+-- One stream entry for the same transition of many jobs (the jobs of one fetch, a bulk add): the
 -- field "ids" holds a JSON array of job ids. Readers expand it into one event per job.
 local function emit_many(event, ids, ...)
   if #ids == 1 then
