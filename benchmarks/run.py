@@ -2,6 +2,7 @@
 """Conveyor vs the Python job-queue field.
 
     python benchmarks/run.py [--jobs N] [--repeat 3] [--only conveyor,arq,...] [--quick]
+    python benchmarks/run.py --only conveyor --base REV --scenarios drain_noop,latency
 
 See benchmarks/README.md for the method.
 """
@@ -24,7 +25,8 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import report  # noqa: E402
+from harness import report, versus  # noqa: E402
+from harness.base_tree import BaseTree, adapter_name, base_label, imported_elsewhere  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.venv import ensure_peers_venv, peers_python  # noqa: E402
 
@@ -64,6 +66,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--duration", type=float, help="latency scenario seconds (default 10)")
     ap.add_argument("--workers", type=int, default=2, choices=[1, 2], help="worker processes")
     ap.add_argument(
+        "--base",
+        metavar="REV",
+        help="also run Conveyor's rows on git revision REV (rows conveyor@REV), interleaved",
+    )
+    ap.add_argument(
         "--out",
         type=Path,
         default=BENCH_DIR / "results",
@@ -90,6 +97,7 @@ def can_import(python: str, module: str) -> bool:
 
 def interpreter_for(lib: str) -> str:
     """Conveyor's rows run from this interpreter; so do the LPUSH baselines when it has redis."""
+    lib = adapter_name(lib)
     if lib in (report.SUBJECT, report.SUBJECT_SYNC):
         return sys.executable
     if lib in (report.BASELINE, report.BASELINE_SYNC) and can_import(sys.executable, "redis"):
@@ -98,15 +106,32 @@ def interpreter_for(lib: str) -> str:
 
 
 def scenarios_for(lib: str, chosen: list[str]) -> list[str]:
-    return [x for x in chosen if x == "enqueue" or lib not in report.ENQUEUE_ONLY]
+    return [x for x in chosen if x == "enqueue" or adapter_name(lib) not in report.ENQUEUE_ONLY]
+
+
+def with_base(libs: list[str], rev: str, chosen: list[str]) -> list[str]:
+    """`libs` with a row `X@rev` right after each Conveyor row X that runs a chosen scenario."""
+    out = []
+    for lib in libs:
+        out.append(lib)
+        if lib in (report.SUBJECT, report.SUBJECT_SYNC) and scenarios_for(lib, chosen):
+            out.append(base_label(lib, rev))
+    return out
 
 
 def run_scenario(
-    python: str, lib: str, scenario: str, extra: list[str], timeout: float
+    python: str,
+    lib: str,
+    scenario: str,
+    extra: list[str],
+    timeout: float,
+    src: Path | None = None,
 ) -> dict[str, Any]:
-    """Run harness.scenario in its own process group; kill the whole group afterwards."""
-    cmd = [python, "-m", "harness.scenario", lib, scenario, *extra]
-    env = dict(os.environ, PYTHONPATH=str(BENCH_DIR))
+    """Run harness.scenario in its own process group; kill the whole group afterwards.
+    `src` (a base row's) goes first on PYTHONPATH, for the runner and its workers."""
+    cmd = [python, "-m", "harness.scenario", adapter_name(lib), scenario, *extra]
+    path = [str(src)] if src else []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(BENCH_DIR)]))
     proc = subprocess.Popen(
         cmd,
         cwd=BENCH_DIR,
@@ -157,11 +182,21 @@ def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str
     ]
 
 
-def check_library(python: str, lib: str, venv_error: str | None) -> dict[str, Any]:
+def check_library(
+    python: str, lib: str, venv_error: str | None, src: Path | None = None
+) -> dict[str, Any]:
     """Once per library, before any run: does it import, and which version/settings."""
     if venv_error and python != sys.executable:
         return {"status": "error", "detail": venv_error}
-    return run_scenario(python, lib, "check", [], 60)
+    return verified(run_scenario(python, lib, "check", [], 60, src), src)
+
+
+def verified(res: dict[str, Any], src: Path | None) -> dict[str, Any]:
+    """A base row's result, or an error if any of its processes imported other code."""
+    wrong = imported_elsewhere(res, src) if src and res.get("status") == "ok" else None
+    if wrong is None:
+        return res
+    return {**res, "status": "error", "detail": f"imported {wrong}, not {src}"}
 
 
 def run_once(
@@ -171,6 +206,7 @@ def run_once(
     scenario: str,
     args: argparse.Namespace,
     server: RedisServer,
+    src: Path | None = None,
 ) -> dict[str, Any]:
     """One run of one scenario on a flushed server (or the check's failure)."""
     if check.get("status") != "ok":
@@ -185,7 +221,7 @@ def run_once(
     # which wait it was stuck in rather than just "killed".
     budget = args.timeout * 3 + 60 + (args.duration if scenario == "latency" else 0)
     extra = scenario_args(args, scenario, server.url)
-    res = run_scenario(python, lib, scenario, extra, budget)
+    res = verified(run_scenario(python, lib, scenario, extra, budget, src), src)
     res["wall_s"] = round(time.monotonic() - t0, 2)
     return res
 
@@ -196,17 +232,22 @@ def bench_all(
     server: RedisServer,
     venv_error: str | None,
     progress: Callable[[dict[str, dict[str, Any]], Raw], None],
+    base: BaseTree | None = None,
 ) -> tuple[dict[str, dict[str, Any]], Raw]:
     """Check every library once, then run interleaved: for each repeat, every library's
     scenarios once, so that speed drift of the machine spreads over all libraries. After
-    each run `progress` gets what is known so far."""
+    each run `progress` gets what is known so far. Rows of `base` run its source tree."""
     pythons = {lib: interpreter_for(lib) for lib in libs}
-    info = {lib: check_library(pythons[lib], lib, venv_error) for lib in libs}
+    srcs = {lib: base.src if base and adapter_name(lib) != lib else None for lib in libs}
+    info = {lib: check_library(pythons[lib], lib, venv_error, srcs[lib]) for lib in libs}
+    for lib in libs:
+        if base and adapter_name(lib) in (report.SUBJECT, report.SUBJECT_SYNC):
+            info[lib]["source"] = base.describe(base_row=srcs[lib] is not None)
     raw: Raw = {lib: {s: [] for s in scenarios_for(lib, args.scenarios)} for lib in libs}
     for r in range(args.repeat):
-        for lib in libs:
+        for lib in versus.repeat_order(libs, r):
             for scenario in scenarios_for(lib, args.scenarios):
-                res = run_once(lib, pythons[lib], info[lib], scenario, args, server)
+                res = run_once(lib, pythons[lib], info[lib], scenario, args, server, srcs[lib])
                 raw[lib][scenario].append(res)
                 shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
                 print(f"[{lib}] {scenario} #{r + 1}: {shown}", file=sys.stderr, flush=True)
@@ -220,6 +261,7 @@ def write_report(
     info: dict[str, dict[str, Any]],
     raw: Raw,
     complete: bool,
+    base: BaseTree | None = None,
 ) -> str:
     """Write latest.md and latest.json from the runs so far; returns the markdown."""
     meta = {
@@ -235,8 +277,14 @@ def write_report(
         "quick": args.quick,
         "scenarios": args.scenarios,
     }
+    rows: list[str] = []
+    notes: list[str] = []
+    compared: dict[str, dict[str, Any]] = {}
+    if base:
+        meta["base"] = base.meta()
+        rows, notes, compared = versus.report_parts(meta["base"], info, raw)
     table = {lib: report.summaries(raw[lib]) for lib in raw}
-    md = report.markdown(meta, table, info)
+    md = report.markdown(meta, table, info, rows, notes)
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -245,6 +293,7 @@ def write_report(
         "summary": table,
         "ratios": report.ratios(table, report.SUBJECT),
         "summary_extra": report.summary_extra(table),
+        **({"versus_base": compared} if base else {}),
         "runs": raw,
     }
     # Written after every run: a run that dies half-way still leaves what it measured.
@@ -260,6 +309,32 @@ def main() -> int:
     if unknown:
         print(f"unknown libraries: {unknown}; choose from {LIBRARIES}", file=sys.stderr)
         return 2
+    if args.base:
+        libs = with_base(libs, args.base, args.scenarios)
+        if not any(adapter_name(lib) != lib for lib in libs):
+            print("--base: neither conveyor nor conveyor_sync (enqueue) runs", file=sys.stderr)
+            return 2
+    # A kill ends the run through the `finally`s and `with`s: Redis stops, the worktree goes.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    with contextlib.ExitStack() as stack:
+        base = None
+        if args.base:
+            try:
+                base = stack.enter_context(BaseTree(args.base))
+            except RuntimeError as exc:
+                print(f"--base {args.base}: {exc}", file=sys.stderr)
+                return 2
+            print(f"base {args.base} = {base.commit} in {base.path}", file=sys.stderr)
+        try:
+            run(args, libs, base)
+        except KeyboardInterrupt:
+            print(f"interrupted: what was measured is in {args.out}", file=sys.stderr)
+            return 130
+    return 0
+
+
+def run(args: argparse.Namespace, libs: list[str], base: BaseTree | None) -> None:
     venv_error = None
     if any(interpreter_for(lib) != sys.executable for lib in libs):
         venv_error = ensure_peers_venv()
@@ -273,13 +348,13 @@ def main() -> int:
             args,
             server,
             venv_error,
-            lambda info, raw: write_report(args, redis_version, info, raw, complete=False),
+            lambda info, raw: write_report(args, redis_version, info, raw, False, base),
+            base,
         )
     finally:
         server.stop()
-    print(write_report(args, redis_version, info, raw, complete=True))
+    print(write_report(args, redis_version, info, raw, True, base))
     print(f"wrote {args.out / 'latest.md'} and latest.json", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ Redis every few milliseconds so the parent can see progress:
   ``"I SECONDS"`` when the adapter passes the payload index ``i`` to
   :func:`done`, plain ``"SECONDS"`` when it does not (see :func:`parse_sample`).
   With the index the latency scenario can count each job once and leave out
-  warm-up jobs (``i < 0``), even when a library runs a job more than once.
+  warm-up jobs (``i < 0``), even when a library runs a job more than once;
+* ``benchprobe:origin`` hash  pid -> the file the library was imported from, for
+  adapters that say (``ORIGIN``): proof of which source tree a worker ran.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 READY_KEY = "benchprobe:ready"
 DONE_KEY = "benchprobe:done"
 LAT_KEY = "benchprobe:lat"
+ORIGIN_KEY = "benchprobe:origin"
 FLUSH_INTERVAL = 0.005
 
 
@@ -49,11 +52,13 @@ class Probe:
             self.last = now
             self.lat.append(sample if i is None else f"{i} {sample}")
 
-    def start_reporter(self, url: str) -> None:
+    def start_reporter(self, url: str, origin: str | None = None) -> None:
         import redis
 
         client = redis.Redis.from_url(url)
         pid = str(os.getpid())
+        if origin:  # before the ready stamp: a ready worker has always said where it is from
+            client.hset(ORIGIN_KEY, pid, origin)
         client.hset(READY_KEY, pid, repr(time.time()))
 
         def loop() -> None:

@@ -6,7 +6,10 @@ import datetime as dt
 import os
 import platform
 import statistics
+from collections.abc import Sequence
 from typing import Any
+
+from harness.base_tree import adapter_name
 
 #: (column key, header, higher_is_better)
 COLUMNS: list[tuple[str, str, bool]] = [
@@ -17,14 +20,29 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("latency_p50", "(e) latency p50 ms", False),
     ("latency_p99", "(e) latency p99 ms", False),
 ]
+#: column key -> (scenario, field of its runs' results)
+SOURCES: dict[str, tuple[str, str]] = {
+    "enqueue": ("enqueue", "value"),
+    "bulk": ("bulk", "value"),
+    "drain_noop": ("drain_noop", "value"),
+    "drain_sleep": ("drain_sleep", "value"),
+    "latency_p50": ("latency", "p50"),
+    "latency_p99": ("latency", "p99"),
+}
 SUBJECT = "conveyor"  # Queue (asyncio): the row the ratio row is about
 SUBJECT_SYNC = "conveyor_sync"  # SyncQueue (blocking), scenario (a) only
 BASELINE = "redis_lpush"  # bare redis.asyncio LPUSH: physical limit for asyncio clients
 BASELINE_SYNC = "redis_lpush_sync"  # bare sync redis-py LPUSH: limit for blocking clients
 #: rows that run scenario (a) only
 ENQUEUE_ONLY = (SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
-#: rows never taken as the "best peer"
+#: rows never taken as the "best peer" (nor their runs of an earlier commit, "conveyor@REV")
 NOT_PEERS = (SUBJECT, SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
+
+
+def is_peer(lib: str) -> bool:
+    return adapter_name(lib) not in NOT_PEERS
+
+
 #: ratios listed under the table for (a): (label, numerator row, denominator row; None = best peer)
 ENQUEUE_RATIOS: list[tuple[str, str, str | None]] = [
     ("SyncQueue ÷ best peer", SUBJECT_SYNC, None),
@@ -90,15 +108,12 @@ def _why(run: dict[str, Any]) -> str:
 
 
 def summaries(per_scenario: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
     # A scenario with no runs yet (a report written half-way) is left out: its cell says "-".
-    for key in ("enqueue", "bulk", "drain_noop", "drain_sleep"):
-        if per_scenario.get(key):
-            out[key] = summarize(per_scenario[key], "value")
-    if per_scenario.get("latency"):
-        out["latency_p50"] = summarize(per_scenario["latency"], "p50")
-        out["latency_p99"] = summarize(per_scenario["latency"], "p99")
-    return out
+    return {
+        key: summarize(per_scenario[scenario], field)
+        for key, (scenario, field) in SOURCES.items()
+        if per_scenario.get(scenario)
+    }
 
 
 def _num(v: float, latency: bool) -> str:
@@ -126,11 +141,11 @@ def cell(s: dict[str, Any] | None, latency: bool) -> str:
 
 
 def best_peer(table: dict[str, dict[str, Any]], key: str, higher: bool) -> tuple[str, float] | None:
-    """(library, median) of the best peer in column `key`; rows in NOT_PEERS are not peers."""
+    """(library, median) of the best peer in column `key` (see is_peer)."""
     peers = {
         lib: float(s[key]["median"])
         for lib, s in table.items()
-        if lib not in NOT_PEERS and s.get(key, {}).get("status") == "ok"
+        if is_peer(lib) and s.get(key, {}).get("status") == "ok"
     }
     if not peers:
         return None
@@ -139,7 +154,7 @@ def best_peer(table: dict[str, dict[str, Any]], key: str, higher: bool) -> tuple
 
 
 def ratios(table: dict[str, dict[str, Any]], subject: str) -> dict[str, dict[str, Any]]:
-    """`subject` ÷ best peer for each column run for `subject` (see NOT_PEERS), with the peers
+    """`subject` ÷ best peer for each column run for `subject` (see is_peer), with the peers
     that have no figure in that column: the best of the rest is not necessarily the best."""
     out: dict[str, dict[str, Any]] = {}
     for key, _, higher in COLUMNS:
@@ -151,7 +166,7 @@ def ratios(table: dict[str, dict[str, Any]], subject: str) -> dict[str, dict[str
         missing = sorted(
             lib
             for lib, row in table.items()
-            if lib not in NOT_PEERS and key in row and row[key].get("status") not in ("ok", "n/a")
+            if is_peer(lib) and key in row and row[key].get("status") not in ("ok", "n/a")
         )
         ok = mine.get("status") == "ok" and best is not None
         out[key] = {
@@ -190,7 +205,7 @@ def _side(table: dict[str, dict[str, Any]], lib: str) -> dict[str, Any]:
 def summary_extra(table: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Scenario (a) ratios of ENQUEUE_RATIOS whose rows were run, with their medians."""
     out = []
-    has_peer = any(lib not in NOT_PEERS for lib in table)
+    has_peer = any(is_peer(lib) for lib in table)
     for label, num_lib, den_lib in ENQUEUE_RATIOS:
         if num_lib not in table or (den_lib not in table if den_lib else not has_peer):
             continue
@@ -234,7 +249,15 @@ def run_notes(table: dict[str, dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[str, Any]) -> str:
+def markdown(
+    meta: dict[str, Any],
+    table: dict[str, dict[str, Any]],
+    info: dict[str, Any],
+    extra_rows: Sequence[str] = (),
+    header_notes: Sequence[str] = (),
+) -> str:
+    """The report; `extra_rows` go under the ratio row, `header_notes` (bullets) above the
+    table (``run.py --base`` adds its ratio rows and which commit each row ran)."""
     m = meta["machine"]
     lines = [
         "# Conveyor vs the Python job-queue field",
@@ -255,6 +278,7 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
         "- Last row: Conveyor median / best peer median (throughput: >1 = Conveyor faster; "
         "latency: <1 = Conveyor lower). Not peers: conveyor_sync (Conveyor's SyncQueue) and "
         "the redis_lpush / redis_lpush_sync baselines.",
+        *header_notes,
         "",
     ]
     header = ["Library", "Version", *[h for _, h, _ in COLUMNS]]
@@ -262,10 +286,13 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
     lines.append("|" + "---|" * len(header))
     for lib, row in table.items():
         version = info.get(lib, {}).get("version", "?")
+        if info.get(lib, {}).get("source"):
+            version += f", {info[lib]['source']}"
         cells = [cell(row.get(k), not higher) for k, _, higher in COLUMNS]
         lines.append("| " + " | ".join([lib, version, *cells]) + " |")
     ratios = ratio_cells(table, SUBJECT)
     lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratios) + " |")
+    lines.extend(extra_rows)
     lines.append("")
     extra = summary_extra(table).get("enqueue", [])
     if extra:
@@ -284,6 +311,6 @@ def markdown(meta: dict[str, Any], table: dict[str, dict[str, Any]], info: dict[
     lines.append("Worker settings per library:")
     lines.append("")
     for lib, i in info.items():
-        if i.get("settings"):
+        if i.get("settings") and adapter_name(lib) == lib:  # a base row runs the same adapter
             lines.append(f"- **{lib}**: {i['settings']}")
     return "\n".join(lines) + "\n"

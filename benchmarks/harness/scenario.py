@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from harness.probe import DONE_KEY, LAT_KEY, READY_KEY, parse_sample
+from harness.probe import DONE_KEY, LAT_KEY, ORIGIN_KEY, READY_KEY, parse_sample
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 Result = dict[str, Any]
@@ -46,8 +46,10 @@ class Workers:
 
     def __init__(self, lib: str, mode: str, url: str, count: int) -> None:
         self.client = redis.Redis.from_url(url)
-        self.client.delete(DONE_KEY, READY_KEY, LAT_KEY)
-        env = dict(os.environ, PYTHONPATH=str(BENCH_DIR), PYTHONUNBUFFERED="1")
+        self.client.delete(DONE_KEY, READY_KEY, LAT_KEY, ORIGIN_KEY)
+        # The driver's PYTHONPATH: for a base row it puts the earlier commit's src/ first.
+        pythonpath = os.environ.get("PYTHONPATH") or str(BENCH_DIR)
+        env = dict(os.environ, PYTHONPATH=pythonpath, PYTHONUNBUFFERED="1")
         self.procs: list[tuple[subprocess.Popen[bytes], Any]] = []
         for _ in range(count):
             log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
@@ -74,6 +76,10 @@ class Workers:
             if int(count):
                 first = min(first, float(first_ts))
         return total, last, first
+
+    def origins(self) -> list[str]:
+        """Where each worker process imported the library from (adapters with ``ORIGIN``)."""
+        return sorted(v.decode() for v in self.client.hvals(ORIGIN_KEY))
 
     def started_at(self) -> float:
         return min(float(v) for v in self.client.hvals(READY_KEY))
@@ -170,6 +176,7 @@ async def run_drain(adapter: ModuleType, args: argparse.Namespace, mode: str) ->
         last = workers.wait_done(args.n, args.timeout)
         started = workers.started_at()
         first = workers.progress()[2]
+        origins = workers.origins()
     finally:
         workers.stop()
     elapsed = last - started
@@ -178,6 +185,7 @@ async def run_drain(adapter: ModuleType, args: argparse.Namespace, mode: str) ->
         "value": args.n / elapsed,
         "seconds": elapsed,
         "to_first_job_s": first - started,  # library start-up share of `seconds`
+        "worker_origins": origins,
     }
 
 
@@ -277,6 +285,7 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
         achieved = total / (time.perf_counter() - start)
         samples.wait(workers, args.timeout)
         lat = samples.sorted_ms()
+        origins = workers.origins()
     finally:
         await producer.close()
         workers.stop()
@@ -287,6 +296,7 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
         "max": lat[-1],
         "samples": total,
         "achieved_rate": achieved,
+        "worker_origins": origins,
         **samples.notes(),
     }
 
@@ -300,9 +310,11 @@ def supported(adapter: ModuleType) -> tuple[str, ...]:
 
 
 def check(adapter: ModuleType) -> Result:
+    # An adapter's own VERSION is the imported code's (an earlier commit's, for a base row);
+    # the installed distribution's is this tree's.
     return {
         "status": "ok",
-        "version": importlib.metadata.version(adapter.DIST),
+        "version": getattr(adapter, "VERSION", None) or importlib.metadata.version(adapter.DIST),
         "settings": adapter.SETTINGS,
         "python": sys.version.split()[0],
         "scenarios": list(supported(adapter)),
@@ -311,6 +323,13 @@ def check(adapter: ModuleType) -> Result:
 
 async def dispatch(args: argparse.Namespace) -> Result:
     adapter = importlib.import_module(f"peers.{args.lib}")  # peers/<lib>.py
+    result = await run_one(adapter, args)
+    if getattr(adapter, "ORIGIN", None):  # the producer's (this process's) import
+        result["origin"] = adapter.ORIGIN
+    return result
+
+
+async def run_one(adapter: ModuleType, args: argparse.Namespace) -> Result:
     if args.scenario == "check":
         return check(adapter)
     if args.scenario not in supported(adapter):

@@ -15,7 +15,7 @@ def main() -> None:
     adapter = importlib.import_module(f"peers.{lib}")
     # The "ready" stamp, at the same point for every library: once it is imported. Building
     # its worker, connecting and its own start-up all count in the drain figures.
-    PROBE.start_reporter(url)
+    PROBE.start_reporter(url, getattr(adapter, "ORIGIN", None))
     adapter.run_worker(url, mode)
 
 

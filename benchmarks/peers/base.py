@@ -14,7 +14,11 @@ Each adapter module defines:
   through :func:`run_on_uvloop`;
 * optionally ``SCENARIOS``: the scenarios the module supports (default: all).
   Producer-only rows (the LPUSH baselines, ``conveyor_sync``) set ``("enqueue",)``;
-  the driver's list of such rows is ``harness.report.ENQUEUE_ONLY``.
+  the driver's list of such rows is ``harness.report.ENQUEUE_ONLY``;
+* optionally ``ORIGIN`` and ``VERSION``: the file the library was imported from and
+  its version as that code says. Conveyor's adapters set them, so a run of an earlier
+  commit (``run.py --base``) shows, in every producer's and worker's result, that it
+  ran that commit's code, under that commit's version.
 
 Sync libraries implement ``async def enqueue`` with a blocking call that never
 yields to the event loop, so their producer pays no asyncio cost.

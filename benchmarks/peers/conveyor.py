@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Coroutine
 from typing import Any
 
 from harness.probe import done
 
+import conveyor
 from conveyor import Queue, Worker
-from peers.base import SLEEP_S, Payload
+from peers.base import SLEEP_S, Payload, run_on_uvloop
 
 DIST = "conveyor-queue"
+#: the code this process runs: this tree's src/, or an earlier commit's for a base row
+ORIGIN = conveyor.__file__
+VERSION = getattr(conveyor, "__version__", "?")
 SETTINGS = (
     "1 Worker per process, concurrency=200, uvloop, start-up heap frozen as `conveyor worker` "
     "does; "
@@ -58,6 +64,16 @@ async def _work(url: str, mode: str) -> None:
 def run_worker(url: str, mode: str) -> None:
     # As `conveyor worker` runs: on uvloop when installed (a dependency on Linux), with the
     # start-up heap out of the garbage collector's sight.
-    from conveyor.eventloop import run
+    run_frozen(_work(url, mode))
 
-    run(_work(url, mode), freeze_heap=True)
+
+def run_frozen(main: Coroutine[Any, Any, None]) -> None:
+    """conveyor.eventloop.run(main, freeze_heap=True), or the same steps where a tree has no
+    such module (the adapter runs against earlier and later commits alike)."""
+    try:
+        from conveyor.eventloop import run
+    except ImportError:
+        gc.freeze()
+        run_on_uvloop(main)
+    else:
+        run(main, freeze_heap=True)

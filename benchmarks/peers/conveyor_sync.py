@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from conveyor import SyncQueue
 from peers.base import NoBulk, Payload
+from peers.conveyor import ORIGIN as ORIGIN  # the same proof of which tree it imported
+from peers.conveyor import VERSION as VERSION
 
 DIST = "conveyor-queue"
 SETTINGS = "conveyor.SyncQueue(QUEUE, url=url).add(task, data), blocking; scenario (a) only"

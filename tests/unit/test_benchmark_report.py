@@ -9,7 +9,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from harness import report
+from harness import report, versus
 
 
 def ok(value: float) -> dict[str, Any]:
@@ -56,3 +56,37 @@ def test_the_ratio_row_names_the_peers_that_have_no_figure() -> None:
     cells = report.ratio_cells(table, report.SUBJECT)
     assert cells[2] == "4.00x (vs dramatiq); no figure: huey"  # rq's n/a: not a failure
     assert cells[0] == "-"  # Conveyor did not run (a); the baseline is not a peer
+
+
+def test_a_row_run_on_an_earlier_commit_is_not_a_peer() -> None:
+    table = {
+        "conveyor": {"drain_noop": report.summarize([ok(800.0)], "value")},
+        "conveyor@HEAD~1": {"drain_noop": report.summarize([ok(900.0)], "value")},
+        "dramatiq": {"drain_noop": report.summarize([ok(200.0)], "value")},
+    }
+    assert report.best_peer(table, "drain_noop", higher=True) == ("dramatiq", 200.0)
+
+
+def test_this_tree_over_the_base_is_a_ratio_per_repeat_of_both_rows() -> None:
+    this = {"drain_noop": [ok(110.0), ok(90.0), ok(300.0)], "latency": []}
+    base = {"drain_noop": [ok(100.0), ok(100.0), {"status": "error", "detail": "boom"}]}
+    found = versus.compare(this, base)
+    assert found.keys() == {"drain_noop"}  # latency not run (yet) by both: "-"
+    assert found["drain_noop"]["ratios"] == [1.1, 0.9]  # the failed base repeat pairs no ratio
+    assert found["drain_noop"]["median"] == 1.0 and found["drain_noop"]["repeats"] == "2/3"
+    row = versus.ratio_row("conveyor ÷ conveyor@v1", found)
+    cells = [cell.strip() for cell in row.strip("|").split("|")][2:]  # after label and version
+    assert cells == ["-", "-", "1.000x (0.900-1.100), 2/3 repeats", "-", "-", "-"], row
+
+
+def test_a_row_and_its_base_twin_swap_places_every_other_repeat() -> None:
+    libs = ["conveyor", "conveyor@v1", "arq", "conveyor_sync", "conveyor_sync@v1"]
+    assert versus.repeat_order(libs, 0) == libs
+    assert versus.repeat_order(libs, 1) == [
+        "conveyor@v1",
+        "conveyor",
+        "arq",
+        "conveyor_sync@v1",
+        "conveyor_sync",
+    ]
+    assert versus.repeat_order(libs, 2) == libs
