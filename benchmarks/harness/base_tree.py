@@ -41,7 +41,10 @@ def git(*args: str) -> str:
 
 def resolve(rev: str) -> str:
     """The full commit id of `rev` (``git rev-parse``), or RuntimeError."""
-    return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    try:
+        return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except RuntimeError:
+        raise RuntimeError(f"{rev!r} names no commit in {REPO.name}") from None
 
 
 def this_tree() -> dict[str, object]:
