@@ -47,8 +47,8 @@ class Workers:
     def __init__(self, lib: str, mode: str, url: str, count: int) -> None:
         self.client = redis.Redis.from_url(url)
         self.client.delete(DONE_KEY, READY_KEY, LAT_KEY, ORIGIN_KEY)
-        # The driver's PYTHONPATH: for a base row it puts the earlier commit's src/ first.
-        pythonpath = os.environ.get("PYTHONPATH") or str(BENCH_DIR)
+        # The driver's PYTHONPATH kept: for a base row it puts the earlier commit's src/ first.
+        pythonpath = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(BENCH_DIR)]))
         env = dict(os.environ, PYTHONPATH=pythonpath, PYTHONUNBUFFERED="1")
         self.procs: list[tuple[subprocess.Popen[bytes], Any]] = []
         for _ in range(count):
