@@ -1,6 +1,7 @@
-"""Runs ONE job: finds its handler, applies the timeout, and turns what happened into an Outcome.
+"""Runs ONE job: finds its handler, applies the timeout, and turns what happened into an
+``AttemptOutcome``.
 
-The runner never talks to Redis; the worker sends the Outcome (batched with others).
+The runner never talks to Redis; the worker acknowledges the outcome (together with others).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from .backoff import BackoffStrategy
 from .errors import PayloadError, Retry, Unrecoverable
 from .job import Job
 
-__all__ = ["Handlers", "Outcome", "run_job"]
+__all__ = ["NO_RETRY", "AttemptOutcome", "Handlers", "run_job"]
 
 NO_RETRY = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Outcome:
+class AttemptOutcome:
     """What one attempt came to. ``result`` is set when it completed, ``error`` when it failed."""
 
     result: str | None = None
@@ -57,9 +58,11 @@ class Outcome:
         ).decode()
 
 
-def _failure(message: str, exc: BaseException | None = None, retry_ms: int = NO_RETRY) -> Outcome:
+def _failure(
+    message: str, exc: BaseException | None = None, retry_ms: int = NO_RETRY
+) -> AttemptOutcome:
     tb = "".join(traceback.format_exception(exc)) if exc is not None else None
-    return Outcome(error=message, traceback=tb, retry_delay_ms=retry_ms)
+    return AttemptOutcome(error=message, traceback=tb, retry_delay_ms=retry_ms)
 
 
 def _describe(exc: BaseException) -> str:
@@ -118,7 +121,7 @@ async def run_job(
     strategies: Mapping[str, BackoffStrategy],
     executor: Executor,
     on_thread: Callable[[concurrent.futures.Future[Any]], None] = lambda _: None,
-) -> Outcome:
+) -> AttemptOutcome:
     """Run the job's handler once. Cancellation of the calling task (shutdown, cancel request)
     propagates; anything the handler raises, ``CancelledError`` included, is an outcome."""
     if job.decode_error:
@@ -158,9 +161,11 @@ async def run_job(
         result = serializer.encode(value, max_result_bytes, what="the job's result")
     except PayloadError as exc:
         return _failure(str(exc), exc)
-    return Outcome(result=result, duration_ms=duration_ms)
+    return AttemptOutcome(result=result, duration_ms=duration_ms)
 
 
-def _failed_after(started: float, message: str, exc: BaseException, retry_ms: int) -> Outcome:
+def _failed_after(
+    started: float, message: str, exc: BaseException, retry_ms: int
+) -> AttemptOutcome:
     duration_ms = int((time.perf_counter() - started) * 1000)
     return dataclasses.replace(_failure(message, exc, retry_ms), duration_ms=duration_ms)
