@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -23,7 +24,6 @@ import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
 from redis import exceptions as rex
-from redis.maint_notifications import MaintNotificationsConfig
 
 from .. import errors
 from ..settings import Settings
@@ -38,6 +38,12 @@ __all__ = ["MAX_BLOCK_SECONDS", "AsyncRedis", "SyncRedis"]
 MAX_BLOCK_SECONDS = 10.0
 
 T = TypeVar("T")
+
+#: Whether this redis-py's asyncio client has maintenance notifications to switch off: releases
+#: before 7 have none, and 7.0 has them on its blocking client only.
+_ASYNC_MAINT_NOTIFICATIONS = (
+    "maint_notifications_config" in inspect.signature(async_redis.Redis.__init__).parameters
+)
 
 
 def _being_cancelled() -> bool:
@@ -235,11 +241,13 @@ def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
     """A client for the URL's target; ``lib`` is redis-py's blocking or asyncio flavour."""
     target = parse_url(settings.url)
     options: dict[str, Any] = _client_options(settings, blocking)
-    if lib is async_redis and target.kind != "cluster":
+    if _ASYNC_MAINT_NOTIFICATIONS and lib is async_redis and target.kind != "cluster":
         # redis-py 8's asyncio pool skips its check for connections the server closed while
         # maintenance notifications are on "auto" (the default, and useless on RESP2): after
         # every Redis restart or failover each pooled connection then failed one command with
         # "Connection closed by server". Switched off, a dead connection is replaced unseen.
+        from redis.maint_notifications import MaintNotificationsConfig
+
         options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     if target.kind == "standalone":
         return lib.Redis.from_url(settings.url, **options)
