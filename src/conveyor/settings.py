@@ -25,7 +25,8 @@ class Settings:
     configuration cannot drift.
     """
 
-    #: Redis URL. ``redis://``, ``rediss://`` and ``unix://`` are understood.
+    #: Redis URL: ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://`` or
+    #: ``redis+cluster://`` (and ``rediss+...`` for TLS); ``storage/urls.py`` spells out each.
     url: str = "redis://localhost:6379/0"
     #: First part of every key: ``<prefix>:{<queue>}:...``.
     prefix: str = "conveyor"
