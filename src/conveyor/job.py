@@ -19,18 +19,36 @@ from typing import Any, Protocol
 from . import serializer
 from .backoff import Backoff
 
-__all__ = ["FINISHED_STATES", "Job", "JobContext", "JobState"]
+__all__ = [
+    "CANCELLABLE_STATES",
+    "CLEANABLE_STATES",
+    "FINISHED_STATES",
+    "REQUEUABLE_STATES",
+    "Job",
+    "JobContext",
+    "JobState",
+]
 
 
 class JobState(enum.StrEnum):
+    """Where a job is. The order is the one counts, tables and the dashboard's tabs show."""
+
     WAITING = "waiting"
-    DELAYED = "delayed"
     ACTIVE = "active"
+    DELAYED = "delayed"
     COMPLETED = "completed"
     FAILED = "failed"
 
 
+#: A finished job runs again only when someone retries it.
 FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
+#: States whose jobs ``clean`` and ``remove`` delete: every state but the running one.
+CLEANABLE_STATES = frozenset(set(JobState) - {JobState.ACTIVE})
+#: States a job can be cancelled in (a running job is stopped first).
+CANCELLABLE_STATES = frozenset({JobState.WAITING, JobState.DELAYED, JobState.ACTIVE})
+#: States whose jobs go back to waiting all at once: failed ones are retried, delayed ones
+#: promoted (``retry_all`` / ``promote_all``).
+REQUEUABLE_STATES = frozenset({JobState.FAILED, JobState.DELAYED})
 
 
 class JobContext(Protocol):

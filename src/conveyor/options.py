@@ -2,35 +2,94 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from . import serializer
 from .backoff import Backoff
 from .errors import ConfigurationError
+from .limits import MAX_ATTEMPTS, MAX_PRIORITY, MAX_SECONDS, MAX_TEXT
 from .settings import Settings
 from .storage.commands import AddSpec
 
-__all__ = ["OPTION_NAMES", "build_spec", "spec_from_mapping"]
+__all__ = ["JOB_OPTIONS", "OPTION_NAMES", "JobOption", "build_spec", "spec_from_mapping"]
 
-OPTION_NAMES = frozenset(
-    {"attempts", "backoff", "delay", "run_at", "priority", "job_id", "timeout", "ttl"}
-)
-MAX_PRIORITY = 1000
-_MAX_TEXT = 256
-_MAX_SECONDS = 10 * 365 * 24 * 3600
+#: What an option holds: a whole number, a number of seconds, a short text, a ``Backoff``, or a
+#: point in time (a timezone-aware datetime or epoch seconds).
+OptionKind = Literal["integer", "seconds", "text", "backoff", "time"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobOption:
+    """One option of ``Queue.add``: its kind and bounds, for the checks here and for the HTTP
+    API's request parser and OpenAPI document, which are built from this table."""
+
+    name: str
+    kind: OptionKind
+    low: float | None = None
+    high: float | None = None
+    #: The low bound itself is refused (a timeout must be positive, not zero).
+    low_excluded: bool = False
+    description: str = ""
+
+
+JOB_OPTIONS: dict[str, JobOption] = {
+    option.name: option
+    for option in (
+        JobOption(
+            "attempts", "integer", 1, MAX_ATTEMPTS, description="runs at most, retries included"
+        ),
+        JobOption("backoff", "backoff", description="delay before each retry"),
+        JobOption("delay", "seconds", 0, MAX_SECONDS, description="seconds before it may run"),
+        JobOption(
+            "run_at",
+            "time",
+            description="when to run (instead of delay); a time in the past runs at once; at "
+            "most 10 years ahead",
+        ),
+        JobOption("priority", "integer", -MAX_PRIORITY, MAX_PRIORITY, description="higher first"),
+        JobOption(
+            "job_id", "text", 1, MAX_TEXT, description="adding an existing id returns that job"
+        ),
+        JobOption(
+            "timeout",
+            "seconds",
+            0,
+            MAX_SECONDS,
+            low_excluded=True,
+            description="seconds per attempt",
+        ),
+        JobOption(
+            "ttl",
+            "seconds",
+            0,
+            MAX_SECONDS,
+            low_excluded=True,
+            description="seconds from runnable to started, or it fails as expired",
+        ),
+    )
+}
+OPTION_NAMES = frozenset(JOB_OPTIONS)
+_DELAY = JOB_OPTIONS["delay"]
+_YEAR = 365 * 24 * 3600
+
+
+def _whole_bounds(option: JobOption) -> tuple[int, int]:
+    assert option.low is not None and option.high is not None, option
+    return int(option.low), int(option.high)
 
 
 def _check_text(what: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{what} must be a non-empty string, not {value!r}")
-    if len(value) > _MAX_TEXT:
-        raise ConfigurationError(f"{what} is {len(value)} characters long (at most {_MAX_TEXT})")
+    if len(value) > MAX_TEXT:
+        raise ConfigurationError(f"{what} is {len(value)} characters long (at most {MAX_TEXT})")
     if not value.isprintable():
         raise ConfigurationError(
             f"{what} {value[:40]!r} contains control characters (or other unprintable ones)"
@@ -38,16 +97,22 @@ def _check_text(what: str, value: object) -> str:
     return value
 
 
-def _seconds(what: str, value: object, *, allow_zero: bool = True) -> float | None:
+def _seconds(option: JobOption, value: object, what: str = "") -> float | None:
+    """A number of seconds (or a timedelta) within the option's bounds."""
+    what = what or option.name
     if value is None:
         return None
     if isinstance(value, dt.timedelta):
         value = value.total_seconds()
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         raise ConfigurationError(f"{what} must be a finite number of seconds, not {value!r}")
-    if value > _MAX_SECONDS:
-        raise ConfigurationError(f"{what} must be at most {_MAX_SECONDS} s (10 years), not {value}")
-    if value < 0 or (value == 0 and not allow_zero):
+    if option.high is not None and value > option.high:
+        years = option.high / _YEAR
+        raise ConfigurationError(
+            f"{what} must be at most {option.high:.0f} s ({years:g} years), not {value}"
+        )
+    low = option.low or 0.0
+    if value < low or (value == low and option.low_excluded):
         raise ConfigurationError(f"{what} must be positive, not {value!r}")
     return float(value)
 
@@ -64,9 +129,9 @@ def _delay_ms(delay: object, run_at: object) -> int:
             raise ConfigurationError(f"run_at must be a datetime or epoch seconds, not {run_at!r}")
         # run_at is the producer's wall-clock notion of time; delays after that use Redis time.
         delay = max(run_at - time.time(), 0.0) if math.isfinite(run_at) else run_at
-        seconds = _seconds("run_at (seconds from now)", delay) or 0.0
+        seconds = _seconds(_DELAY, delay, "run_at (seconds from now)") or 0.0
         return int(seconds * 1000)
-    seconds = _seconds("delay", delay) or 0.0
+    seconds = _seconds(_DELAY, delay) or 0.0
     return int(seconds * 1000)
 
 
@@ -104,18 +169,20 @@ def build_spec(
         return AddSpec(name, data_json, "{}", 1, 0, 0, 0)
     if job_id is not None:
         _check_text("job_id", job_id)
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 10_000:
-        raise ConfigurationError(f"attempts must be an integer from 1 to 10000, not {attempts!r}")
+    low, high = _whole_bounds(JOB_OPTIONS["attempts"])
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or not low <= attempts <= high:
+        raise ConfigurationError(
+            f"attempts must be an integer from {low} to {high}, not {attempts!r}"
+        )
+    low, high = _whole_bounds(JOB_OPTIONS["priority"])
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ConfigurationError(f"priority must be an integer, not {priority!r}")
-    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
-        raise ConfigurationError(
-            f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}, not {priority}"
-        )
+    if not low <= priority <= high:
+        raise ConfigurationError(f"priority must be between {low} and {high}, not {priority}")
     if backoff is not None and not isinstance(backoff, Backoff):
         raise ConfigurationError(f"backoff must be a Backoff, not {backoff!r}")
-    timeout_s = _seconds("timeout", timeout, allow_zero=False)
-    ttl_s = _seconds("ttl", ttl, allow_zero=False)
+    timeout_s = _seconds(JOB_OPTIONS["timeout"], timeout)
+    ttl_s = _seconds(JOB_OPTIONS["ttl"], ttl)
     opts: dict[str, Any] = {}
     if backoff is not None:
         opts["backoff"] = backoff.to_dict()
