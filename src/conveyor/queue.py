@@ -252,7 +252,7 @@ class Queue(QueueCore):
         recheck_at = 0.0  # read the job first
         while True:
             if time.monotonic() >= recheck_at:
-                state = await self.redis.run(self.commands.job_outcome(job.id))
+                state = await self.redis.run(self.commands.job_result(job.id))
                 outcome = finished_outcome(job.id, *state)
                 recheck_at = time.monotonic() + _WAIT_RECHECK_SECONDS
             if not is_pending(outcome):
@@ -273,7 +273,7 @@ class Queue(QueueCore):
             for entry_id, fields in entries:
                 last = entry_id
                 if fields.get("id") != job.id and job.id not in fields.get("ids", ""):
-                    continue  # cheap pre-filter before decoding a batched entry
+                    continue  # cheap pre-filter before decoding an entry for many jobs
                 for event in Event.from_entry(entry_id, fields):
                     if event.job_id == job.id:
                         outcome = await self._outcome_from_event(event)
@@ -284,7 +284,7 @@ class Queue(QueueCore):
         if event.event == "completed":
             if "result" in event.fields:
                 return finished_outcome(event.job_id, "completed", event.fields["result"], None)
-            op = self.commands.job_outcome(event.job_id)
+            op = self.commands.job_result(event.job_id)
             _state, result, error = await self.redis.run(op)
             return finished_outcome(event.job_id, "completed", result, error)
         if event.event == "failed":

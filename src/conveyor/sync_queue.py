@@ -140,7 +140,7 @@ class SyncQueue(QueueCore):
         every ``poll`` seconds; async code should use ``await job.wait()``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            outcome = finished_outcome(job_id, *self.redis.run(self.commands.job_outcome(job_id)))
+            outcome = finished_outcome(job_id, *self.redis.run(self.commands.job_result(job_id)))
             if not is_pending(outcome):
                 return outcome
             if deadline is not None and time.monotonic() >= deadline:

@@ -1,7 +1,9 @@
-"""DESIGN §1: ``storage/redis.py`` is the one door to Redis, and key names live in keys.py.
+"""docs/design.md §1: ``storage/redis.py`` is the one door to Redis, and key names live in
+keys.py.
 
 Every other module builds its reads as ``Op``s (``storage/commands.py``) and runs them through
-``AsyncRedis``/``SyncRedis``; none sends a raw command or opens its own redis-py client."""
+``AsyncRedis``/``SyncRedis``; none sends a raw command or opens its own redis-py client. The
+worker package stands apart from the admin model and the web app."""
 
 from __future__ import annotations
 
@@ -69,7 +71,8 @@ def test_queue_key_names_are_not_spelled_outside_keys_py() -> None:
     # Key suffixes that QueueKeys owns; other modules must ask QueueKeys for them.
     pattern = re.compile(r"""["'](data_lost|metrics:total|metrics:|worker:|job:|logs:)["']""")
     offenders = {}
-    for path in [*_modules(), SRC / "storage" / "commands.py", SRC / "storage" / "redis.py"]:
+    storage = [SRC / "storage" / name for name in ("commands.py", "reads.py", "ops.py", "redis.py")]
+    for path in [*_modules(), *storage]:
         hits = pattern.findall(path.read_text())
         if hits:
             offenders[str(path.relative_to(SRC))] = hits
@@ -91,3 +94,40 @@ def test_settings_are_built_by_one_make_settings() -> None:
         if isinstance(node, ast.FunctionDef) and node.name == "make_settings"
     ]
     assert defined == ["procedures.py"]
+
+
+def _imported(tree: ast.AST, module: str) -> set[str]:
+    """The ``conveyor.*`` modules a module of the package ``module`` imports (relative imports
+    resolved)."""
+    package = module.split(".")
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level] if node.level else []
+            name = ".".join([*base, *(node.module or "").split(".")]).strip(".")
+            found.add(name)
+            found.update(f"{name}.{a.name}" for a in node.names)
+    return {name for name in found if name.startswith("conveyor")}
+
+
+def test_the_worker_never_imports_the_admin_model_or_the_web_app() -> None:
+    offenders = {}
+    for path in sorted((SRC / "worker").rglob("*.py")):
+        module = "conveyor.worker." + path.stem
+        imported = _imported(ast.parse(path.read_text()), module)
+        walled = sorted(
+            name
+            for name in imported
+            if name.split(".")[:2] in (["conveyor", "admin"], ["conveyor", "web"])
+        )
+        if walled:
+            offenders[path.name] = walled
+    assert offenders == {}
+
+
+def test_the_import_check_sees_relative_imports() -> None:
+    tree = ast.parse("from ..admin import Admin\nfrom .slots import Slots\nimport conveyor.web")
+    imported = _imported(tree, "conveyor.worker.leases")
+    assert {"conveyor.admin", "conveyor.worker.slots", "conveyor.web"} <= imported

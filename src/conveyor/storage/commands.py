@@ -1,16 +1,11 @@
-"""Redis commands for one queue, built and parsed without I/O.
-
-Every operation is an ``Op``: the commands to send in one round trip (a pipeline when there
-are several) and a function that turns their replies into a value, or into a follow-up ``Op``
-when the first replies decide what to read next. ``storage.redis`` executes Ops, blocking or
-async, so ``Queue`` and ``SyncQueue`` share every line of logic except the ``await``.
-"""
+"""``QueueCommands``: the Ops (see ``ops``) of one queue, the one facade producers, workers
+and the admin model build their Redis calls with. The state changes are here, as script
+calls; the reads are in ``reads``."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -19,14 +14,26 @@ from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
+from .ops import (
+    Command,
+    Op,
+    ScriptCommand,
+    config_get,
+    info,
+    ping,
+    queue_names,
+    server_time_ms,
+    unblock_client,
+    wait_for_marker,
+)
 from .protocol import (
-    PRIORITY_BAND,
     Code,
     FetchReply,
     Heartbeat,
     LeaseRenewal,
     StalledRecovery,
 )
+from .reads import QueueReads
 from .resp import evalsha_head
 from .scripts import Script, ScriptSettings, script
 
@@ -54,37 +61,6 @@ IS_ACTIVE = Code.IS_ACTIVE
 WRONG_STATE = Code.WRONG_STATE
 #: (a plain int: compared once per job of a bulk add)
 _ADDED = int(Code.OK)
-
-
-# ScriptCommand and Op are built on every call: plain (not frozen) dataclasses, because a frozen
-# one's __init__ costs about twice as much.
-@dataclasses.dataclass(slots=True)
-class ScriptCommand:
-    script: Script
-    keys: tuple[bytes, ...]
-    args: tuple[Any, ...]
-    #: The RESP encoding of "EVALSHA <sha> <numkeys> <keys...>": the same for every call of one
-    #: script on one queue, so it is encoded once (see ``resp.pack_evalsha``).
-    head: bytes
-
-    def evalsha(self) -> tuple[Any, ...]:
-        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
-
-    def eval(self) -> tuple[Any, ...]:
-        return ("EVAL", self.script.source, len(self.keys), *self.keys, *self.args)
-
-
-Command = tuple[Any, ...] | ScriptCommand
-
-
-@dataclasses.dataclass(slots=True)
-class Op(Generic[T]):
-    commands: tuple[Command, ...]
-    parse: Callable[[list[Any]], T | Op[T]]
-
-
-def _single(reply: list[Any]) -> Any:
-    return reply[0]
 
 
 class AddSpec(NamedTuple):
@@ -120,16 +96,7 @@ class AddSpec(NamedTuple):
         )
 
 
-_STATE_SETS = {
-    JobState.WAITING: "wait",
-    JobState.DELAYED: "delayed",
-    JobState.ACTIVE: "active",
-    JobState.COMPLETED: "completed",
-    JobState.FAILED: "failed",
-}
-
-
-class QueueCommands:
+class QueueCommands(QueueReads):
     """Builds the Ops of one queue. Pure: holds key names and settings, never a connection."""
 
     def __init__(self, settings: Settings, queue: str) -> None:
@@ -188,7 +155,7 @@ class QueueCommands:
         stored (a second round trip, only then)."""
         if len(specs) == 1:
             command = self._script("add_job", *specs[0].args())
-        else:  # one JSON document for the whole batch: a single argument to pack and to send
+        else:  # one JSON document for all of them: a single argument to pack and to send
             command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
         commands: tuple[Command, ...] = (command,)
         if register:
@@ -318,252 +285,3 @@ class QueueCommands:
 
     def unregister(self) -> Op[None]:
         return Op((("SREM", registry_key(self.settings.prefix), self.queue),), lambda _: None)
-
-    # -- reads ---------------------------------------------------------------------------------
-
-    def counts(self) -> Op[dict[str, int]]:
-        k = self.keys
-        commands: tuple[Command, ...] = (
-            ("ZCARD", k.wait),
-            ("ZCARD", k.active),
-            ("ZCARD", k.delayed),
-            ("ZCARD", k.completed),
-            ("ZCARD", k.failed),
-            ("HGET", k.meta, "paused"),
-        )
-
-        def parse(r: list[Any]) -> dict[str, int]:
-            names = ("waiting", "active", "delayed", "completed", "failed")
-            counts = {name: int(value) for name, value in zip(names, r, strict=False)}
-            counts["paused"] = int(r[5] == "1")
-            return counts
-
-        return Op(commands, parse)
-
-    def is_paused(self) -> Op[bool]:
-        return Op((("HGET", self.keys.meta, "paused"),), lambda r: r[0] == "1")
-
-    def get_job(self, job_id: str, context: JobContext | None) -> Op[Job | None]:
-        def parse(r: list[Any]) -> Job | None:
-            jobs = self._jobs(r, [job_id], context)
-            return jobs[0] if jobs else None
-
-        return Op(self.get_jobs([job_id], context).commands, parse)
-
-    def get_jobs(self, ids: Sequence[str], context: JobContext | None) -> Op[list[Job]]:
-        """The jobs that exist among ``ids`` (one round trip: their hashes and leases)."""
-        if not ids:
-            return Op((), lambda _: [])
-        commands: tuple[Command, ...] = (
-            ("HMGET", self.keys.leases, *ids),
-            *(("HGETALL", self.keys.job(i)) for i in ids),
-        )
-        return Op(commands, lambda r: self._jobs(r, ids, context))
-
-    def _jobs(
-        self, replies: list[Any], ids: Sequence[str], context: JobContext | None
-    ) -> list[Job]:
-        # A leased job's hash still holds the state it had before; its lease says "active".
-        jobs = []
-        for job_id, lease, fields in zip(ids, replies[0], replies[1:], strict=True):
-            if not fields:
-                continue
-            if lease:
-                _token, started, worker = str(lease).split("|", 2)
-                fields = {**fields, "state": "active", "started": started, "worker": worker}
-            jobs.append(Job.from_fields(job_id, self.queue, fields, context))
-        return jobs
-
-    def job_outcome(self, job_id: str) -> Op[list[Any]]:
-        """state, result, error of a job (for ``wait``)."""
-        return Op(
-            (("HMGET", self.keys.job(job_id), "state", "result", "error"),),
-            _single,
-        )
-
-    def job_logs(self, job_id: str, start: int = 0, stop: int = -1) -> Op[list[str]]:
-        return Op((("LRANGE", self.keys.logs(job_id), start, stop),), _single)
-
-    def job_errors(self, job_id: str) -> Op[list[str]]:
-        return Op((("LRANGE", self.keys.errors(job_id), 0, -1),), _single)
-
-    def job_ids(self, state: JobState, start: int, stop: int, newest_first: bool) -> Op[list[str]]:
-        key = getattr(self.keys, _STATE_SETS[state])
-        command = ("ZREVRANGE" if newest_first else "ZRANGE", key, start, stop)
-        return Op((command,), _single)
-
-    def last_event_id(self) -> Op[str]:
-        def parse(r: list[Any]) -> str:
-            return str(r[0][0][0]) if r[0] else "0-0"
-
-        return Op((("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1),), parse)
-
-    def read_events(self, after: str, count: int, block_ms: int | None) -> Op[list[Any]]:
-        command: tuple[Any, ...] = ("XREAD", "COUNT", count)
-        if block_ms is not None:
-            command += ("BLOCK", block_ms)
-        command += ("STREAMS", self.keys.events, after)
-
-        def parse(r: list[Any]) -> list[Any]:
-            return list(r[0][0][1]) if r[0] else []
-
-        return Op((command,), parse)
-
-    # -- reads for the admin model (dashboard, API, CLI) ---------------------------------------
-
-    def metrics_hours(self, hours: Sequence[int]) -> Op[list[dict[str, str]]]:
-        """The per-minute metric hashes of the given hours (minutes since the epoch // 60)."""
-        return Op(
-            tuple(("HGETALL", self.keys.metrics(h)) for h in hours),
-            lambda r: [dict(x) if x else {} for x in r],
-        )
-
-    def metrics_totals(self) -> Op[dict[str, str]]:
-        """Lifetime counters and duration histograms (for Prometheus)."""
-        return Op((("HGETALL", self.keys.metrics_total),), lambda r: dict(r[0] or {}))
-
-    def oldest_waiting_ms(self, max_bands: int = 32) -> Op[int | None]:
-        """Age in ms of the job that has waited longest (by when it became runnable), or None.
-
-        The wait set is ordered by priority band, then FIFO: the head of each band is that
-        band's oldest job, so a few ZRANGEBYSCORE calls find it without a scan."""
-        band = float(PRIORITY_BAND)
-        heads: list[str] = []
-
-        def lookup() -> Op[int | None]:
-            reads = tuple(("HMGET", self.keys.job(i), "queued", "created") for i in heads)
-            commands: tuple[Command, ...] = (("TIME",), *reads)
-
-            def parse(r: list[Any]) -> int | None:
-                now = int(r[0][0]) * 1000 + int(r[0][1]) // 1000
-                starts = [int(q or c) for q, c in r[1:] if (q or c)]
-                return max(now - min(starts), 0) if starts else None
-
-            return Op(commands, parse)
-
-        def step(r: list[Any]) -> int | Op[int | None] | None:
-            reply = r[0]
-            pairs = _flat_pairs(reply)
-            if not pairs:
-                return lookup() if heads else None
-            job_id, score = str(pairs[0][0]), float(pairs[0][1])
-            heads.append(job_id)
-            if len(heads) >= max_bands:
-                return lookup()
-            start = (score // band + 1) * band
-            return Op(
-                (
-                    (
-                        "ZRANGEBYSCORE",
-                        self.keys.wait,
-                        int(start),
-                        "+inf",
-                        "WITHSCORES",
-                        "LIMIT",
-                        0,
-                        1,
-                    ),
-                ),
-                step,
-            )
-
-        return Op((("ZRANGE", self.keys.wait, 0, 0, "WITHSCORES"),), step)
-
-    def workers(self) -> Op[list[tuple[str, int, str | None]]]:
-        """Live workers of this queue: (id, last heartbeat ms, info JSON or None)."""
-
-        def parse(r: list[Any]) -> list[tuple[str, int, str | None]] | Op[Any]:
-            flat = _flat_pairs(r[0])
-            ids = [str(member) for member, _ in flat]
-            beats = [int(float(score)) for _, score in flat]
-            if not ids:
-                return []
-            return Op(
-                (("MGET", *[self.keys.worker(i) for i in ids]),),
-                lambda m: list(zip(ids, beats, m[0], strict=True)),
-            )
-
-        return Op((("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES"),), parse)
-
-    def job_fields(self, ids: Sequence[str], fields: Sequence[str]) -> Op[list[list[str | None]]]:
-        """Some fields of many jobs (HMGET each) in one round trip."""
-        return Op(tuple(("HMGET", self.keys.job(i), *fields) for i in ids), list)
-
-    def state_count(self, state: JobState) -> Op[int]:
-        return Op((("ZCARD", getattr(self.keys, _STATE_SETS[state])),), lambda r: int(r[0]))
-
-    def data_loss(self) -> Op[tuple[str | None, str | None]]:
-        """(the queue's epoch, the JSON record of a data loss noticed in the last day or None);
-        see heartbeat.lua."""
-        return Op(
-            (("HGET", self.keys.meta, "epoch"), ("GET", self.keys.data_lost)),
-            lambda r: (r[0], r[1]),
-        )
-
-    def record_data_loss(self, record: str | bytes, ttl_seconds: int) -> Op[None]:
-        """Record a data loss noticed outside a worker (as heartbeat.lua does), for a while."""
-        return Op((("SET", self.keys.data_lost, record, "EX", ttl_seconds),), lambda _: None)
-
-    def clear_data_loss(self) -> Op[bool]:
-        """Forget the recorded data loss; True if there was one."""
-        return Op((("DEL", self.keys.data_lost),), lambda r: bool(r[0]))
-
-    def is_registered(self) -> Op[bool]:
-        return Op(
-            (("SISMEMBER", registry_key(self.settings.prefix), self.queue),),
-            lambda r: bool(r[0]),
-        )
-
-
-def _flat_pairs(reply: Any) -> list[tuple[Any, Any]]:
-    """(member, score) pairs of a WITHSCORES reply, flat (RESP2) or nested (RESP3)."""
-    items = list(reply or [])
-    if items and isinstance(items[0], list | tuple):
-        return [(a, b) for a, b in items]
-    return list(zip(items[0::2], items[1::2], strict=True))
-
-
-def queue_names(prefix: str) -> Op[list[str]]:
-    """Every registered queue name under ``prefix``, sorted."""
-    return Op((("SMEMBERS", registry_key(prefix)),), lambda r: sorted(str(x) for x in r[0]))
-
-
-def server_time_ms() -> Op[int]:
-    """Redis server time in ms (the clock scripts use)."""
-    return Op((("TIME",),), lambda r: int(r[0][0]) * 1000 + int(r[0][1]) // 1000)
-
-
-def ping() -> Op[bool]:
-    """PING: True when the server answers."""
-    return Op((("PING",),), lambda r: bool(r[0]))
-
-
-def config_get(parameter: str) -> Op[dict[str, Any]]:
-    """CONFIG GET of one parameter: ``{parameter: value}`` (on a Cluster, one such mapping per
-    node, keyed by node). Servers that disable CONFIG refuse it (``CommandRefused``)."""
-
-    def parse(r: list[Any]) -> dict[str, Any]:
-        reply = r[0]
-        if isinstance(reply, dict):
-            return dict(reply)
-        items = list(reply or [])  # a flat [name, value, ...] reply
-        return {str(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
-
-    return Op((("CONFIG", "GET", parameter),), parse)
-
-
-def info(section: str) -> Op[dict[str, Any]]:
-    """INFO of one section, parsed (on a Cluster, one mapping per node, keyed by node)."""
-    return Op((("INFO", section),), lambda r: dict(r[0] or {}))
-
-
-def wait_for_marker(markers: Sequence[str], timeout: float) -> Op[bool]:
-    """Block on the queues' marker keys (BZPOPMIN) for at most ``timeout`` seconds: True when a
-    marker was popped (an add, a due delayed job, a resume), False when the time ran out."""
-    return Op((("BZPOPMIN", *markers, timeout),), lambda r: r[0] is not None)
-
-
-def unblock_client(client_id: int) -> Op[bool]:
-    """CLIENT UNBLOCK: end another connection's blocking read as if it timed out; True when
-    that connection was blocked."""
-    return Op((("CLIENT", "UNBLOCK", client_id),), lambda r: r[0] == 1)

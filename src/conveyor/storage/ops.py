@@ -1,0 +1,117 @@
+"""Ops: Redis commands built and parsed without I/O, and the Ops of the server as a whole.
+
+Every operation is an ``Op``: the commands to send in one round trip (a pipeline when there
+are several) and a function that turns their replies into a value, or into a follow-up ``Op``
+when the first replies decide what to read next. ``storage.redis`` executes Ops, blocking or
+async, so ``Queue`` and ``SyncQueue`` share every line of logic except the ``await``. The Ops
+of one queue are built by ``commands.QueueCommands``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from .keys import registry_key
+from .scripts import Script
+
+__all__ = [
+    "Command",
+    "Op",
+    "ScriptCommand",
+    "config_get",
+    "info",
+    "ping",
+    "queue_names",
+    "server_time_ms",
+    "unblock_client",
+    "wait_for_marker",
+]
+
+T = TypeVar("T")
+
+
+# ScriptCommand and Op are built on every call: plain (not frozen) dataclasses, because a frozen
+# one's __init__ costs about twice as much.
+@dataclasses.dataclass(slots=True)
+class ScriptCommand:
+    script: Script
+    keys: tuple[bytes, ...]
+    args: tuple[Any, ...]
+    #: The RESP encoding of "EVALSHA <sha> <numkeys> <keys...>": the same for every call of one
+    #: script on one queue, so it is encoded once (see ``resp.pack_evalsha``).
+    head: bytes
+
+    def evalsha(self) -> tuple[Any, ...]:
+        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
+
+    def eval(self) -> tuple[Any, ...]:
+        return ("EVAL", self.script.source, len(self.keys), *self.keys, *self.args)
+
+
+Command = tuple[Any, ...] | ScriptCommand
+
+
+@dataclasses.dataclass(slots=True)
+class Op(Generic[T]):
+    commands: tuple[Command, ...]
+    parse: Callable[[list[Any]], T | Op[T]]
+
+
+def first_reply(reply: list[Any]) -> Any:
+    return reply[0]
+
+
+def flat_pairs(reply: Any) -> list[tuple[Any, Any]]:
+    """(member, score) pairs of a WITHSCORES reply, flat (RESP2) or nested (RESP3)."""
+    items = list(reply or [])
+    if items and isinstance(items[0], list | tuple):
+        return [(a, b) for a, b in items]
+    return list(zip(items[0::2], items[1::2], strict=True))
+
+
+def queue_names(prefix: str) -> Op[list[str]]:
+    """Every registered queue name under ``prefix``, sorted."""
+    return Op((("SMEMBERS", registry_key(prefix)),), lambda r: sorted(str(x) for x in r[0]))
+
+
+def server_time_ms() -> Op[int]:
+    """Redis server time in ms (the clock scripts use)."""
+    return Op((("TIME",),), lambda r: int(r[0][0]) * 1000 + int(r[0][1]) // 1000)
+
+
+def ping() -> Op[bool]:
+    """PING: True when the server answers."""
+    return Op((("PING",),), lambda r: bool(r[0]))
+
+
+def config_get(parameter: str) -> Op[dict[str, Any]]:
+    """CONFIG GET of one parameter: ``{parameter: value}`` (on a Cluster, one such mapping per
+    node, keyed by node). Servers that disable CONFIG refuse it (``CommandRefused``)."""
+
+    def parse(r: list[Any]) -> dict[str, Any]:
+        reply = r[0]
+        if isinstance(reply, dict):
+            return dict(reply)
+        items = list(reply or [])  # a flat [name, value, ...] reply
+        return {str(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
+
+    return Op((("CONFIG", "GET", parameter),), parse)
+
+
+def info(section: str) -> Op[dict[str, Any]]:
+    """INFO of one section, parsed (on a Cluster, one mapping per node, keyed by node)."""
+    return Op((("INFO", section),), lambda r: dict(r[0] or {}))
+
+
+def wait_for_marker(markers: Sequence[str], timeout: float) -> Op[bool]:
+    """Block on the queues' marker keys (BZPOPMIN) for at most ``timeout`` seconds: True when a
+    marker was popped (an add, a due delayed job, a resume), False when the time ran out."""
+    return Op((("BZPOPMIN", *markers, timeout),), lambda r: r[0] is not None)
+
+
+def unblock_client(client_id: int) -> Op[bool]:
+    """CLIENT UNBLOCK: end another connection's blocking read as if it timed out; True when
+    that connection was blocked."""
+    return Op((("CLIENT", "UNBLOCK", client_id),), lambda r: r[0] == 1)

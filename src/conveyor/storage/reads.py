@@ -1,0 +1,224 @@
+"""The reads of one queue: counts, jobs, logs, events, metrics, workers (``QueueCommands``
+has them all; they live here apart from the state changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..job import Job, JobContext, JobState
+from ..settings import Settings
+from .keys import QueueKeys, registry_key
+from .ops import Command, Op, first_reply, flat_pairs
+from .protocol import PRIORITY_BAND
+
+__all__ = ["QueueReads"]
+
+_STATE_SETS = {
+    JobState.WAITING: "wait",
+    JobState.DELAYED: "delayed",
+    JobState.ACTIVE: "active",
+    JobState.COMPLETED: "completed",
+    JobState.FAILED: "failed",
+}
+
+
+class QueueReads:
+    """The read Ops of one queue (a part of ``QueueCommands``)."""
+
+    settings: Settings
+    keys: QueueKeys
+    queue: str
+
+    def counts(self) -> Op[dict[str, int]]:
+        k = self.keys
+        commands: tuple[Command, ...] = (
+            ("ZCARD", k.wait),
+            ("ZCARD", k.active),
+            ("ZCARD", k.delayed),
+            ("ZCARD", k.completed),
+            ("ZCARD", k.failed),
+            ("HGET", k.meta, "paused"),
+        )
+
+        def parse(r: list[Any]) -> dict[str, int]:
+            names = ("waiting", "active", "delayed", "completed", "failed")
+            counts = {name: int(value) for name, value in zip(names, r, strict=False)}
+            counts["paused"] = int(r[5] == "1")
+            return counts
+
+        return Op(commands, parse)
+
+    def is_paused(self) -> Op[bool]:
+        return Op((("HGET", self.keys.meta, "paused"),), lambda r: r[0] == "1")
+
+    def get_job(self, job_id: str, context: JobContext | None) -> Op[Job | None]:
+        def parse(r: list[Any]) -> Job | None:
+            jobs = self._jobs(r, [job_id], context)
+            return jobs[0] if jobs else None
+
+        return Op(self.get_jobs([job_id], context).commands, parse)
+
+    def get_jobs(self, ids: Sequence[str], context: JobContext | None) -> Op[list[Job]]:
+        """The jobs that exist among ``ids`` (one round trip: their hashes and leases)."""
+        if not ids:
+            return Op((), lambda _: [])
+        commands: tuple[Command, ...] = (
+            ("HMGET", self.keys.leases, *ids),
+            *(("HGETALL", self.keys.job(i)) for i in ids),
+        )
+        return Op(commands, lambda r: self._jobs(r, ids, context))
+
+    def _jobs(
+        self, replies: list[Any], ids: Sequence[str], context: JobContext | None
+    ) -> list[Job]:
+        # A leased job's hash still holds the state it had before; its lease says "active".
+        jobs = []
+        for job_id, lease, fields in zip(ids, replies[0], replies[1:], strict=True):
+            if not fields:
+                continue
+            if lease:
+                _token, started, worker = str(lease).split("|", 2)
+                fields = {**fields, "state": "active", "started": started, "worker": worker}
+            jobs.append(Job.from_fields(job_id, self.queue, fields, context))
+        return jobs
+
+    def job_result(self, job_id: str) -> Op[list[Any]]:
+        """state, result, error of a job (for ``wait``)."""
+        return Op(
+            (("HMGET", self.keys.job(job_id), "state", "result", "error"),),
+            first_reply,
+        )
+
+    def job_logs(self, job_id: str, start: int = 0, stop: int = -1) -> Op[list[str]]:
+        return Op((("LRANGE", self.keys.logs(job_id), start, stop),), first_reply)
+
+    def job_errors(self, job_id: str) -> Op[list[str]]:
+        return Op((("LRANGE", self.keys.errors(job_id), 0, -1),), first_reply)
+
+    def job_ids(self, state: JobState, start: int, stop: int, newest_first: bool) -> Op[list[str]]:
+        key = getattr(self.keys, _STATE_SETS[state])
+        command = ("ZREVRANGE" if newest_first else "ZRANGE", key, start, stop)
+        return Op((command,), first_reply)
+
+    def last_event_id(self) -> Op[str]:
+        def parse(r: list[Any]) -> str:
+            return str(r[0][0][0]) if r[0] else "0-0"
+
+        return Op((("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1),), parse)
+
+    def read_events(self, after: str, count: int, block_ms: int | None) -> Op[list[Any]]:
+        command: tuple[Any, ...] = ("XREAD", "COUNT", count)
+        if block_ms is not None:
+            command += ("BLOCK", block_ms)
+        command += ("STREAMS", self.keys.events, after)
+
+        def parse(r: list[Any]) -> list[Any]:
+            return list(r[0][0][1]) if r[0] else []
+
+        return Op((command,), parse)
+
+    # -- reads for the admin model (dashboard, API, CLI) ---------------------------------------
+
+    def metrics_hours(self, hours: Sequence[int]) -> Op[list[dict[str, str]]]:
+        """The per-minute metric hashes of the given hours (minutes since the epoch // 60)."""
+        return Op(
+            tuple(("HGETALL", self.keys.metrics(h)) for h in hours),
+            lambda r: [dict(x) if x else {} for x in r],
+        )
+
+    def metrics_totals(self) -> Op[dict[str, str]]:
+        """Lifetime counters and duration histograms (for Prometheus)."""
+        return Op((("HGETALL", self.keys.metrics_total),), lambda r: dict(r[0] or {}))
+
+    def oldest_waiting_ms(self, max_bands: int = 32) -> Op[int | None]:
+        """Age in ms of the job that has waited longest (by when it became runnable), or None.
+
+        The wait set is ordered by priority band, then FIFO: the head of each band is that
+        band's oldest job, so a few ZRANGEBYSCORE calls find it without a scan."""
+        band = float(PRIORITY_BAND)
+        heads: list[str] = []
+
+        def lookup() -> Op[int | None]:
+            reads = tuple(("HMGET", self.keys.job(i), "queued", "created") for i in heads)
+            commands: tuple[Command, ...] = (("TIME",), *reads)
+
+            def parse(r: list[Any]) -> int | None:
+                now = int(r[0][0]) * 1000 + int(r[0][1]) // 1000
+                starts = [int(q or c) for q, c in r[1:] if (q or c)]
+                return max(now - min(starts), 0) if starts else None
+
+            return Op(commands, parse)
+
+        def step(r: list[Any]) -> int | Op[int | None] | None:
+            reply = r[0]
+            pairs = flat_pairs(reply)
+            if not pairs:
+                return lookup() if heads else None
+            job_id, score = str(pairs[0][0]), float(pairs[0][1])
+            heads.append(job_id)
+            if len(heads) >= max_bands:
+                return lookup()
+            start = (score // band + 1) * band
+            return Op(
+                (
+                    (
+                        "ZRANGEBYSCORE",
+                        self.keys.wait,
+                        int(start),
+                        "+inf",
+                        "WITHSCORES",
+                        "LIMIT",
+                        0,
+                        1,
+                    ),
+                ),
+                step,
+            )
+
+        return Op((("ZRANGE", self.keys.wait, 0, 0, "WITHSCORES"),), step)
+
+    def workers(self) -> Op[list[tuple[str, int, str | None]]]:
+        """Live workers of this queue: (id, last heartbeat ms, info JSON or None)."""
+
+        def parse(r: list[Any]) -> list[tuple[str, int, str | None]] | Op[Any]:
+            flat = flat_pairs(r[0])
+            ids = [str(member) for member, _ in flat]
+            beats = [int(float(score)) for _, score in flat]
+            if not ids:
+                return []
+            return Op(
+                (("MGET", *[self.keys.worker(i) for i in ids]),),
+                lambda m: list(zip(ids, beats, m[0], strict=True)),
+            )
+
+        return Op((("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES"),), parse)
+
+    def job_fields(self, ids: Sequence[str], fields: Sequence[str]) -> Op[list[list[str | None]]]:
+        """Some fields of many jobs (HMGET each) in one round trip."""
+        return Op(tuple(("HMGET", self.keys.job(i), *fields) for i in ids), list)
+
+    def state_count(self, state: JobState) -> Op[int]:
+        return Op((("ZCARD", getattr(self.keys, _STATE_SETS[state])),), lambda r: int(r[0]))
+
+    def data_loss(self) -> Op[tuple[str | None, str | None]]:
+        """(the queue's epoch, the JSON record of a data loss noticed in the last day or None);
+        see heartbeat.lua."""
+        return Op(
+            (("HGET", self.keys.meta, "epoch"), ("GET", self.keys.data_lost)),
+            lambda r: (r[0], r[1]),
+        )
+
+    def record_data_loss(self, record: str | bytes, ttl_seconds: int) -> Op[None]:
+        """Record a data loss noticed outside a worker (as heartbeat.lua does), for a while."""
+        return Op((("SET", self.keys.data_lost, record, "EX", ttl_seconds),), lambda _: None)
+
+    def clear_data_loss(self) -> Op[bool]:
+        """Forget the recorded data loss; True if there was one."""
+        return Op((("DEL", self.keys.data_lost),), lambda r: bool(r[0]))
+
+    def is_registered(self) -> Op[bool]:
+        return Op(
+            (("SISMEMBER", registry_key(self.settings.prefix), self.queue),),
+            lambda r: bool(r[0]),
+        )
