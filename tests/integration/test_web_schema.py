@@ -4,6 +4,7 @@ response must match the documented status codes, content type and schema."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from conveyor import SyncQueue
 from conveyor.web import create_app
+from conveyor.web.spec_file import render
 
 TOKEN = "schema-test-token"
 
@@ -68,3 +70,12 @@ def test_api_conforms_to_its_openapi(api_app: Any) -> None:
         except Exception as exc:  # collect every operation's failure, then report them all
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_the_dashboards_copy_of_the_document_is_current() -> None:
+    # The front-end build generates its TypeScript types from this file (no server needed).
+    committed = Path(__file__).resolve().parents[2] / "frontend" / "src" / "openapi.json"
+    assert committed.read_text(encoding="utf-8") == render(), (
+        "frontend/src/openapi.json is stale: run "
+        "`python -m conveyor.web.spec_file > frontend/src/openapi.json`, then rebuild the dashboard"
+    )

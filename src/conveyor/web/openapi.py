@@ -1,19 +1,36 @@
-"""The OpenAPI 3.1 description of the JSON API, built from small tables (served at
-``/api/openapi.json`` and checked against the app by schemathesis in the tests)."""
+"""The OpenAPI 3.1 description of the JSON API (served at ``/api/openapi.json`` and checked
+against the app by schemathesis in the tests). Request bodies and query parameters come from the
+tables the handlers parse with (``contract.py``); the responses are described here.
+
+The dashboard's build generates its TypeScript types from this document, as written to
+``frontend/src/openapi.json`` by ``python -m conveyor.web.spec_file``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..version import __version__
+from .contract import (
+    BULK,
+    JOB_ID,
+    JOB_LIST_QUERY,
+    LOGIN,
+    NEW_JOB,
+    RANGE_QUERY,
+    STATE_BODY,
+    STATE_NAMES,
+)
 
 __all__ = ["build_spec"]
 
-_STATES = ["waiting", "delayed", "active", "completed", "failed"]
 _NULLABLE_INT = {"type": ["integer", "null"]}
 _NULLABLE_NUM = {"type": ["number", "null"]}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+_TEXT = {"type": "string"}
 _ANY: dict[str, Any] = {}
-_TEN_YEARS = 10 * 365 * 24 * 3600
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -27,249 +44,192 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
     return schema
 
 
-_COUNTS = _obj(
-    {s: {"type": "integer", "minimum": 0} for s in _STATES},
-    _STATES,
-)
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+_COUNTS = _obj({s: {"type": "integer", "minimum": 0} for s in STATE_NAMES}, list(STATE_NAMES))
 _PERCENTILES = _obj(
-    {
-        "count": {"type": "integer"},
-        "p50": _NULLABLE_NUM,
-        "p95": _NULLABLE_NUM,
-        "p99": _NULLABLE_NUM,
-    },
+    {"count": _INT, "p50": _NULLABLE_NUM, "p95": _NULLABLE_NUM, "p99": _NULLABLE_NUM},
     ["count", "p50", "p95", "p99"],
 )
+
+
+def _closed(props: dict[str, Any]) -> dict[str, Any]:
+    """An object whose every property is always present."""
+    return _obj(props, list(props))
+
+
+_RANGE = {"type": "string", "enum": list(RANGE_QUERY.enum)}
 _SCHEMAS: dict[str, Any] = {
-    "Error": _obj(
-        {
-            "error": _obj(
-                {"code": {"type": "string"}, "message": {"type": "string"}}, ["code", "message"]
-            )
-        },
-        ["error"],
-    ),
+    "Error": _closed({"error": _closed({"code": _TEXT, "message": _TEXT})}),
+    "JobState": {"type": "string", "enum": list(STATE_NAMES)},
     "Counts": _COUNTS,
-    "QueueSummary": _obj(
+    "Percentiles": _PERCENTILES,
+    "QueueSummary": _closed(
         {
-            "name": {"type": "string"},
+            "name": _TEXT,
             "counts": _ref("Counts"),
             "paused": {"type": "boolean"},
-            "workers": {"type": "integer"},
-            "busy": {"type": "integer"},
+            "workers": _INT,
+            "busy": _INT,
             "oldest_waiting_ms": _NULLABLE_INT,
-        },
-        ["name", "counts", "paused", "workers", "oldest_waiting_ms"],
+        }
     ),
-    "Worker": _obj(
+    "Worker": _closed(
         {
-            "id": {"type": "string"},
-            "host": {"type": "string"},
-            "pid": {"type": "integer"},
-            "queues": {"type": "array", "items": {"type": "string"}},
-            "concurrency": {"type": "integer"},
-            "busy": {"type": "integer"},
-            "processed": {"type": "integer"},
-            "failed": {"type": "integer"},
+            "id": _TEXT,
+            "host": _TEXT,
+            "pid": _INT,
+            "queues": _array(_TEXT),
+            "concurrency": _INT,
+            "busy": _INT,
+            "processed": _INT,
+            "failed": _INT,
             "started_at": _NULLABLE_INT,
-            "version": {"type": ["string", "null"]},
-            "last_heartbeat": {"type": "integer"},
-        },
-        ["id", "host", "pid", "queues", "concurrency", "busy", "last_heartbeat"],
+            "version": _NULLABLE_TEXT,
+            "last_heartbeat": _INT,
+        }
     ),
-    "MetricsSummary": _obj(
+    "MetricsSummary": _closed(
         {
-            "completed": {"type": "integer"},
-            "failed": {"type": "integer"},
-            "retried": {"type": "integer"},
-            "wait": _PERCENTILES,
-            "run": _PERCENTILES,
+            "completed": _INT,
+            "failed": _INT,
+            "retried": _INT,
+            "wait": _ref("Percentiles"),
+            "run": _ref("Percentiles"),
             "per_minute": {"type": "number"},
-        },
-        ["completed", "failed", "wait", "run"],
+        }
     ),
-    "Metrics": _obj(
+    "Metrics": _closed(
         {
-            "range": {"type": "string"},
-            "step_seconds": {"type": "integer"},
-            "now": {"type": "integer"},
-            "timestamps": {"type": "array", "items": {"type": "integer"}},
-            "series": {
-                "type": "object",
-                "additionalProperties": {"type": "array", "items": _NULLABLE_NUM},
-            },
+            "range": _RANGE,
+            "step_seconds": _INT,
+            "now": _INT,
+            "timestamps": _array(_INT),
+            "series": {"type": "object", "additionalProperties": _array(_NULLABLE_NUM)},
             "summary": _ref("MetricsSummary"),
-        },
-        ["range", "step_seconds", "timestamps", "series", "summary"],
+        }
     ),
-    "QueueDetail": _obj(
+    "QueueDetail": _closed(
         {
-            "name": {"type": "string"},
+            "name": _TEXT,
             "counts": _ref("Counts"),
             "paused": {"type": "boolean"},
-            "workers": {"type": "array", "items": _ref("Worker")},
+            "workers": _array(_ref("Worker")),
             "oldest_waiting_ms": _NULLABLE_INT,
             "metrics": _ref("MetricsSummary"),
-        },
-        ["name", "counts", "paused", "workers", "metrics"],
+        }
     ),
-    "JobSummary": _obj(
+    "JobSummary": _closed(
         {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "state": {"type": "string", "enum": _STATES},
-            "priority": {"type": "integer"},
-            "attempts": {"type": "integer"},
-            "attempts_made": {"type": "integer"},
+            "id": _TEXT,
+            "name": _TEXT,
+            "state": _ref("JobState"),
+            "priority": _INT,
+            "attempts": _INT,
+            "attempts_made": _INT,
             "progress": _ANY,
-            "data_preview": {"type": "string"},
-            "error": {"type": ["string", "null"]},
+            "data_preview": _TEXT,
+            "error": _NULLABLE_TEXT,
             "created_at": _NULLABLE_INT,
             "run_at": _NULLABLE_INT,
             "started_at": _NULLABLE_INT,
             "finished_at": _NULLABLE_INT,
-        },
-        ["id", "name", "state"],
+        }
     ),
-    "JobPage": _obj(
+    "JobPage": _closed(
         {
-            "jobs": {"type": "array", "items": _ref("JobSummary")},
-            "total": {"type": "integer"},
-            "page": {"type": "integer"},
-            "size": {"type": "integer"},
-            "pages": {"type": "integer"},
+            "jobs": _array(_ref("JobSummary")),
+            "total": _INT,
+            "page": _INT,
+            "size": _INT,
+            "pages": _INT,
             "truncated": {"type": "boolean"},
             "scanned": _NULLABLE_INT,
-        },
-        ["jobs", "total", "page", "size", "pages"],
+        }
     ),
-    "Job": _obj(
+    "JobOptions": _closed(
         {
-            "id": {"type": "string"},
-            "queue": {"type": "string"},
-            "name": {"type": "string"},
+            "attempts": _INT,
+            "backoff": {"anyOf": [_ref("Backoff"), {"type": "null"}]},
+            "timeout": _NULLABLE_NUM,
+            "ttl": _NULLABLE_NUM,
+            "priority": _INT,
+        }
+    ),
+    "Backoff": _closed({"kind": _TEXT, "delay": _NUM, "max_delay": _NULLABLE_NUM, "jitter": _NUM}),
+    "Attempt": _obj(
+        {
+            "attempt": _INT,
+            "error": _NULLABLE_TEXT,
+            "traceback": _NULLABLE_TEXT,
+            "worker": _NULLABLE_TEXT,
+            "at": _INT,
+            "duration_ms": {"type": "number"},
+        }
+    ),
+    "TimelineEvent": _obj({"event": _TEXT, "at": _INT, "detail": _NULLABLE_TEXT}, ["event", "at"]),
+    "Job": _closed(
+        {
+            "id": _TEXT,
+            "queue": _TEXT,
+            "name": _TEXT,
             "data": _ANY,
-            "state": {"type": "string", "enum": _STATES},
-            "options": {"type": "object"},
-            "attempts_made": {"type": "integer"},
+            "state": _ref("JobState"),
+            "options": _ref("JobOptions"),
+            "attempts_made": _INT,
+            "stalls": _INT,
             "progress": _ANY,
             "result": _ANY,
-            "error": {"type": ["string", "null"]},
-            "attempts": {"type": "array", "items": {"type": "object"}},
-            "logs": {"type": "array", "items": {"type": "string"}},
-            "timeline": {"type": "array", "items": {"type": "object"}},
+            "error": _NULLABLE_TEXT,
+            "attempts": _array(_ref("Attempt")),
+            "logs": _array(_TEXT),
+            "timeline": _array(_ref("TimelineEvent")),
             "created_at": _NULLABLE_INT,
             "queued_at": _NULLABLE_INT,
+            "run_at": _NULLABLE_INT,
             "started_at": _NULLABLE_INT,
             "finished_at": _NULLABLE_INT,
             "wait_ms": _NULLABLE_INT,
             "run_ms": _NULLABLE_INT,
-            "worker": {"type": ["string", "null"]},
-        },
-        ["id", "name", "data", "state", "options", "progress", "result", "attempts", "logs"],
+            "worker": _NULLABLE_TEXT,
+            "decode_error": _NULLABLE_TEXT,
+        }
     ),
-    "NewJob": {
-        **_obj(
-            {
-                "name": {"type": "string", "minLength": 1, "maxLength": 256},
-                "data": _ANY,
-                "options": _obj(
-                    {
-                        "attempts": {"type": "integer", "minimum": 1, "maximum": 10000},
-                        "delay": {"type": "number", "minimum": 0, "maximum": _TEN_YEARS},
-                        "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
-                        "job_id": {"type": "string", "minLength": 1, "maxLength": 256},
-                        "timeout": {
-                            "type": "number",
-                            "exclusiveMinimum": 0,
-                            "maximum": _TEN_YEARS,
-                        },
-                        "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": _TEN_YEARS},
-                        "backoff": {
-                            "description": "Delay before each retry. exponential: delay * "
-                            "2^(attempt-1), capped at max_delay (default 3600 s; null: no "
-                            "cap); fixed: delay every time. jitter j draws each delay from "
-                            "[(1-j)*d, d].",
-                            **_obj(
-                                {
-                                    "kind": {"type": "string", "enum": ["fixed", "exponential"]},
-                                    "delay": {
-                                        "type": "number",
-                                        "minimum": 0,
-                                        "maximum": _TEN_YEARS,
-                                        "description": "seconds (exponential: default 1)",
-                                    },
-                                    "max_delay": {
-                                        "type": ["number", "null"],
-                                        "minimum": 0,
-                                        "maximum": _TEN_YEARS,
-                                    },
-                                    "jitter": {"type": "number", "minimum": 0, "maximum": 1},
-                                },
-                                ["kind"],
-                            ),
-                            "additionalProperties": False,
-                        },
-                        "run_at": {
-                            "description": "When to run (instead of delay): epoch seconds, or "
-                            "an ISO 8601 time with a timezone (2030-01-01T09:00:00Z). A time "
-                            "in the past runs at once; at most 10 years ahead.",
-                            "oneOf": [
-                                {"type": "number"},
-                                {"type": "string", "format": "date-time"},
-                            ],
-                        },
-                    }
-                )
-                | {"additionalProperties": False},
+    "NewJob": NEW_JOB.schema(),
+    "Added": _closed({"id": _TEXT, "state": _ref("JobState"), "queue": _TEXT}),
+    "Bulk": BULK.schema(),
+    "BulkResult": _closed(
+        {
+            "action": _TEXT,
+            "done": _INT,
+            "results": {
+                "type": "object",
+                "additionalProperties": _obj(
+                    {"ok": {"type": "boolean"}, "code": _TEXT, "message": _TEXT}, ["ok"]
+                ),
             },
-            ["name"],
-        ),
-        "additionalProperties": False,
-    },
-    "Added": _obj(
-        {"id": {"type": "string"}, "state": {"type": "string"}, "queue": {"type": "string"}},
-        ["id", "state", "queue"],
+        }
     ),
-    "Bulk": {
-        **_obj(
-            {
-                "action": {"type": "string", "enum": ["retry", "remove", "promote", "cancel"]},
-                "ids": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1},
-                    "maxItems": 1000,
-                },
+    "StateBody": STATE_BODY.schema(),
+    "Count": _closed({"count": _INT}),
+    "Ok": _closed({"ok": {"type": "boolean"}}),
+    "Login": LOGIN.schema(),
+    "Config": _closed(
+        {
+            "version": _TEXT,
+            "auth": _TEXT,
+            "read_only": {"type": "boolean"},
+            "prefix": _TEXT,
+            "redis": _TEXT,
+            "poll_seconds": {
+                **_array(_INT),
+                "description": "refresh intervals; the first is the default",
             },
-            ["action", "ids"],
-        ),
-        "additionalProperties": False,
-    },
-    "BulkResult": _obj(
-        {"action": {"type": "string"}, "done": {"type": "integer"}, "results": {"type": "object"}},
-        ["action", "done", "results"],
+            "ranges": {**_array(_RANGE), "description": "chart ranges; the first is the default"},
+        }
     ),
-    "StateBody": {
-        **_obj(
-            {
-                "state": {"type": "string", "enum": ["waiting", "delayed", "completed", "failed"]},
-                "older_than": {"type": "number", "minimum": 0},
-            }
-        ),
-        "additionalProperties": False,
-    },
-    "Count": _obj({"count": {"type": "integer"}}, ["count"]),
-    "Ok": _obj({"ok": {"type": "boolean"}}, ["ok"]),
-    "Login": {
-        **_obj(
-            {
-                "token": {"type": "string"},
-                "username": {"type": "string"},
-                "password": {"type": "string"},
-            }
-        ),
-        "additionalProperties": False,
-    },
 }
 
 _ERRORS = {
@@ -295,13 +255,14 @@ def _responses(ok: str, schema: dict[str, Any], codes: str) -> dict[str, Any]:
     return out
 
 
-def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
-
-
-_Q = _param("queue", "path", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"})
-_ID = _param("id", "path", {"type": "string", "minLength": 1, "maxLength": 256})
-_RANGE = _param("range", "query", {"type": "string", "enum": ["1h", "6h", "24h", "7d"]})
+_Q = {
+    "name": "queue",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},
+}
+_ID = JOB_ID.parameter("path")
+_RANGE_PARAM = RANGE_QUERY.parameter()
 _READ = "401 403 503"
 _WRITE = "400 401 403 415 503"
 
@@ -332,15 +293,7 @@ def _job_action(verb: str) -> dict[str, Any]:
 
 def build_spec() -> dict[str, Any]:
     """The OpenAPI document (paths relative to where the app is mounted)."""
-    list_params = [
-        _Q,
-        _param("state", "query", {"type": "string", "enum": _STATES}),
-        _param("name", "query", {"type": "string", "maxLength": 256}),
-        _param("q", "query", {"type": "string", "maxLength": 256}),
-        _param("page", "query", {"type": "integer", "minimum": 1, "maximum": 100000}),
-        _param("size", "query", {"type": "integer", "minimum": 1, "maximum": 200}),
-        _param("sort", "query", {"type": "string", "enum": ["newest", "oldest"]}),
-    ]
+    list_params = [_Q, *(field.parameter() for field in JOB_LIST_QUERY)]
     paths: dict[str, Any] = {
         "/api/health": {
             "get": _op(
@@ -352,8 +305,9 @@ def build_spec() -> dict[str, Any]:
         },
         "/api/config": {
             "get": _op(
-                "What the dashboard needs to know (auth kind, read-only, version)",
-                {"200": _json({"type": "object"})},
+                "What the dashboard needs to know (auth kind, read-only, version, refresh "
+                "intervals, chart ranges)",
+                {"200": _json(_ref("Config"))},
                 tag="meta",
             )
         },
@@ -452,7 +406,7 @@ def build_spec() -> dict[str, Any]:
             "get": _op(
                 "Throughput, failures and wait/run percentiles of one queue over a range",
                 _responses("200", _ref("Metrics"), f"{_READ} 400 404"),
-                [_Q, _RANGE],
+                [_Q, _RANGE_PARAM],
                 tag="metrics",
             )
         },
@@ -460,7 +414,7 @@ def build_spec() -> dict[str, Any]:
             "get": _op(
                 "The same, summed over every queue",
                 _responses("200", _ref("Metrics"), f"{_READ} 400"),
-                [_RANGE],
+                [_RANGE_PARAM],
                 tag="metrics",
             )
         },
