@@ -1,63 +1,39 @@
 // The dashboard's only way to the server: the JSON API, with relative URLs (works under any
-// mount path). Errors come back as {"error": {"code", "message"}}.
+// mount path). Errors come back as {"error": {"code", "message"}}. The types are generated from
+// the API's OpenAPI document at build time (src/generated/, from src/openapi.json).
+import {
+  type components,
+  configRangesValues,
+  jobStateValues,
+  pathsApiQueuesQueueJobsGetParametersQuerySortValues as sortValues,
+  type paths,
+} from "./generated/api-schema";
 
-export const STATES = ["waiting", "active", "delayed", "completed", "failed"] as const;
-export type State = (typeof STATES)[number];
-export type Counts = Record<State, number>;
+type Schemas = components["schemas"];
 
-export interface QueueSummary {
-  name: string;
-  counts: Counts;
-  paused: boolean;
-  workers: number;
-  busy: number;
-  oldest_waiting_ms: number | null;
-}
-export interface Percentiles { count: number; p50: number | null; p95: number | null; p99: number | null }
-export interface MetricsSummary {
-  completed: number; failed: number; retried: number; per_minute: number;
-  wait: Percentiles; run: Percentiles;
-}
-export interface Metrics {
-  range: string; step_seconds: number; now: number; timestamps: number[];
-  series: Record<string, (number | null)[]>; summary: MetricsSummary;
-}
-export interface Worker {
-  id: string; host: string; pid: number; queues: string[]; concurrency: number; busy: number;
-  processed: number; failed: number; started_at: number | null; version: string | null;
-  last_heartbeat: number;
-}
-export interface QueueDetail {
-  name: string; counts: Counts; paused: boolean; workers: Worker[];
-  oldest_waiting_ms: number | null; metrics: MetricsSummary;
-}
-export interface JobSummary {
-  id: string; name: string; state: State; priority: number; attempts: number;
-  attempts_made: number; progress: unknown; data_preview: string; error: string | null;
-  created_at: number | null; run_at: number | null; started_at: number | null;
-  finished_at: number | null;
-}
-export interface JobPage {
-  jobs: JobSummary[]; total: number; page: number; size: number; pages: number;
-  truncated: boolean; scanned: number | null;
-}
-export interface Attempt {
-  attempt?: number; error?: string; traceback?: string | null; worker?: string; at?: number;
-  duration_ms?: number;
-}
-export interface Job {
-  id: string; queue: string; name: string; data: unknown; state: State;
-  options: Record<string, unknown>; attempts_made: number; stalls: number; progress: unknown;
-  result: unknown; error: string | null; attempts: Attempt[]; logs: string[];
-  timeline: { event: string; at: number; detail?: string | null }[];
-  created_at: number | null; queued_at: number | null; run_at: number | null;
-  started_at: number | null; finished_at: number | null; worker: string | null;
-  wait_ms: number | null; run_ms: number | null; decode_error: string | null;
-}
-export interface Config {
-  version: string; auth: string; read_only: boolean; prefix: string; redis: string;
-  poll_seconds: number[]; ranges: string[];
-}
+export const STATES = jobStateValues;
+/** The chart ranges as the API document lists them; the server's /api/config serves the same. */
+export const DOCUMENTED_RANGES: readonly Range[] = configRangesValues;
+export type State = Schemas["JobState"];
+export type Counts = Schemas["Counts"];
+export type QueueSummary = Schemas["QueueSummary"];
+export type MetricsSummary = Schemas["MetricsSummary"];
+export type Metrics = Schemas["Metrics"];
+export type Worker = Schemas["Worker"];
+export type QueueDetail = Schemas["QueueDetail"];
+export type JobSummary = Schemas["JobSummary"];
+export type JobPage = Schemas["JobPage"];
+export type Job = Schemas["Job"];
+export type Config = Schemas["Config"];
+export type Ok = Schemas["Ok"];
+export type BulkResult = Schemas["BulkResult"];
+export type Login = Schemas["Login"];
+export type BulkAction = Schemas["Bulk"]["action"];
+/** A state whose jobs can be cleaned (every state but active). */
+export type CleanableState = NonNullable<Schemas["StateBody"]["state"]>;
+export type Range = Schemas["Metrics"]["range"];
+type JobQuery = NonNullable<paths["/api/queues/{queue}/jobs"]["get"]["parameters"]["query"]>;
+export type Sort = (typeof sortValues)[number];
 
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -96,29 +72,28 @@ const j = (queue: string, id: string) => `${q(queue)}/jobs/${encodeURIComponent(
 
 export const api = {
   config: () => request<Config>("GET", "api/config"),
-  login: (body: Record<string, string>) => request<{ ok: boolean }>("POST", "api/login", body),
-  logout: () => request<{ ok: boolean }>("POST", "api/logout"),
+  login: (body: Login) => request<Ok>("POST", "api/login", body),
+  logout: () => request<Ok>("POST", "api/logout"),
   queues: () => request<{ queues: QueueSummary[] }>("GET", "api/queues"),
   queue: (name: string) => request<QueueDetail>("GET", q(name)),
-  jobs: (name: string, params: Record<string, string | number>) => {
+  jobs: (name: string, params: JobQuery) => {
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== "" && v !== undefined) search.set(k, String(v));
     return request<JobPage>("GET", `${q(name)}/jobs?${search}`);
   },
   job: (queue: string, id: string) => request<Job>("GET", j(queue, id)),
   action: (queue: string, id: string, action: "retry" | "promote" | "cancel") =>
-    request<{ ok: boolean }>("POST", `${j(queue, id)}/${action}`),
-  remove: (queue: string, id: string) => request<{ ok: boolean }>("DELETE", j(queue, id)),
-  bulk: (queue: string, action: string, ids: string[]) =>
-    request<{ done: number; results: Record<string, { ok: boolean; message?: string }> }>(
-      "POST", `${q(queue)}/jobs/bulk`, { action, ids }),
+    request<Ok>("POST", `${j(queue, id)}/${action}`),
+  remove: (queue: string, id: string) => request<Ok>("DELETE", j(queue, id)),
+  bulk: (queue: string, action: BulkAction, ids: string[]) =>
+    request<BulkResult>("POST", `${q(queue)}/jobs/bulk`, { action, ids }),
   pause: (queue: string, paused: boolean) =>
-    request<{ ok: boolean }>("POST", `${q(queue)}/${paused ? "pause" : "resume"}`),
-  retryAll: (queue: string, state: string) =>
+    request<Ok>("POST", `${q(queue)}/${paused ? "pause" : "resume"}`),
+  retryAll: (queue: string, state: "failed" | "delayed") =>
     request<{ count: number }>("POST", `${q(queue)}/retry-all`, { state }),
-  clean: (queue: string, state: string) =>
+  clean: (queue: string, state: CleanableState) =>
     request<{ count: number }>("POST", `${q(queue)}/clean`, { state }),
-  metrics: (queue: string | null, range: string) =>
+  metrics: (queue: string | null, range: Range) =>
     request<Metrics>("GET", queue ? `${q(queue)}/metrics?range=${range}` : `api/metrics?range=${range}`),
   workers: () => request<{ workers: Worker[] }>("GET", "api/workers"),
 };

@@ -1,6 +1,6 @@
 // Conveyor dashboard: hash-routed views over the JSON API, refreshed by polling.
 import "./style.css";
-import { api, ApiError, type Config } from "./api";
+import { api, ApiError, type Config, DOCUMENTED_RANGES, type Range } from "./api";
 import { h, replace } from "./dom";
 import { loginView } from "./views/login";
 import { overviewView } from "./views/overview";
@@ -19,7 +19,9 @@ class Dashboard implements App {
   private live = h("span", { class: "live", title: "live updates" });
   private view: View | null = null;
   private timer: number | undefined;
-  private pollSeconds = Number(localStorage.getItem(POLL_KEY) ?? "2") || 0;
+  private poll = h("select", { "aria-label": "refresh interval", "data-testid": "poll" });
+  /** Seconds between refreshes (0: paused); set from the served choices once config is in. */
+  private pollSeconds = 0;
   private busy = false;
 
   start(): void {
@@ -39,13 +41,21 @@ class Dashboard implements App {
     } catch (err) {
       this.showError(err);
     }
+    this.offerPollChoices(this.config?.poll_seconds ?? []);
     await this.route();
   }
 
+  /** The served refresh intervals (the first is the default) and "paused"; a stored choice
+   * is kept while the server still offers it. */
+  private offerPollChoices(choices: number[]): void {
+    const stored = Number(localStorage.getItem(POLL_KEY) ?? "NaN");
+    this.pollSeconds = stored === 0 || choices.includes(stored) ? stored : choices[0] ?? 0;
+    replace(this.poll, ...[0, ...choices].map((s) =>
+      h("option", { value: s, selected: s === this.pollSeconds }, s ? `every ${s} s` : "paused")));
+  }
+
   private header(): HTMLElement {
-    const poll = h("select", { "aria-label": "refresh interval", "data-testid": "poll" },
-      ...[0, 2, 3, 5, 10].map((s) =>
-        h("option", { value: s, selected: s === this.pollSeconds }, s ? `every ${s} s` : "paused")));
+    const poll = this.poll;
     poll.addEventListener("change", () => {
       this.pollSeconds = Number(poll.value);
       localStorage.setItem(POLL_KEY, poll.value);
@@ -150,6 +160,10 @@ class Dashboard implements App {
 
   get readOnly(): boolean {
     return this.config?.read_only ?? false;
+  }
+
+  get ranges(): readonly Range[] {
+    return this.config?.ranges.length ? this.config.ranges : DOCUMENTED_RANGES;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Counts, State } from "../api";
+import type { Config, Counts, Range, State } from "../api";
 import { ApiError, STATES } from "../api";
 import { h } from "../dom";
 
@@ -14,6 +14,18 @@ export interface App {
   showError(err: unknown): void;
   notify(message: string): void;
   readonly readOnly: boolean;
+  readonly config: Config | null;
+  /** The chart ranges the server offers; the first is the default. */
+  readonly ranges: readonly Range[];
+}
+
+/** "1h" -> "Last hour", "6h" -> "Last 6 hours", "7d" -> "Last 7 days". */
+export function rangeLabel(range: Range): string {
+  const m = /^(\d+)([hd])$/.exec(range);
+  if (!m) return range;
+  const count = Number(m[1]);
+  const unit = m[2] === "h" ? "hour" : "day";
+  return count === 1 ? `Last ${unit}` : `Last ${count} ${unit}s`;
 }
 
 export function badge(state: State | string): HTMLElement {

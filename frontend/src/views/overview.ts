@@ -1,12 +1,10 @@
 import { api, type Metrics, type QueueSummary, STATES } from "../api";
 import { latencyChart, throughputChart } from "../charts";
 import { duration, h, num, replace } from "../dom";
-import { type App, countsCells, empty, type View } from "./common";
+import { type App, countsCells, empty, rangeLabel, type View } from "./common";
 
-const RANGES: [string, string][] = [["1h", "Last hour"], ["24h", "Last day"], ["7d", "Last week"]];
-
-export function overviewView(_app: App): View {
-  let range = "1h";
+export function overviewView(app: App): View {
+  let range = app.ranges[0];
   const stats = h("div", { class: "stats" });
   const warnings = h("div", {});
   const tbody = h("tbody", {});
@@ -14,8 +12,8 @@ export function overviewView(_app: App): View {
   const wait = latencyChart("wait");
   const run = latencyChart("run");
   const tabs = h("div", { class: "tabs small", role: "tablist" });
-  const renderTabs = () => replace(tabs, RANGES.map(([key, label]) => {
-    const b = h("button", { class: key === range ? "tab active" : "tab", role: "tab" }, label);
+  const renderTabs = () => replace(tabs, app.ranges.map((key) => {
+    const b = h("button", { class: key === range ? "tab active" : "tab", role: "tab", "data-testid": `range-${key}` }, rangeLabel(key));
     b.addEventListener("click", () => { range = key; renderTabs(); void refresh(); });
     return b;
   }));

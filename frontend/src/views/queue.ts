@@ -1,4 +1,4 @@
-import { api, type JobPage, type QueueDetail, type State, STATES } from "../api";
+import { api, type BulkAction, type JobPage, type QueueDetail, type State, STATES } from "../api";
 import { latencyChart, throughputChart } from "../charts";
 import { ago, duration, h, num, replace } from "../dom";
 import { act, type App, confirmDialog, empty, progressBar, type View } from "./common";
@@ -119,7 +119,7 @@ export function queueView(app: App, name: string, initialState: string): View {
 
   function renderBulk(): void {
     if (app.readOnly || selected.size === 0) { replace(bulkBar); return; }
-    const actions: [string, string][] = [];
+    const actions: [BulkAction, string][] = [];
     if (state === "failed") actions.push(["retry", "Retry"]);
     if (state === "delayed") actions.push(["promote", "Run now"]);
     if (state !== "active") actions.push(["remove", "Delete"]);
@@ -180,7 +180,7 @@ export function queueView(app: App, name: string, initialState: string): View {
     const [d, jobs, metrics] = await Promise.all([
       api.queue(name),
       api.jobs(name, { state, page, size, name: filterName, q: search }),
-      api.metrics(name, "1h"),
+      api.metrics(name, app.ranges[0]),
     ]);
     detail = d;
     current = jobs;
