@@ -1,4 +1,4 @@
-import type { Config, Counts, Range, State } from "../api";
+import type { Counts, Range, State } from "../api";
 import { ApiError, STATES } from "../api";
 import { h } from "../dom";
 
@@ -14,7 +14,6 @@ export interface App {
   showError(err: unknown): void;
   notify(message: string): void;
   readonly readOnly: boolean;
-  readonly config: Config | null;
   /** The chart ranges the server offers; the first is the default. */
   readonly ranges: readonly Range[];
 }
