@@ -9,7 +9,11 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["Backoff", "BackoffStrategy"]
+__all__ = ["EXPONENTIAL_DELAY", "EXPONENTIAL_MAX_DELAY", "Backoff", "BackoffStrategy"]
+
+#: ``Backoff.exponential``'s defaults: the first retry's delay and the cap, in seconds.
+EXPONENTIAL_DELAY = 1.0
+EXPONENTIAL_MAX_DELAY = 3600.0
 
 #: A custom strategy: (attempt number that just failed, 1-based; the error) -> delay in seconds.
 BackoffStrategy = Callable[[int, BaseException], float]
@@ -46,7 +50,11 @@ class Backoff:
 
     @classmethod
     def exponential(
-        cls, delay: float = 1.0, *, max_delay: float | None = 3600.0, jitter: float = 0.0
+        cls,
+        delay: float = EXPONENTIAL_DELAY,
+        *,
+        max_delay: float | None = EXPONENTIAL_MAX_DELAY,
+        jitter: float = 0.0,
     ) -> Backoff:
         return cls("exponential", float(delay), max_delay, jitter)
 

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from ..admin import BULK_ACTIONS, RANGES
-from ..backoff import Backoff
+from ..backoff import EXPONENTIAL_DELAY, EXPONENTIAL_MAX_DELAY, Backoff
 from ..job import CLEANABLE_STATES, JobState
 from ..limits import MAX_BULK_IDS, MAX_PAGE, MAX_PAGE_SIZE, MAX_SECONDS, MAX_TEXT
 from ..options import JOB_OPTIONS, JobOption
@@ -60,14 +60,14 @@ _BACKOFF = Field(
             "number",
             minimum=0,
             maximum=MAX_SECONDS,
-            description="seconds (exponential: default 1)",
+            description=f"seconds (exponential: default {EXPONENTIAL_DELAY:g})",
         ),
         Field("max_delay", "number", nullable=True, minimum=0, maximum=MAX_SECONDS),
         Field("jitter", "number", minimum=0, maximum=1),
     ),
     description="Delay before each retry. exponential: delay * 2^(attempt-1), capped at "
-    "max_delay (default 3600 s; null: no cap); fixed: delay every time. jitter j draws each "
-    "delay from [(1-j)*d, d].",
+    f"max_delay (default {EXPONENTIAL_MAX_DELAY:g} s; null: no cap); fixed: delay every time. "
+    "jitter j draws each delay from [(1-j)*d, d].",
 )
 
 
