@@ -36,6 +36,7 @@ from .cli_common import (
     EXIT_OK,
     EXIT_USAGE,
     cli_settings,
+    exit_code_for,
     fail,
     run_async,
     url_option,
@@ -465,7 +466,7 @@ def demo(**params: Any) -> None:
     try:
         code = run_demo(**params)
     except DemoError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(str(exc), exit_code_for(exc))
     sys.exit(code)
 
 

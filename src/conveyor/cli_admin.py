@@ -30,6 +30,7 @@ from .cli_common import (
 )
 from .errors import JobFailed, WaitTimeout
 from .job import Job, JobState
+from .procedures import Progress
 from .queue import Queue
 from .settings import Settings
 
@@ -381,42 +382,54 @@ def enqueue(
         click.echo(job.id)
 
 
-def _progress() -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        transient=False,
-        console=_stderr_console(),
-    )
-
-
 def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
 
 
-async def _bulk(
-    queue: Queue,
-    description: str,
-    total: int,
-    step: Callable[[], Awaitable[tuple[int, bool]]],
+async def _with_progress_bar(
+    description: str, total: int, sweep: Callable[[Progress], Awaitable[int]]
 ) -> int:
-    """Run ``step`` (-> (done this step, more left)) until nothing is left, with a bar."""
-    done = 0
-    with _progress() as progress:
-        task = progress.add_task(description, total=max(total, 1))
-        while True:
-            count, more = await step()
-            done += count
-            progress.update(task, completed=min(done, total) if total else done)
-            if not more:
-                break
-        progress.update(task, total=max(done, 1), completed=done)
+    """Run ``sweep`` (an Admin call taking a progress callback) behind a progress bar of
+    ``total`` jobs; returns what ``sweep`` returns, the number of jobs it handled."""
+    from rich import progress as rich
+
+    columns = (rich.TextColumn("{task.description}"), rich.BarColumn(), rich.MofNCompleteColumn())
+    with rich.Progress(*columns, transient=False, console=_stderr_console()) as bar:
+        task = bar.add_task(description, total=max(total, 1))
+
+        def advance(done: int) -> None:
+            bar.update(task, completed=min(done, total))
+
+        done = await sweep(advance)
+        bar.update(task, total=max(done, 1), completed=done)
     return done
+
+
+async def _sweep_queue(
+    settings: Settings,
+    queue_name: str,
+    state: str,
+    *,
+    limit: int | None = None,
+    question: Callable[[int], str],
+    yes: bool,
+    description: str,
+    sweep: Callable[[Admin, Progress], Awaitable[int]],
+) -> int:
+    """retry --all and clean: count the jobs in ``state``, ask, then ``sweep`` them with a
+    progress bar; 0 at once when there are none (the queue need not exist then)."""
+    async with Admin(settings=settings) as admin:
+        admin.queue(queue_name)  # a bad name is a usage error before any round trip
+        [overview] = await admin.overview([queue_name])
+        total = overview["counts"][state]
+        if limit is not None:
+            total = min(total, limit)
+        if not total:
+            return 0
+        confirm(question(total), yes)
+        return await _with_progress_bar(description, total, lambda progress: sweep(admin, progress))
 
 
 @click.command()
@@ -443,7 +456,6 @@ def retry(
     """Put failed jobs back in QUEUE with a fresh budget of attempts."""
     if bool(ids) == all_failed:
         fail("give job ids or --all (not both)", EXIT_USAGE)
-    queue = queue_for(queue_name, url, prefix)
     if ids:
 
         async def retry_ids(q: Queue) -> None:
@@ -451,22 +463,21 @@ def retry(
                 await q.retry(job_id)
                 click.echo(f"retried {job_id}")
 
-        run_async(with_queue(queue, retry_ids))
+        run_async(with_queue(queue_for(queue_name, url, prefix), retry_ids))
         return
 
-    async def retry_all(q: Queue) -> int:
-        total = (await q.counts())["failed"]
-        if not total:
-            return 0
-        confirm(f"Retry {total} failed jobs in {queue_name!r}?", yes)
-
-        async def step() -> tuple[int, bool]:
-            count, remaining = await q.redis.run(q.commands.retry_all(500))
-            return count, bool(remaining) and count > 0
-
-        return await _bulk(q, f"retrying failed jobs in {queue_name}", total, step)
-
-    click.echo(f"retried {run_async(with_queue(queue, retry_all))} jobs")
+    retried = run_async(
+        _sweep_queue(
+            cli_settings(url, prefix),
+            queue_name,
+            "failed",
+            question=lambda total: f"Retry {total} failed jobs in {queue_name!r}?",
+            yes=yes,
+            description=f"retrying failed jobs in {queue_name}",
+            sweep=lambda admin, progress: admin.retry_all(queue_name, "failed", progress),
+        )
+    )
+    click.echo(f"retried {retried} jobs")
 
 
 @click.command()
@@ -513,33 +524,21 @@ def clean(
 ) -> None:
     """Delete jobs of QUEUE in one state, older than some age."""
     age = parse_duration(older_than)
-    queue = queue_for(queue_name, url, prefix)
-    job_state = JobState(state)
-
-    async def do_clean(q: Queue) -> int:
-        total = (await q.counts())[state]
-        if limit is not None:
-            total = min(total, limit)
-        if not total:
-            return 0
-        confirm(
-            f"Delete up to {total} {state} jobs older than {older_than} from {queue_name!r}?", yes
+    deleted = run_async(
+        _sweep_queue(
+            cli_settings(url, prefix),
+            queue_name,
+            state,
+            limit=limit,
+            question=lambda total: (
+                f"Delete up to {total} {state} jobs older than {older_than} from {queue_name!r}?"
+            ),
+            yes=yes,
+            description=f"cleaning {state} jobs of {queue_name}",
+            sweep=lambda admin, progress: admin.clean(queue_name, state, age, limit, progress),
         )
-        cursor, deleted = 0, 0
-
-        async def step() -> tuple[int, bool]:
-            nonlocal cursor, deleted
-            batch = 500 if limit is None else min(500, limit - deleted)
-            count, cursor = await q.redis.run(
-                q.commands.clean(job_state, int(age * 1000), batch, cursor)
-            )
-            deleted += count
-            return count, cursor >= 0 and (limit is None or deleted < limit)
-
-        await _bulk(q, f"cleaning {state} jobs of {queue_name}", total, step)
-        return deleted
-
-    click.echo(f"deleted {run_async(with_queue(queue, do_clean))} jobs")
+    )
+    click.echo(f"deleted {deleted} jobs")
 
 
 @click.command()

@@ -12,12 +12,15 @@ import click
 import orjson
 
 from . import eventloop
+from .demo import DemoRedisError
 from .errors import (
+    CommandRefused,
     ConfigurationError,
     ConnectionError,
     ConveyorError,
     PayloadError,
     UnsafeRedisConfig,
+    lookup,
 )
 from .procedures import make_settings
 from .queue import Queue
@@ -32,6 +35,7 @@ __all__ = [
     "CliError",
     "cli_settings",
     "confirm",
+    "exit_code_for",
     "fail",
     "parse_duration",
     "print_json",
@@ -43,6 +47,16 @@ __all__ = [
 
 #: Exit codes, the same for every command (see ``conveyor.cli``).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REDIS, EXIT_UNSAFE_REDIS = 0, 1, 2, 3, 4
+#: The exit code of each error, looked up along its class hierarchy (``exit_code_for``).
+EXIT_CODES: dict[type[Exception], int] = {
+    ConveyorError: EXIT_ERROR,
+    ConfigurationError: EXIT_USAGE,
+    PayloadError: EXIT_USAGE,
+    ConnectionError: EXIT_REDIS,
+    CommandRefused: EXIT_REDIS,
+    DemoRedisError: EXIT_REDIS,
+    UnsafeRedisConfig: EXIT_UNSAFE_REDIS,
+}
 
 T = TypeVar("T")
 
@@ -62,19 +76,19 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     raise CliError(message, code)
 
 
+def exit_code_for(error: ConveyorError) -> int:
+    """The exit code a command ends with when ``error`` stops it."""
+    code = lookup(type(error), EXIT_CODES)
+    return EXIT_ERROR if code is None else code
+
+
 def run_async(coro: Coroutine[Any, Any, T], *, freeze_heap: bool = False) -> T:
     """Run a coroutine, mapping Conveyor's exceptions onto exit codes (``freeze_heap``: see
     ``eventloop.run``)."""
     try:
         return eventloop.run(coro, freeze_heap=freeze_heap)
-    except UnsafeRedisConfig as exc:
-        fail(str(exc), EXIT_UNSAFE_REDIS)
-    except ConnectionError as exc:
-        fail(str(exc), EXIT_REDIS)
-    except (ConfigurationError, PayloadError) as exc:
-        fail(str(exc), EXIT_USAGE)
     except ConveyorError as exc:
-        fail(str(exc), EXIT_ERROR)
+        fail(str(exc), exit_code_for(exc))
 
 
 # -- shared options ------------------------------------------------------------------------------

@@ -43,10 +43,10 @@ from typing import Any
 
 import click
 
-from .cli_common import EXIT_REDIS, EXIT_USAGE
+from .errors import ConfigurationError, ConveyorError
 from .storage.urls import redact_url
 
-__all__ = ["DemoError", "find_examples", "run_demo"]
+__all__ = ["DemoError", "DemoRedisError", "DemoSetupError", "find_examples", "run_demo"]
 
 log = logging.getLogger("conveyor.demo")
 
@@ -60,10 +60,22 @@ on PATH to start a private one. Install Redis, then run the demo again:
 Or point the demo at a Redis you have: conveyor demo --url redis://host:6379/0"""
 
 
-class DemoError(Exception):
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+class DemoError(ConveyorError):
+    """The demo cannot run; the message says what to do about it."""
+
+    code = "demo_failed"
+
+
+class DemoSetupError(DemoError, ConfigurationError):
+    """Something the demo needs is missing or taken: the example app, the web extra, a port, a
+    usable Redis URL."""
+
+
+class DemoRedisError(DemoError):
+    """No Redis to run on: the one named does not answer or refuses commands, none answers on
+    localhost and none can be started."""
+
+    code = "demo_no_redis"
 
 
 def find_examples() -> Path:
@@ -75,10 +87,9 @@ def find_examples() -> Path:
     for base in candidates:
         if (base / "email_app" / "tasks.py").is_file():
             return base / "email_app"
-    raise DemoError(
+    raise DemoSetupError(
         "the demo's example app (examples/email_app) was not found; run the demo from a "
-        "checkout of the Conveyor repository, or set CONVEYOR_EXAMPLES_DIR",
-        EXIT_USAGE,
+        "checkout of the Conveyor repository, or set CONVEYOR_EXAMPLES_DIR"
     )
 
 
@@ -107,7 +118,7 @@ class RedisChoice:
 
 def _ping(url: str, timeout: float = 0.5) -> dict[str, str] | None:
     """PING the server; its maxmemory-policy when it answers, None when it does not."""
-    from .errors import CommandRefused, ConfigurationError, ConnectionError
+    from .errors import CommandRefused, ConnectionError
     from .settings import Settings
     from .storage.commands import config_get, ping
     from .storage.redis import SyncRedis
@@ -115,13 +126,13 @@ def _ping(url: str, timeout: float = 0.5) -> dict[str, str] | None:
     try:
         redis = SyncRedis(Settings(url=url, socket_timeout_seconds=timeout))
     except (ConfigurationError, ValueError) as exc:
-        raise DemoError(f"cannot use the Redis URL {redact_url(url)!r}: {exc}", EXIT_USAGE) from exc
+        raise DemoSetupError(f"cannot use the Redis URL {redact_url(url)!r}: {exc}") from exc
     try:
         try:
             redis.run(ping())
         except CommandRefused as exc:
-            raise DemoError(
-                f"Redis at {redact_url(url)} answered with an error: {exc}", EXIT_REDIS
+            raise DemoRedisError(
+                f"Redis at {redact_url(url)} answered with an error: {exc}"
             ) from exc
         except ConnectionError:
             return None
@@ -145,7 +156,7 @@ def _free_port(host: str = "127.0.0.1") -> int:
 def start_private_redis(timeout: float = 10.0) -> RedisChoice:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise DemoError(INSTALL_REDIS, EXIT_REDIS)
+        raise DemoRedisError(INSTALL_REDIS)
     directory = tempfile.mkdtemp(prefix="conveyor-demo-redis-")
     port = _free_port()
     args = ["--bind", "127.0.0.1", "--port", str(port), "--dir", directory, "--save", ""]
@@ -164,7 +175,7 @@ def start_private_redis(timeout: float = 10.0) -> RedisChoice:
     while _ping(url, 0.2) is None:
         if process.poll() is not None or time.monotonic() > deadline:
             choice.stop()
-            raise DemoError(f"the private redis-server did not start on port {port}", EXIT_REDIS)
+            raise DemoRedisError(f"the private redis-server did not start on port {port}")
         time.sleep(0.05)
     return choice
 
@@ -172,7 +183,7 @@ def start_private_redis(timeout: float = 10.0) -> RedisChoice:
 def choose_redis(url: str | None, private: bool) -> RedisChoice:
     if url:
         if _ping(url, 2.0) is None:
-            raise DemoError(f"Redis at {redact_url(url)} does not answer", EXIT_REDIS)
+            raise DemoRedisError(f"Redis at {redact_url(url)} does not answer")
         return RedisChoice(url, "the Redis you named (--url / REDIS_URL)")
     if not private:
         local = "redis://localhost:6379/0"
@@ -204,9 +215,8 @@ def load_example(directory: Path) -> tuple[ModuleType, ModuleType]:
     try:
         return importlib.import_module("tasks"), importlib.import_module("app")
     except ImportError as exc:
-        raise DemoError(
-            f"the example app needs the web extra: pip install 'conveyor-queue[web]' ({exc})",
-            EXIT_USAGE,
+        raise DemoSetupError(
+            f"the example app needs the web extra: pip install 'conveyor-queue[web]' ({exc})"
         ) from exc
 
 
@@ -269,10 +279,9 @@ def _bind(host: str, port: int, what: str, flag: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise DemoError(
+        raise DemoSetupError(
             f"cannot serve the {what} on {host}:{port} ({exc.strerror}); choose another port "
-            f"with {flag}",
-            EXIT_USAGE,
+            f"with {flag}"
         ) from exc
     sock.listen(128)
     sock.set_inheritable(False)

@@ -10,15 +10,24 @@
     │   └── PayloadTooLarge
     ├── ConnectionError                     Redis unreachable (transient: callers may retry)
     │   ├── OutOfMemory                     Redis is at maxmemory (noeviction): nothing was written
-    │   ├── NotReplicated                   fewer replicas than asked confirmed an add in time
-    │   └── CommandRefused                  Redis refused a command (ACL, disabled command, script)
+    │   └── NotReplicated                   fewer replicas than asked confirmed an add in time
+    ├── CommandRefused                      Redis refused a command (ACL, disabled command, script):
+    │                                       retrying the same command fails the same way
     ├── UnsafeRedisConfig                   Redis would evict keys (maxmemory-policy)
+    ├── QueueNotFound (LookupError)         no queue of that name is registered
     ├── JobError                            about one job; carries ``job_id``
     │   ├── JobNotFound (KeyError)
     │   ├── InvalidTransition               the job is not in a state that allows the action
+    │   │   ├── JobActive                   ... because it is running
+    │   │   └── WrongState                  ... because it is in another state
     │   ├── LeaseLost                       another worker owns the job now
     │   └── JobFailed                       raised by ``job.wait()``; carries ``reason``
-    └── WaitTimeout (TimeoutError)          ``job.wait(timeout=)`` ran out
+    ├── WaitTimeout (TimeoutError)          ``job.wait(timeout=)`` ran out
+    └── WorkerLost                          the child process of an isolated job died
+
+Each class names its ``code``, a stable string (the JSON API's error code). The HTTP status
+(``web.errors``) and the command line's exit code (``cli_common``) are looked up along the
+class hierarchy, so a subclass is reported like its parent unless it is listed itself.
 
 Handlers may raise two control-flow exceptions (not errors of Conveyor's own):
 
@@ -28,6 +37,9 @@ Handlers may raise two control-flow exceptions (not errors of Conveyor's own):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 __all__ = [
     "CommandRefused",
     "ConfigurationError",
@@ -35,6 +47,7 @@ __all__ = [
     "ConveyorError",
     "InvalidQueueName",
     "InvalidTransition",
+    "JobActive",
     "JobError",
     "JobFailed",
     "JobNotFound",
@@ -44,27 +57,50 @@ __all__ = [
     "PayloadError",
     "PayloadNotSerializable",
     "PayloadTooLarge",
+    "QueueNotFound",
     "Retry",
     "Unrecoverable",
     "UnsafeRedisConfig",
     "WaitTimeout",
+    "WorkerLost",
+    "WrongState",
 ]
+
+T = TypeVar("T")
 
 
 class ConveyorError(Exception):
     """Base of every exception raised by Conveyor."""
 
+    code = "conveyor_error"
+
+
+def lookup(error: type[BaseException], table: Mapping[type[Exception], T]) -> T | None:
+    """The value ``table`` gives the nearest class of ``error``'s hierarchy (its MRO), or None
+    when no class of it is listed: how a status or an exit code is found for an error. (Not in
+    ``__all__``, which lists the exceptions only.)"""
+    for cls in error.__mro__:
+        if issubclass(cls, Exception) and cls in table:
+            return table[cls]
+    return None
+
 
 class ConfigurationError(ConveyorError, ValueError):
     """A setting, job option or name is invalid."""
+
+    code = "bad_request"
 
 
 class InvalidQueueName(ConfigurationError):
     """A queue name contains characters that are not allowed, or is too long."""
 
+    code = "invalid_queue_name"
+
 
 class PayloadError(ConveyorError, ValueError):
     """Job data (or a result) was refused before reaching Redis."""
+
+    code = "bad_request"
 
 
 class PayloadNotSerializable(PayloadError):
@@ -73,6 +109,8 @@ class PayloadNotSerializable(PayloadError):
 
 class PayloadTooLarge(PayloadError):
     """The encoded value is larger than the configured limit."""
+
+    code = "payload_too_large"
 
     def __init__(self, size: int, limit: int, what: str = "job data") -> None:
         super().__init__(
@@ -84,27 +122,45 @@ class PayloadTooLarge(PayloadError):
 
 
 class ConnectionError(ConveyorError):
-    """Redis could not be reached, or refused a command."""
+    """Redis could not be reached or cannot serve commands now: retrying later may succeed."""
+
+    code = "redis_unavailable"
 
 
 class OutOfMemory(ConnectionError):
     """Redis reached maxmemory and refused the write; nothing was changed."""
+
+    code = "redis_out_of_memory"
 
 
 class NotReplicated(ConnectionError):
     """The master stored the jobs but too few replicas confirmed them (``wait_replicas``)."""
 
 
-class CommandRefused(ConnectionError):
-    """Redis answered with an error: an ACL rule, a disabled or unknown command, a script error."""
+class CommandRefused(ConveyorError):
+    """Redis answered with an error: an ACL rule, a disabled or unknown command, a script error.
+
+    Not a ``ConnectionError``: the same command would be refused again."""
+
+    code = "redis_refused"
 
 
 class UnsafeRedisConfig(ConveyorError):
     """Redis is configured in a way that can lose jobs (e.g. an evicting maxmemory-policy)."""
 
+    code = "unsafe_redis_config"
+
+
+class QueueNotFound(ConveyorError, LookupError):
+    """The queue name is valid but no queue of that name is registered."""
+
+    code = "queue_not_found"
+
 
 class JobError(ConveyorError):
     """An error about one job."""
+
+    code = "job_error"
 
     def __init__(self, message: str, job_id: str | None = None) -> None:
         super().__init__(message)
@@ -114,6 +170,8 @@ class JobError(ConveyorError):
 class JobNotFound(JobError, KeyError):
     """No job with that id exists in the queue (never added, removed, or cleaned up)."""
 
+    code = "job_not_found"
+
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 
@@ -121,13 +179,29 @@ class JobNotFound(JobError, KeyError):
 class InvalidTransition(JobError):
     """The job's state does not allow the requested action (e.g. retrying a completed job)."""
 
+    code = "wrong_state"
+
+
+class JobActive(InvalidTransition):
+    """The action needs a job that is not running, and this one is running."""
+
+    code = "job_active"
+
+
+class WrongState(InvalidTransition):
+    """The job is in a state other than the one the action needs (and is not running)."""
+
 
 class LeaseLost(JobError):
     """The worker's lease on the job expired and another worker took the job over."""
 
+    code = "lease_lost"
+
 
 class JobFailed(JobError):
     """The awaited job failed; ``reason`` says why (the last error, "stalled", "timeout", ...)."""
+
+    code = "job_failed"
 
     def __init__(self, job_id: str, reason: str) -> None:
         super().__init__(f"job {job_id} failed: {reason}", job_id)
@@ -136,6 +210,14 @@ class JobFailed(JobError):
 
 class WaitTimeout(ConveyorError, TimeoutError):
     """The job did not finish within the time given to ``wait``."""
+
+    code = "wait_timeout"
+
+
+class WorkerLost(ConveyorError):
+    """The child process running the job died before it finished (crash, kill, out of memory)."""
+
+    code = "worker_lost"
 
 
 class Retry(Exception):

@@ -49,7 +49,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar, overload
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, WorkerLost
 from .job import Job
 
 __all__ = ["IsolatedPool", "WorkerLost", "isolated"]
@@ -57,10 +57,6 @@ __all__ = ["IsolatedPool", "WorkerLost", "isolated"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EXIT_OUT_OF_MEMORY = 70
-
-
-class WorkerLost(Exception):
-    """The child process running the job died before it finished (crash, kill, out of memory)."""
 
 
 class _RemoteTraceback(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from .errors import ConfigurationError, InvalidTransition, JobNotFound
+from .errors import ConfigurationError, InvalidTransition, JobActive, JobNotFound, WrongState
 from .job import Job, JobContext, JobState
 from .settings import Settings
 from .storage.commands import (
@@ -24,6 +24,7 @@ from .storage.commands import (
 
 __all__ = [
     "Procedure",
+    "Progress",
     "QueueCore",
     "cancelled_state",
     "clean",
@@ -34,6 +35,8 @@ __all__ = [
 
 T = TypeVar("T")
 Procedure = Generator[Op[Any], Any, T]
+#: Told, after each chunk of a chunked operation, how many jobs it has handled so far.
+Progress = Callable[[int], None]
 
 #: Jobs per round trip for SyncQueue's bulk adds and for the batched admin operations.
 BATCH = 1000
@@ -97,9 +100,9 @@ def check_code(code: int, job_id: str, action: str, expected_state: str) -> None
     if code == NOT_FOUND:
         raise JobNotFound(f"cannot {action} job {job_id}: no such job", job_id)
     if code == IS_ACTIVE:
-        raise InvalidTransition(f"cannot {action} job {job_id}: it is running", job_id)
+        raise JobActive(f"cannot {action} job {job_id}: it is running", job_id)
     if code == WRONG_STATE:
-        raise InvalidTransition(f"cannot {action} job {job_id}: it is not {expected_state}", job_id)
+        raise WrongState(f"cannot {action} job {job_id}: it is not {expected_state}", job_id)
 
 
 def cancelled_state(reply: str | int, job_id: str) -> JobState:
@@ -126,18 +129,26 @@ def single_action(
     check_code(code, job_id, action, expected_state)
 
 
-def requeue_all(make_op: Callable[[int], Op[tuple[int, int]]]) -> Procedure[int]:
+def requeue_all(
+    make_op: Callable[[int], Op[tuple[int, int]]], progress: Progress | None = None
+) -> Procedure[int]:
     """retry_all / promote_all: batches until the set is empty; returns how many moved."""
     total = 0
     while True:
         moved, remaining = yield make_op(BATCH)
         total += int(moved)
+        if progress is not None:
+            progress(total)
         if not moved or not remaining:
             return total
 
 
 def clean(
-    commands: QueueCommands, state: JobState | str, older_than: float, limit: int | None
+    commands: QueueCommands,
+    state: JobState | str,
+    older_than: float,
+    limit: int | None,
+    progress: Progress | None = None,
 ) -> Procedure[int]:
     job_state = parse_state(state)
     if job_state is JobState.ACTIVE:
@@ -147,6 +158,8 @@ def clean(
         batch = BATCH if limit is None else min(BATCH, limit - deleted)
         count, cursor = yield commands.clean(job_state, int(older_than * 1000), batch, cursor)
         deleted += int(count)
+        if progress is not None:
+            progress(deleted)
     return deleted
 
 

@@ -168,3 +168,42 @@ async def test_overview_of_named_queues_and_throughput(
     done = await admin.throughput(["seen", "never-added"], minutes=5)
     assert done["seen"] == {"completed": 1, "failed": 1, "retried": 0}
     assert done["never-added"] == {"completed": 0, "failed": 0, "retried": 0}
+
+
+def _connected_clients(server: RedisServer) -> int:
+    info = server.command("INFO", "clients").decode()
+    return int(info.split("connected_clients:", 1)[1].split()[0])
+
+
+async def test_the_queues_of_an_admin_share_its_connections(
+    make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    server = make_redis()  # private: every connection counted is this test's
+    before = _connected_clients(server)
+    async with Admin(server.url, prefix=key_prefix) as admin:
+        admin.queue_cache_limit = 5  # most queues below drop out of the cache
+        for i in range(40):
+            job = await admin.add(f"q{i}", "x", None, {})
+            assert (await admin.job_detail(f"q{i}", job.id))["state"] == "waiting"
+            await admin.cancel(f"q{i}", job.id)
+        assert len(admin._queues) == 5
+        opened = _connected_clients(server) - before
+        assert opened <= 3, f"{opened} connections for 40 queues"
+    await async_wait_for(
+        lambda: _connected_clients(server) == before, timeout=10, message="left open"
+    )
+
+
+async def test_retry_all_and_clean_report_progress_after_each_chunk(
+    admin: Admin, make_queue: Callable[..., Queue]
+) -> None:
+    queue = make_queue("sweep")
+    total = 1500  # more than one chunk of the procedures
+    await queue.add_bulk([{"name": "x", "delay": 3600} for _ in range(total)])
+    promoted: list[int] = []
+    assert await admin.retry_all("sweep", "delayed", promoted.append) == total
+    assert len(promoted) >= 2 and promoted == sorted(promoted) and promoted[-1] == total
+    cleaned: list[int] = []
+    assert await admin.clean("sweep", "waiting", 0, None, cleaned.append) == total
+    assert len(cleaned) >= 2 and cleaned == sorted(cleaned) and cleaned[-1] == total
+    assert (await queue.counts())["waiting"] == 0

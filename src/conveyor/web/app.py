@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import errors
-from ..admin import RANGES, Admin, QueueNotFound
+from ..admin import RANGES, Admin
 from ..backoff import Backoff
 from ..settings import Settings
 from ..version import __version__
+from .errors import web_error
 from .openapi import build_spec
 from .prometheus import render_metrics
 from .security import (
@@ -40,8 +40,6 @@ from .security import (
 )
 
 __all__ = ["STATIC_DIR", "create_app"]
-
-log = logging.getLogger("conveyor.web")
 
 STATIC_DIR = Path(__file__).parent / "static" / "dist"
 MAX_BODY = 1024 * 1024 + 64 * 1024
@@ -66,30 +64,6 @@ def _error(status: int, code: str, message: str) -> Response:
     return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _map_exception(exc: Exception) -> WebError:
-    if isinstance(exc, WebError):
-        return exc
-    if isinstance(exc, errors.InvalidQueueName):
-        return WebError(400, "invalid_queue_name", str(exc))
-    if isinstance(exc, errors.PayloadTooLarge):
-        return WebError(413, "payload_too_large", str(exc))
-    if isinstance(exc, errors.ConfigurationError | errors.PayloadError):
-        return WebError(400, "bad_request", str(exc))
-    if isinstance(exc, errors.JobNotFound):
-        return WebError(404, "job_not_found", str(exc))
-    if isinstance(exc, QueueNotFound):
-        return WebError(404, "queue_not_found", str(exc))
-    if isinstance(exc, errors.InvalidTransition):
-        code = "job_active" if "running" in str(exc) else "wrong_state"
-        return WebError(409, code, str(exc))
-    if isinstance(exc, errors.OutOfMemory):
-        return WebError(503, "redis_out_of_memory", str(exc))
-    if isinstance(exc, errors.ConnectionError):
-        return WebError(503, "redis_unavailable", str(exc))
-    log.exception("unexpected error in the web API", exc_info=exc)
-    return WebError(500, "internal_error", "unexpected server error (see the server log)")
-
-
 class _Api:
     """Route handlers; each is wrapped by ``endpoint`` for auth, CSRF and error mapping."""
 
@@ -108,7 +82,7 @@ class _Api:
                     raise WebError(403, "read_only", "the dashboard is in read-only mode")
                 result = await handler(request)
             except Exception as exc:
-                err = _map_exception(exc)
+                err = web_error(exc)
                 return _error(err.status, err.code, err.message)
             if isinstance(result, Response):
                 return result

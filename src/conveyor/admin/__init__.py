@@ -1,0 +1,55 @@
+"""The read/admin model behind the CLI, the JSON API and the dashboard (never used by workers).
+
+``Admin`` discovers queues from Redis, reads counts, jobs, workers and metrics, and steers jobs
+through ``Queue``'s methods and procedures. Every state change still happens in a Lua script;
+this package only reads with plain commands (``Op``s from ``storage.commands``) and calls the
+Queue API. One concern per module: ``discovery`` (queues, workers, health), ``listing`` (jobs),
+``actions`` (changes), ``metrics`` (the recorded counters and histograms).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import QueueNotFound
+from .actions import BULK_ACTIONS, BULK_CHUNK, JobActions
+from .discovery import worker_info
+from .listing import SCAN_LIMIT, JobListing, JobPage, summarize_job
+from .metrics import RANGES, MetricsReads, bucket_bounds, percentile
+
+__all__ = [
+    "BULK_ACTIONS",
+    "BULK_CHUNK",
+    "RANGES",
+    "SCAN_LIMIT",
+    "Admin",
+    "JobPage",
+    "QueueNotFound",
+    "bucket_bounds",
+    "percentile",
+    "summarize_job",
+]
+
+
+class Admin(JobListing, JobActions, MetricsReads):
+    """Read and steer every queue under one key prefix.
+
+    ``Admin(url="redis://...", prefix="conveyor")``; ``await admin.close()`` when done.
+    """
+
+    async def queue_info(self, name: str) -> dict[str, Any]:
+        """Counts, paused flag, workers and a metrics summary of the last hour."""
+        queue = await self.require(name)
+        counts, workers, oldest = await self.redis.run_many(
+            [queue.commands.counts(), queue.commands.workers(), queue.commands.oldest_waiting_ms()]
+        )
+        paused = bool(counts.pop("paused", 0))
+        metrics = await self.metrics([name], "1h")
+        return {
+            "name": name,
+            "counts": counts,
+            "paused": paused,
+            "workers": [worker_info(w) for w in workers if w[2]],
+            "oldest_waiting_ms": oldest,
+            "metrics": metrics["summary"],
+        }
