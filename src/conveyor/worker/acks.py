@@ -119,7 +119,7 @@ class Acknowledger:
                     leased.commands.queue,
                     exc,
                 )
-                self._leased.settle(leased.key)
+                self._leased.settle([leased.key])
             except ConnectionError:
                 self._outbox.append(item)
         if len(flush) > 1:
@@ -156,8 +156,10 @@ class Acknowledger:
         for (leased, _outcome), reply in zip(failed, replies[len(completed) :], strict=True):
             if reply == Code.LEASE_LOST:
                 lost.add(leased.key)
+        settled = []
         for leased, outcome in flush:
             key = leased.key
+            settled.append(key)
             if key in lost:
                 log.warning(
                     "lease of job %s in %s was lost before it finished; its outcome was discarded "
@@ -184,4 +186,4 @@ class Acknowledger:
                     outcome.error,
                     extra=_log_fields(leased, outcome),
                 )
-            self._leased.settle(key)
+        self._leased.settle(settled)

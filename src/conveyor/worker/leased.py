@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..job import Job
@@ -60,9 +60,11 @@ class LeasedJobs:
     def get(self, queue: str, job_id: str) -> LeasedJob | None:
         return self._jobs.get((queue, job_id))
 
-    def settle(self, key: tuple[str, str]) -> None:
-        """The job is done with on this worker (acknowledged, or its outcome dropped)."""
-        self._jobs.pop(key, None)
+    def settle(self, keys: Iterable[tuple[str, str]]) -> None:
+        """These jobs are done with on this worker (acknowledged, or their outcome dropped)."""
+        jobs = self._jobs
+        for key in keys:
+            jobs.pop(key, None)
         self.settled.set()
 
     def clear(self) -> None:
