@@ -2,7 +2,7 @@
 
 A procedure is a generator: it yields the ``Op`` to run next and is sent that Op's value, until
 it returns its result. ``Queue`` drives procedures with ``await``, ``SyncQueue`` by blocking,
-so loops such as "clean in batches until done" exist in one place only.
+so loops such as "clean a chunk at a time until done" exist in one place only.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ Procedure = Generator[Op[Any], Any, T]
 #: Told, after each chunk of a chunked operation, how many jobs it has handled so far.
 Progress = Callable[[int], None]
 
-#: Jobs per round trip for SyncQueue's bulk adds and for the batched admin operations.
-BATCH = 1000
+#: Jobs per round trip for SyncQueue's bulk adds and for the admin operations done a chunk at
+#: a time.
+CHUNK_SIZE = 1000
 
 
 class QueueCore:
@@ -132,10 +133,11 @@ def single_action(
 def requeue_all(
     make_op: Callable[[int], Op[tuple[int, int]]], progress: Progress | None = None
 ) -> Procedure[int]:
-    """retry_all / promote_all: batches until the set is empty; returns how many moved."""
+    """retry_all / promote_all: a chunk at a time until the set is empty; returns how many
+    moved."""
     total = 0
     while True:
-        moved, remaining = yield make_op(BATCH)
+        moved, remaining = yield make_op(CHUNK_SIZE)
         total += int(moved)
         if progress is not None:
             progress(total)
@@ -155,8 +157,8 @@ def clean(
         raise InvalidTransition("active jobs cannot be cleaned; they are running")
     deleted, cursor = 0, 0
     while cursor >= 0 and (limit is None or deleted < limit):
-        batch = BATCH if limit is None else min(BATCH, limit - deleted)
-        count, cursor = yield commands.clean(job_state, int(older_than * 1000), batch, cursor)
+        chunk = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - deleted)
+        count, cursor = yield commands.clean(job_state, int(older_than * 1000), chunk, cursor)
         deleted += int(count)
         if progress is not None:
             progress(deleted)

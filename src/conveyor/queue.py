@@ -18,7 +18,7 @@ from .events import Event, finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
 from .procedures import (
-    BATCH,
+    CHUNK_SIZE,
     Procedure,
     QueueCore,
     cancelled_state,
@@ -130,7 +130,8 @@ class Queue(QueueCore):
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
         redis = self.redis
         if not redis.keeps_order:  # a pool of connections: one chunk after the other
-            return [job for op in self._add_ops(specs, self, BATCH) for job in await redis.run(op)]
+            chunked = self._add_ops(specs, self, CHUNK_SIZE)
+            return [job for op in chunked for job in await redis.run(op)]
         # One task per chunk, started in order: each writes its call before the next task runs,
         # so the chunks reach Redis in order, and the Jobs of one chunk are built while Redis
         # runs the next.

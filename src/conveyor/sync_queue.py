@@ -17,7 +17,7 @@ from .events import finished_outcome, is_pending
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
 from .procedures import (
-    BATCH,
+    CHUNK_SIZE,
     Procedure,
     QueueCore,
     cancelled_state,
@@ -78,7 +78,7 @@ class SyncQueue(QueueCore):
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Same as ``Queue.add_bulk``; chunks of 1000, one round trip each."""
         specs = [spec_from_mapping(self.settings, item) for item in jobs]
-        return [job for op in self._add_ops(specs, None, BATCH) for job in self.redis.run(op)]
+        return [job for op in self._add_ops(specs, None, CHUNK_SIZE) for job in self.redis.run(op)]
 
     def get_job(self, job_id: str) -> Job | None:
         return self.redis.run(self.commands.get_job(job_id, None))

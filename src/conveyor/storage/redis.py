@@ -145,7 +145,7 @@ def _has_error(replies: list[Any]) -> bool:
 def _recovery(
     commands: Sequence[Command], replies: list[Any]
 ) -> Generator[list[int], list[Any], list[Any]]:
-    """What follows a batch that came back with an error reply, without the I/O (the same for
+    """What follows a pipeline that came back with an error reply, without the I/O (the same for
     every transport): yields the indexes of the commands to send again with their scripts'
     source, receives their replies, then raises the first error or returns all replies.
 
