@@ -94,7 +94,7 @@ async def test_custom_numeric_ids_do_not_collide_with_generated_ones(queue: Queu
     assert (counts["waiting"], counts["delayed"]) == (4, 1)
 
 
-async def test_a_bulk_add_keeps_ids_unique_within_the_batch(queue: Queue) -> None:
+async def test_a_bulk_add_keeps_ids_unique_within_one_call(queue: Queue) -> None:
     # The third entry's sequence number is 3, an id the first entry chose; "dup" comes twice.
     jobs = await queue.add_bulk(
         [
