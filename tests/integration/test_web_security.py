@@ -1,15 +1,23 @@
-"""Security of the web app: auth on every route, CSRF, read-only, open-mode limits, headers."""
+"""Security of the web app: auth on every route, CSRF, read-only, open-mode limits, headers;
+the body limit, sessions, login throttling and the public answers against a real server."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import contextlib
+import select
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from tests.support.dashboard import CLI, rss_kib, serve_app, start_dashboard
+from tests.support.processes import ProcessManager, SpawnedProcess
+from tests.support.redis_server import find_free_port
 
 from conveyor.web import create_app
 from conveyor.web.openapi import build_spec
@@ -146,3 +154,257 @@ async def test_security_headers(app: Starlette) -> None:
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
             assert "frame-ancestors 'none'" in csp
             assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# -- against a real server process -------------------------------------------------------------
+
+USER, PASSWORD = "admin", "pw-123456"
+
+
+@pytest.fixture
+def dashboard(spawn: ProcessManager, redis_url: str, key_prefix: str) -> tuple[SpawnedProcess, str]:
+    """``conveyor dashboard`` with a token and a username/password, on a real Redis."""
+    return start_dashboard(
+        spawn,
+        "--url", redis_url, "--prefix", key_prefix,
+        "--token", TOKEN, "--username", USER, "--password", PASSWORD,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _login(base: str, **client: Any) -> Iterator[httpx.Client]:
+    """A client logged in with the session cookie."""
+    with httpx.Client(base_url=base, timeout=15, **client) as c:
+        r = c.post("/api/login", json={"username": USER, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        yield c
+
+
+def _chunked_post(port: int, path: str, total: int, chunk: int = 1024 * 1024) -> bytes:
+    """POST ``total`` bytes with chunked transfer encoding; stop sending as soon as the server
+    answers. Returns what the server sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        piece = f"{chunk:x}\r\n".encode() + b"x" * chunk + b"\r\n"
+        sent = 0
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while sent < total and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(piece)
+                sent += chunk
+            sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            while b"\r\n\r\n" not in answer or b"}" not in answer:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+    assert sent < total, "the server read the whole body"
+    return answer
+
+
+def test_a_huge_chunked_body_is_refused_with_413_without_buffering_it(
+    dashboard: tuple[SpawnedProcess, str],
+) -> None:
+    proc, base = dashboard
+    port = int(base.rsplit(":", 1)[1])
+    before = rss_kib(proc.pid)
+    answer = _chunked_post(port, "/api/login", 200 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"payload_too_large" in answer
+    grown_mib = (rss_kib(proc.pid) - before) / 1024
+    assert grown_mib < 50, f"RSS grew by {grown_mib:.0f} MiB"
+    # A declared Content-Length over the limit is refused before a byte of the body is sent.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /api/queues/q/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {200 * 1024 * 1024}\r\n\r\n"
+            .encode()
+        )  # fmt: skip
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+    assert rss_kib(proc.pid) - before < 50 * 1024
+    assert (httpx.get(f"{base}/api/health")).status_code == 200  # and it still serves
+    assert "Traceback" not in proc.output()
+
+
+def test_logout_needs_the_csrf_check_and_revokes_the_session(
+    dashboard: tuple[SpawnedProcess, str],
+) -> None:
+    _, base = dashboard
+    with _login(base) as c:
+        cookie = c.cookies["conveyor_session"]
+        forged = [
+            {"origin": "https://evil.example"},
+            {"sec-fetch-site": "cross-site"},
+            {"content-type": "application/x-www-form-urlencoded"},  # a form, no Origin
+            {"content-type": "text/plain"},
+        ]
+        for headers in forged:
+            r = c.post("/api/logout", headers=headers)
+            assert r.status_code == 403 and r.json()["error"]["code"] == "csrf", headers
+            assert c.get("/api/queues").status_code == 200  # still logged in
+        assert c.post("/api/logout", headers={"x-conveyor-request": "1"}).status_code == 200
+    # The server forgot the session: the old cookie no longer works anywhere.
+    with httpx.Client(base_url=base, timeout=15, cookies={"conveyor_session": cookie}) as c:
+        assert c.get("/api/queues").status_code == 401
+
+
+def test_crafted_session_cookies_answer_401_without_a_traceback(
+    dashboard: tuple[SpawnedProcess, str],
+) -> None:
+    proc, base = dashboard
+    with _login(base) as c:
+        good = c.cookies["conveyor_session"]
+    expiry, session, signature = good.split(".")
+    crafted = [
+        "².x",
+        "²" * 3 + "." + signature,
+        "9" * 5000 + ".x",
+        "9" * 5000 + f".{session}.{signature}",
+        f"{expiry}.{session}.{'A' * 43}",
+        f"{int(expiry) + 3600}.{session}.{signature}",
+        f"{expiry}.{session}",
+        ".",
+        "",
+        "é" * 100,
+        good + "x",
+    ]
+    for value in crafted:
+        for encoding in ("latin-1", "utf-8"):  # '²' as one byte, as the server decodes it too
+            cookie = f"conveyor_session={value}".encode(encoding)
+            r = httpx.get(f"{base}/api/queues", headers={"cookie": cookie})
+            assert r.status_code == 401, (value[:40], encoding, r.text)
+    assert "Traceback" not in proc.output()
+
+
+def test_actions_need_json_or_the_request_header_and_the_origin_scheme_must_match(
+    dashboard: tuple[SpawnedProcess, str],
+) -> None:
+    _, base = dashboard
+    with _login(base) as c:
+        assert c.post("/api/queues/q/jobs", json={"name": "x"}).status_code == 201
+        for ctype in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data"):
+            for path in ("/api/queues/q/pause", "/api/queues/q/clean", "/api/queues/q/retry-all"):
+                r = c.post(path, headers={"content-type": ctype})
+                assert r.status_code == 403 and r.json()["error"]["code"] == "csrf", (path, ctype)
+        r = c.post("/api/queues/q/pause")  # no body, no type, no Origin
+        assert r.status_code == 403
+        r = c.post("/api/queues/q/pause", headers={"origin": base.replace("http:", "https:")})
+        assert r.status_code == 403 and "Origin" in r.json()["error"]["message"]
+        assert c.post("/api/queues/q/pause", headers={"origin": base}).status_code == 200
+        assert c.post("/api/queues/q/resume", headers={"x-conveyor-request": "1"}).is_success
+        r = c.post("/api/queues/q/clean", json={"state": "completed"})
+        assert r.status_code == 200
+
+
+def test_repeated_failed_logins_are_slowed_down_per_client(
+    dashboard: tuple[SpawnedProcess, str],
+) -> None:
+    _, base = dashboard
+    statuses = []
+    started = time.monotonic()
+    with httpx.Client(base_url=base, timeout=15) as c:
+        for i in range(20):
+            r = c.post("/api/login", json={"username": USER, "password": f"guess-{i}"})
+            statuses.append(r.status_code)
+        assert statuses[:5] == [401] * 5
+        assert statuses.count(429) >= 10, statuses
+        refused = c.post("/api/login", json={"username": USER, "password": "guess-x"})
+        assert int(refused.headers["retry-after"]) >= 1
+        # Guessing the token in a header instead is throttled the same way.
+        r = c.get("/api/queues", headers={"authorization": "Bearer wrong-token-123"})
+        assert r.status_code == 429
+        # Even the right password waits: a throttled client learns nothing from an answer.
+        r = c.post("/api/login", json={"username": USER, "password": PASSWORD})
+        assert r.status_code == 429
+    print(f"20 wrong guesses took {time.monotonic() - started:.2f} s: {statuses}")
+    # Another client (another loopback address) is not blocked.
+    other = httpx.HTTPTransport(local_address="127.0.0.2")
+    with _login(base, transport=other) as c:
+        assert c.get("/api/queues").status_code == 200
+
+
+def test_a_session_is_bound_to_the_credentials_and_the_server_epoch(
+    spawn: ProcessManager, redis_url: str, key_prefix: str
+) -> None:
+    key = b"k" * 32
+    common = {"url": redis_url, "prefix": key_prefix, "secret_key": key, "username": USER}
+    first, base = serve_app(spawn, password=PASSWORD, **common)
+    with _login(base) as c:
+        cookie = c.cookies["conveyor_session"]
+    first.terminate()
+
+    def works_on(password: str) -> bool:
+        proc, base = serve_app(spawn, password=password, **common)
+        with httpx.Client(base_url=base, cookies={"conveyor_session": cookie}) as c:
+            status = c.get("/api/queues").status_code
+        proc.terminate()
+        assert status in (200, 401)
+        return status == 200
+
+    assert works_on(PASSWORD)  # same key and password: a restart keeps the session
+    assert not works_on("a-new-password")  # a changed password ends it
+
+
+async def test_revoke_all_ends_every_session(redis_url: str, key_prefix: str) -> None:
+    app = create_app(url=redis_url, prefix=key_prefix, username=USER, password=PASSWORD)
+    async with _client(app) as c:
+        r = await c.post("/api/login", json={"username": USER, "password": PASSWORD})
+        assert r.status_code == 200
+        assert (await c.get("/api/queues")).status_code == 200
+        app.state.security.sessions.revoke_all()
+        assert (await c.get("/api/queues")).status_code == 401
+    await app.state.admin.close()
+
+
+def test_health_and_config_without_credentials_tell_only_a_status(
+    dashboard: tuple[SpawnedProcess, str], spawn: ProcessManager
+) -> None:
+    _, base = dashboard
+    public = httpx.get(f"{base}/api/health")
+    assert public.status_code == 200 and public.json() == {"status": "ok"}
+    private = httpx.get(f"{base}/api/health", headers={"authorization": f"Bearer {TOKEN}"})
+    assert private.json()["redis"] == "ok" and "version" in private.json()
+    config = httpx.get(f"{base}/api/config").json()
+    assert "redis" not in config and "prefix" not in config
+    assert config["auth"] == "token+password"
+    dead_port = find_free_port()
+    _, dead = start_dashboard(spawn, "--url", f"redis://127.0.0.1:{dead_port}/0", "--token", TOKEN)
+    down = httpx.get(f"{dead}/api/health")
+    assert down.status_code == 503
+    assert str(dead_port) not in down.text and "127.0.0.1" not in down.text
+    assert down.json()["error"]["code"] == "redis_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--username", "", "--password", "long-enough-pw"], "username must not be empty"),
+        (["--username", "admin", "--password", "short"], "at least 8 characters"),
+        (["--token", "short"], "at least 8 characters"),
+    ],
+)
+def test_weak_credentials_are_refused_at_start(
+    args: list[str], message: str, spawn: ProcessManager, redis_url: str
+) -> None:
+    proc = spawn(
+        CLI, args=["dashboard", "--port", str(find_free_port()), "--url", redis_url, *args]
+    )
+    assert proc.wait(timeout=20) == 2
+    assert message in proc.stderr()
+
+
+async def test_the_product_serves_no_test_client_names_in_open_mode(
+    redis_url: str, key_prefix: str
+) -> None:
+    app = create_app(url=redis_url, prefix=key_prefix)
+    named = httpx.ASGITransport(app=app, client=("testclient", 50000))
+    async with httpx.AsyncClient(transport=named, base_url="http://127.0.0.1") as c:
+        assert (await c.get("/api/queues")).status_code == 403
+    async with _client(app, base="http://testserver") as c:
+        r = await c.get("/api/queues")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
+    await app.state.admin.close()

@@ -130,7 +130,7 @@ def redact_url(url: str) -> str:
     if at:
         user, colon, _ = userinfo.partition(":")
         # Without a ':' the lone user part may well be the password, so it goes too.
-        shown_user = f"{user}:" if colon and user and not set(user) & set("/?#") else ""
+        shown_user = f"{user}:" if colon and not set(user) & set("/?#") else ""
         rest = f"{shown_user}{MASK}@{after}"
     shown = f"{scheme}{sep}{rest}"
     if any(_shows(secret, shown) for secret in _secrets(url)):

@@ -28,21 +28,20 @@ from ..backoff import Backoff
 from ..settings import Settings
 from ..version import __version__
 from .errors import web_error
+from .limits import MAX_BODY, BodyLimitMiddleware, BodyTooLarge
 from .openapi import build_spec
 from .prometheus import render_metrics
 from .security import (
-    SESSION_COOKIE,
-    SESSION_SECONDS,
     Authenticator,
     SecurityConfig,
     SecurityHeadersMiddleware,
     WebError,
 )
+from .sessions import SESSION_COOKIE, SESSION_SECONDS
 
 __all__ = ["STATIC_DIR", "create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static" / "dist"
-MAX_BODY = 1024 * 1024 + 64 * 1024
 #: Upper bound of delay/timeout/ttl accepted over HTTP (ten years).
 MAX_SECONDS = 10 * 365 * 24 * 3600
 _STATES = ("waiting", "delayed", "active", "completed", "failed")
@@ -71,10 +70,15 @@ class _Api:
         self.admin = admin
         self.security = security
 
-    def endpoint(self, handler: Handler, *, write: bool = False, public: bool = False) -> Handler:
+    def endpoint(
+        self, handler: Handler, *, write: bool = False, public: bool = False, csrf: bool = False
+    ) -> Handler:
+        """``write``: changes data (CSRF check, refused in read-only mode); ``csrf``: the CSRF
+        check alone (login, logout)."""
+
         async def wrapped(request: Request) -> Response:
             try:
-                if write:
+                if write or csrf:
                     self.security.check_csrf(request)
                 if not public:
                     await self.security.authorize(request)
@@ -83,7 +87,9 @@ class _Api:
                 result = await handler(request)
             except Exception as exc:
                 err = web_error(exc)
-                return _error(err.status, err.code, err.message)
+                response = _error(err.status, err.code, err.message)
+                response.headers.update(err.headers)
+                return response
             if isinstance(result, Response):
                 return result
             return ORJSONResponse(result)
@@ -95,8 +101,8 @@ class _Api:
     @staticmethod
     async def body(request: Request, required: bool = True) -> dict[str, Any]:
         raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise WebError(413, "payload_too_large", f"request body over {MAX_BODY} bytes")
+        if len(raw) > MAX_BODY:  # BodyLimitMiddleware refuses it sooner when it is in place
+            raise BodyTooLarge(MAX_BODY)
         if not raw.strip():
             if required:
                 raise WebError(400, "bad_request", "a JSON object body is required")
@@ -152,11 +158,23 @@ class _Api:
 
     # -- meta ----------------------------------------------------------------------------------
 
+    async def _may_read(self, request: Request) -> bool:
+        try:
+            await self.security.authorize(request)
+        except WebError:
+            return False
+        return True
+
     async def health(self, request: Request) -> Response:
+        # Anyone may ask; only a client that may read data learns hosts and queue names.
+        detailed = await self._may_read(request)
         try:
             losses = await self.admin.data_losses()
         except errors.ConnectionError as exc:
-            return _error(503, "redis_unavailable", str(exc))
+            message = str(exc) if detailed else "Redis is unavailable"
+            return _error(503, "redis_unavailable", message)
+        if losses and not detailed:
+            return _error(503, "data_loss", "Redis lost queued jobs: log in for the details")
         if losses:
             # Redis answers, but it lost queued jobs: never report that as healthy.
             names = ", ".join(sorted({loss["queue"] for loss in losses}))
@@ -173,18 +191,22 @@ class _Api:
                 "version": __version__,
             }
             return ORJSONResponse(body, status_code=503)
+        if not detailed:
+            return ORJSONResponse({"status": "ok"})
         return ORJSONResponse({"status": "ok", "redis": "ok", "version": __version__})
 
     async def config(self, request: Request) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "version": __version__,
             "auth": self.security.kind,
             "read_only": self.security.read_only,
-            "prefix": self.admin.settings.prefix,
-            "redis": self.admin.settings.redacted_url(),
             "poll_seconds": [2, 3, 5, 10],
             "ranges": list(RANGES),
         }
+        if await self._may_read(request):  # where the data lives is not for everyone
+            config["prefix"] = self.admin.settings.prefix
+            config["redis"] = self.admin.settings.redacted_url()
+        return config
 
     async def login(self, request: Request) -> Response:
         body = await self.body(request)
@@ -193,14 +215,13 @@ class _Api:
             raise WebError(400, "bad_request", "token, username and password must be strings")
         if self.security.is_open:
             return ORJSONResponse({"ok": True})
-        if not self.security.check_credentials(
-            values["token"], values["username"], values["password"]
-        ):
-            raise WebError(401, "unauthorized", "wrong token or username/password")
+        cookie = self.security.login(
+            request, values["token"], values["username"], values["password"]
+        )
         response = ORJSONResponse({"ok": True})
         response.set_cookie(
             SESSION_COOKIE,
-            self.security.make_session(),
+            cookie,
             max_age=SESSION_SECONDS,
             path=request.scope.get("root_path") or "/",
             httponly=True,
@@ -210,6 +231,7 @@ class _Api:
         return response
 
     async def logout(self, request: Request) -> Response:
+        self.security.logout(request)
         response = ORJSONResponse({"ok": True})
         response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path") or "/")
         return response
@@ -461,8 +483,8 @@ def create_app(
     routes: list[Any] = [
         route("/api/health", api.health, ["GET"], public=True),
         route("/api/config", api.config, ["GET"], public=True),
-        route("/api/login", api.login, ["POST"], public=True, write=False),
-        route("/api/logout", api.logout, ["POST"], public=True),
+        route("/api/login", api.login, ["POST"], public=True, csrf=True),
+        route("/api/logout", api.logout, ["POST"], public=True, csrf=True),
         route("/api/openapi.json", api.openapi, ["GET"]),
         route("/metrics", api.prometheus, ["GET"]),
         route("/api/metrics", api.all_metrics, ["GET"]),
@@ -501,7 +523,8 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        # Outermost first: the body limit's 413 gets the security headers too.
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(BodyLimitMiddleware)],
     )
     app.state.admin = admin
     app.state.security = security

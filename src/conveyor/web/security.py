@@ -1,14 +1,18 @@
 """Authentication, CSRF and browser-hardening rules of the web app.
 
 * Credentials: a bearer token, HTTP Basic username/password, a session cookie set by
-  ``POST /api/login`` (HttpOnly, SameSite=Strict, HMAC-signed), or the host app's own check
-  (``authenticate=`` hook). Every route needs them except ``/api/health``, ``/api/config``,
-  ``/api/login`` and the static dashboard shell (which holds no data).
+  ``POST /api/login`` (HttpOnly, SameSite=Strict, signed, revocable: ``web.sessions``), or the
+  host app's own check (``authenticate=`` hook). Every route needs them except
+  ``/api/health`` (which then answers only a status), ``/api/config``, ``/api/login``,
+  ``/api/logout`` and the static dashboard shell (which holds no data). Failed guesses of a
+  token or password are slowed down per client (``web.throttle``).
 * With no credentials and no hook the app is "open": it then answers loopback clients only,
   and only for loopback ``Host`` names (which also defeats DNS rebinding).
 * State-changing requests (POST/PUT/PATCH/DELETE) are refused when the browser says they are
-  cross-site (``Sec-Fetch-Site``), when ``Origin`` names another host, or when a body is not
-  JSON (HTML forms cannot send JSON without a CORS preflight, which is never granted).
+  cross-site (``Sec-Fetch-Site``) or when ``Origin`` is another origin (scheme, host and port).
+  Besides, each must prove it is not a plain HTML form: a JSON body, a header no form can set
+  (``X-Conveyor-Request``, a bearer token), or the browser's own word that it comes from this
+  origin (``Sec-Fetch-Site: same-origin`` or a matching ``Origin``, which no page can forge).
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import hmac
 import inspect
 import ipaddress
+import math
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .sessions import SESSION_COOKIE, Sessions
+from .throttle import FailureThrottle, client_key
 
 __all__ = [
     "CSP",
@@ -51,20 +57,27 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
 }
-SESSION_COOKIE = "conveyor_session"
-SESSION_SECONDS = 12 * 3600
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+#: The header a script sends to show a state-changing request is not an HTML form.
+REQUEST_HEADER = "x-conveyor-request"
+#: Shortest token and password accepted (a shorter one is refused at start).
+MIN_SECRET_LENGTH = 8
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 class WebError(Exception):
-    """An error with an HTTP status and a stable code, rendered as ``{"error": {...}}``."""
+    """An error with an HTTP status and a stable code, rendered as ``{"error": {...}}``;
+    ``headers`` go with the response (e.g. ``Retry-After``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def is_loopback(host: str | None) -> bool:
@@ -85,6 +98,19 @@ def _host_name(netloc: str) -> str:
     return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
 
 
+def _origin(scheme: str, netloc: str) -> str:
+    """``scheme://host[:port]`` in one spelling: lower case, without the scheme's default port."""
+    scheme, netloc = scheme.lower(), netloc.lower()
+    host, _, port = netloc.rpartition(":") if not netloc.endswith("]") else (netloc, "", "")
+    if host and port == _DEFAULT_PORTS.get(scheme):
+        netloc = host
+    return f"{scheme}://{netloc}"
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 @dataclasses.dataclass(slots=True)
 class SecurityConfig:
     token: str | None = None
@@ -95,12 +121,17 @@ class SecurityConfig:
     #: Extra Host names accepted in open mode (no credentials), besides loopback names.
     allowed_hosts: tuple[str, ...] = ()
     secret_key: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
+    sessions: Sessions = dataclasses.field(default_factory=Sessions)
+    throttle: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
 
     def __post_init__(self) -> None:
         if (self.username is None) != (self.password is None):
             raise ValueError("give both username and password, or neither")
-        if self.token is not None and len(self.token) < 8:
-            raise ValueError("the token must be at least 8 characters long")
+        if self.username is not None and not self.username:
+            raise ValueError("the username must not be empty (leave both out for open mode)")
+        for what, value in (("token", self.token), ("password", self.password)):
+            if value is not None and len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(f"the {what} must be at least {MIN_SECRET_LENGTH} characters long")
 
     @property
     def has_credentials(self) -> bool:
@@ -127,37 +158,53 @@ class SecurityConfig:
     def check_credentials(
         self, token: str | None, username: str | None, password: str | None
     ) -> bool:
-        if token and self.token and hmac.compare_digest(token.encode(), self.token.encode()):
+        if token and self.token and secrets.compare_digest(token.encode(), self.token.encode()):
             return True
         if username is not None and password is not None and self.username and self.password:
-            user_ok = hmac.compare_digest(username.encode(), self.username.encode())
-            pass_ok = hmac.compare_digest(password.encode(), self.password.encode())
+            user_ok = secrets.compare_digest(username.encode(), self.username.encode())
+            pass_ok = secrets.compare_digest(password.encode(), self.password.encode())
             return user_ok and pass_ok
         return False
 
-    def make_session(self, now: float | None = None) -> str:
-        expires = int((now or time.time()) + SESSION_SECONDS)
-        return f"{expires}.{self._sign(str(expires))}"
+    def login(
+        self, conn: HTTPConnection, token: str | None, username: str | None, password: str | None
+    ) -> str:
+        """A new session cookie for these credentials; ``WebError`` 401 or 429 otherwise."""
+        self._check_pace(conn)
+        if not self.check_credentials(token, username, password):
+            self._failed(conn)
+            raise WebError(401, "unauthorized", "wrong token or username/password")
+        self.throttle.succeeded(client_key(conn.client.host if conn.client else None))
+        return self.sessions.make(self.session_key)
 
-    def valid_session(self, value: str | None) -> bool:
-        if not value or "." not in value:
-            return False
-        expires, signature = value.split(".", 1)
-        if not expires.isdigit() or int(expires) < time.time():
-            return False
-        return hmac.compare_digest(signature, self._sign(expires))
+    def logout(self, conn: HTTPConnection) -> None:
+        self.sessions.revoke(self.session_key, conn.cookies.get(SESSION_COOKIE))
 
-    def _sign(self, text: str) -> str:
-        digest = hmac.new(self.secret_key, f"session:{text}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    @property
+    def session_key(self) -> bytes:
+        """The key sessions are signed with: the secret key and a fingerprint of the
+        credentials, so that changing the token or password ends every session."""
+        fingerprint = hashlib.sha256()
+        for part in (self.token, self.username, self.password):
+            fingerprint.update(b"-" if part is None else b"+" + part.encode() + b"\0")
+        return self.secret_key + fingerprint.digest()
+
+    def valid_session(self, cookie: str | None) -> bool:
+        return self.sessions.session_id(self.session_key, cookie) is not None
 
     async def authorize(self, conn: HTTPConnection) -> None:
         """Raise ``WebError`` unless the request may read data."""
         if self.is_open:
             self.check_open_access(conn)
             return
-        if self._header_credentials(conn) or self.valid_session(conn.cookies.get(SESSION_COOKIE)):
+        if self.valid_session(conn.cookies.get(SESSION_COOKIE)):
             return
+        header = conn.headers.get("authorization")
+        if header and self.has_credentials:
+            self._check_pace(conn)
+            if self._header_credentials(header):
+                return
+            self._failed(conn)
         if self.authenticate is not None and isinstance(conn, Request):
             verdict = self.authenticate(conn)
             if inspect.isawaitable(verdict):
@@ -166,8 +213,20 @@ class SecurityConfig:
                 return
         raise WebError(401, "unauthorized", "authentication required: log in or send a token")
 
-    def _header_credentials(self, conn: HTTPConnection) -> bool:
-        header = conn.headers.get("authorization", "")
+    def _check_pace(self, conn: HTTPConnection) -> None:
+        wait = self.throttle.retry_after(client_key(conn.client.host if conn.client else None))
+        if wait > 0:
+            raise WebError(
+                429,
+                "too_many_attempts",
+                f"too many failed logins from this client: try again in {math.ceil(wait)} s",
+                {"retry-after": str(math.ceil(wait))},
+            )
+
+    def _failed(self, conn: HTTPConnection) -> None:
+        self.throttle.failed(client_key(conn.client.host if conn.client else None))
+
+    def _header_credentials(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer":
@@ -184,19 +243,14 @@ class SecurityConfig:
     def check_open_access(self, conn: HTTPConnection) -> None:
         """Open mode: loopback clients and loopback (or allowed) Host names only."""
         client = conn.client.host if conn.client else None
-        if client is not None and client != "testclient" and not is_loopback(client):
+        if client is not None and not is_loopback(client):
             raise WebError(
                 403,
                 "forbidden",
                 "no credentials are configured, so only loopback clients are served",
             )
         host = _host_name(conn.headers.get("host", ""))
-        if (
-            host
-            and not is_loopback(host)
-            and host not in self.allowed_hosts
-            and host != "testserver"
-        ):
+        if host and not is_loopback(host) and host not in self.allowed_hosts:
             raise WebError(
                 403, "host_not_allowed", f"Host {host!r} is not allowed without credentials"
             )
@@ -211,11 +265,25 @@ class SecurityConfig:
         if site is not None and site not in ("same-origin", "none"):
             raise WebError(403, "csrf", f"cross-site request refused (Sec-Fetch-Site: {site})")
         origin = request.headers.get("origin")
+        own = _origin(request.url.scheme, request.headers.get("host", ""))
         if origin is not None:
-            own = request.headers.get("host", "")
-            theirs = urlsplit(origin).netloc if origin != "null" else "null"
-            if not own or theirs.lower() != own.lower():
+            parts = urlsplit(origin) if origin != "null" else None
+            theirs = _origin(parts.scheme, parts.netloc) if parts else "null"
+            if not request.headers.get("host") or theirs != own:
                 raise WebError(403, "csrf", f"cross-origin request refused (Origin: {origin})")
+        if not (
+            _content_type(request) == "application/json"
+            or REQUEST_HEADER in request.headers
+            or request.headers.get("authorization", "").lower().startswith("bearer ")
+            or site == "same-origin"
+            or origin is not None
+        ):
+            raise WebError(
+                403,
+                "csrf",
+                "a state-changing request must send a JSON body (content-type "
+                f"application/json) or the {REQUEST_HEADER} header",
+            )
 
 
 class SecurityHeadersMiddleware:
