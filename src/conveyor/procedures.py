@@ -13,14 +13,8 @@ from typing import Any, TypeVar
 from .errors import ConfigurationError, InvalidTransition, JobActive, JobNotFound, WrongState
 from .job import Job, JobContext, JobState
 from .settings import Settings
-from .storage.commands import (
-    IS_ACTIVE,
-    NOT_FOUND,
-    WRONG_STATE,
-    AddSpec,
-    Op,
-    QueueCommands,
-)
+from .storage.commands import AddSpec, Op, QueueCommands
+from .storage.protocol import Code
 
 __all__ = [
     "Procedure",
@@ -98,11 +92,11 @@ def make_settings(
 
 def check_code(code: int, job_id: str, action: str, expected_state: str) -> None:
     """Turn a script's per-job return code into the matching exception."""
-    if code == NOT_FOUND:
+    if code == Code.NOT_FOUND:
         raise JobNotFound(f"cannot {action} job {job_id}: no such job", job_id)
-    if code == IS_ACTIVE:
+    if code == Code.IS_ACTIVE:
         raise JobActive(f"cannot {action} job {job_id}: it is running", job_id)
-    if code == WRONG_STATE:
+    if code == Code.WRONG_STATE:
         raise WrongState(f"cannot {action} job {job_id}: it is not {expected_state}", job_id)
 
 
@@ -169,7 +163,7 @@ def obliterate(commands: QueueCommands, force: bool) -> Procedure[int]:
     cursor, deleted = "0", 0
     while True:
         reply, count = yield commands.obliterate(force, cursor)
-        if reply == "active":
+        if isinstance(reply, Code):  # Code.IS_ACTIVE: jobs are running
             raise InvalidTransition(
                 f"queue {commands.queue!r} has {count} running jobs; stop the workers or use force"
             )

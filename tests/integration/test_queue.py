@@ -245,6 +245,15 @@ async def test_obliterate_deletes_every_key_of_the_queue_only(
     assert any("{doomed:kept}" in key for key in remaining)
 
 
+async def test_obliterate_refuses_a_queue_with_running_jobs_unless_forced(queue: Queue) -> None:
+    await queue.add("x")
+    fetched = await queue.redis.run(queue.commands.fetch("some-worker", 1))
+    assert len(fetched.jobs) == 1
+    with pytest.raises(InvalidTransition, match="has 1 running jobs"):
+        await queue.obliterate()
+    assert await queue.obliterate(force=True) >= 1
+
+
 async def test_priority_higher_first_and_fifo_within_a_priority(queue: Queue) -> None:
     await queue.add("low-1", priority=-5)
     await queue.add("normal-1")

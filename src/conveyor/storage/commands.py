@@ -216,9 +216,9 @@ class QueueCommands(QueueReads):
         counting this one) each."""
         return self._op("complete", orjson.dumps(list(items)), parse=list)
 
-    def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[int]:
+    def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[Code]:
         """``Code.RETRYING``, ``Code.FAILED`` or ``Code.LEASE_LOST``."""
-        return self._op("fail", job_id, token, message, record, delay_ms, parse=int)
+        return self._op("fail", job_id, token, message, record, delay_ms, parse=Code)
 
     def extend_leases(self, items: Iterable[tuple[str, str]]) -> Op[LeaseRenewal]:
         """Renew the leases of (id, lease token) pairs."""
@@ -232,12 +232,12 @@ class QueueCommands(QueueReads):
     def recover_stalled(self, limit: int = 1000) -> Op[StalledRecovery]:
         return self._op("recover_stalled", limit, parse=StalledRecovery.parse)
 
-    def update_progress(self, job_id: str, token: str, progress: str) -> Op[int]:
+    def update_progress(self, job_id: str, token: str, progress: str) -> Op[Code]:
         """``Code.OK`` or ``Code.LEASE_LOST`` (as ``append_log``)."""
-        return self._op("update_progress", job_id, token, progress, parse=int)
+        return self._op("update_progress", job_id, token, progress, parse=Code)
 
-    def append_log(self, job_id: str, token: str, line: str) -> Op[int]:
-        return self._op("append_log", job_id, token, line, parse=int)
+    def append_log(self, job_id: str, token: str, line: str) -> Op[Code]:
+        return self._op("append_log", job_id, token, line, parse=Code)
 
     def heartbeat(
         self, worker_id: str, info: str, ttl_seconds: float, known_epoch: str = ""
@@ -278,10 +278,13 @@ class QueueCommands(QueueReads):
             "clean", state.value, age_ms, limit, cursor, parse=lambda r: (int(r[0]), int(r[1]))
         )
 
-    def obliterate(self, force: bool, cursor: str) -> Op[tuple[str, int]]:
-        return self._op(
-            "obliterate", "1" if force else "0", cursor, parse=lambda r: (str(r[0]), int(r[1]))
-        )
+    def obliterate(self, force: bool, cursor: str) -> Op[tuple[str | Code, int]]:
+        """(the next SCAN cursor, keys deleted), or (``Code.IS_ACTIVE``, jobs running)."""
+
+        def parse(r: list[Any]) -> tuple[str | Code, int]:
+            return (Code(r[0]) if isinstance(r[0], int) else str(r[0]), int(r[1]))
+
+        return self._op("obliterate", "1" if force else "0", cursor, parse=parse)
 
     def unregister(self) -> Op[None]:
         return Op((("SREM", registry_key(self.settings.prefix), self.queue),), lambda _: None)

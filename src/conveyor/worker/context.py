@@ -53,7 +53,7 @@ class LeasedJobContext:
         return await queue._job_wait(job, timeout)
 
 
-def _check_lease(job: Job, reply: int) -> None:
+def _check_lease(job: Job, reply: Code) -> None:
     if reply == Code.LEASE_LOST:
         # Tell the handler: another worker owns the job now, so its work here is moot.
         raise LeaseLost(

@@ -27,7 +27,6 @@ from ..errors import ConfigurationError, ConnectionError, UnsafeRedisConfig
 from ..queue import Handler, Queue
 from ..runner import Handlers
 from ..storage.commands import QueueCommands
-from ..storage.protocol import FetchReply
 from ..storage.redis import AsyncRedis
 from ..storage.safety import check_safety_async
 from ..version import __version__
@@ -103,7 +102,6 @@ class Worker:
         # The parts that talk to Redis are made in run(), with the connections.
         self._acks: Acknowledger | None = None
         self._keeper: LeaseKeeper | None = None
-        self._starter: JobStarter | None = None
 
     def __repr__(self) -> str:
         names = ",".join(q.name for q in self.queues)
@@ -141,7 +139,7 @@ class Worker:
             redis, self._commands, self._leased, self.id, self.settings.lease_seconds, self._info
         )
         context = LeasedJobContext(redis, self._leased, self.queues, self.settings)
-        self._starter = JobStarter(
+        starter = JobStarter(
             Handlers(self.handlers),
             self.strategies,
             self.settings.max_payload_bytes,
@@ -151,7 +149,8 @@ class Worker:
             context,
             self._stopping,
         )
-        fetcher = Fetcher(self, self._commands, self.settings, redis, blocking, self._stopping)
+        host = _FetchHost(self, starter)
+        fetcher = Fetcher(host, self._commands, self.settings, redis, blocking, self._stopping)
         duties = [Duty("housekeeping", keeper.keep, keeper.interval)]
         if install_signal_handlers:
             self._set_signal_handlers(install=True)
@@ -267,32 +266,6 @@ class Worker:
             }
         ).decode()
 
-    # -- what the fetch loop sees (interfaces.FetchHost) ---------------------------------------
-
-    def fetchable(self) -> int:
-        free = self._slots.free
-        if self.max_jobs is not None:
-            free = min(free, self.max_jobs - self.processed - len(self._leased))
-        return free
-
-    def limit_reached(self) -> bool:
-        return self.max_jobs is not None and self.processed + len(self._leased) >= self.max_jobs
-
-    def holds_jobs(self) -> bool:
-        return len(self._leased) > 0
-
-    def start(self, commands: QueueCommands, reply: FetchReply) -> None:
-        assert self._starter is not None
-        self._starter.start(commands, reply)
-
-    async def wait_for_slot(self) -> None:
-        self._slots.freed.clear()
-        await first_of(self._slots.freed.wait(), self._stopping.wait())
-
-    async def wait_until_settled(self) -> None:
-        self._leased.settled.clear()
-        await first_of(self._leased.settled.wait(), self._stopping.wait())
-
     # -- shutdown ------------------------------------------------------------------------------
 
     async def _drain(self, redis: AsyncRedis) -> None:
@@ -316,3 +289,38 @@ class Worker:
         except ConnectionError as exc:
             log.error("could not hand jobs back (%s); they return when their lease expires", exc)
         self._leased.clear()
+
+
+class _FetchHost:
+    """The worker as its fetch loop sees it (``interfaces.FetchHost``)."""
+
+    def __init__(self, worker: Worker, starter: JobStarter) -> None:
+        self.id = worker.id
+        self.burst = worker.burst
+        self._worker = worker
+        self._slots = worker._slots
+        self._leased = worker._leased
+        self._stopping = worker._stopping
+        self.start = starter.start
+
+    def fetchable(self) -> int:
+        free = self._slots.free
+        max_jobs = self._worker.max_jobs
+        if max_jobs is not None:
+            free = min(free, max_jobs - self._worker.processed - len(self._leased))
+        return free
+
+    def limit_reached(self) -> bool:
+        max_jobs = self._worker.max_jobs
+        return max_jobs is not None and self._worker.processed + len(self._leased) >= max_jobs
+
+    def holds_jobs(self) -> bool:
+        return len(self._leased) > 0
+
+    async def wait_for_slot(self) -> None:
+        self._slots.freed.clear()
+        await first_of(self._slots.freed.wait(), self._stopping.wait())
+
+    async def wait_until_settled(self) -> None:
+        self._leased.settled.clear()
+        await first_of(self._leased.settled.wait(), self._stopping.wait())

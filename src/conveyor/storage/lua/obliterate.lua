@@ -2,7 +2,8 @@
 
 KEYS and settings: see includes/queue.lua.
 ARGV[1] "1" to go on even while jobs are active   ARGV[2] SCAN cursor ("0" at first)
-Returns {next cursor, keys deleted}, or {"active", n} when jobs are active and ARGV[1] is not "1".
+Returns {next cursor, keys deleted}, or {CODE_IS_ACTIVE, n} when n jobs are active and ARGV[1] is
+not "1".
 The first call pauses the queue so that workers stop taking jobs while it is emptied.
 Events: none survive (the stream is deleted too).
 ]]
@@ -11,7 +12,7 @@ Events: none survive (the stream is deleted too).
 local force, cursor = ARGV[1] == "1", ARGV[2]
 if cursor == "0" then
   local active = redis.call("ZCARD", ACTIVE)
-  if active > 0 and not force then return {"active", active} end
+  if active > 0 and not force then return {CODE_IS_ACTIVE, active} end
   redis.call("HSET", META, "paused", "1")
 end
 local reply = redis.call("SCAN", cursor, "MATCH", BASE .. "*", "COUNT", 1000)
