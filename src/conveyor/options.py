@@ -169,6 +169,8 @@ def build_spec(
         return AddSpec(name, data_json, "{}", 1, 0, 0, 0)
     if job_id is not None:
         _check_text("job_id", job_id)
+        if "/" in job_id:  # the API addresses a job as .../jobs/{id}: one path segment
+            raise ConfigurationError(f"job_id {job_id[:40]!r} must not contain '/'")
     low, high = _whole_bounds(JOB_OPTIONS["attempts"])
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not low <= attempts <= high:
         raise ConfigurationError(

@@ -19,6 +19,8 @@ from tests.support.dashboard import CLI, rss_kib, serve_app, start_dashboard
 from tests.support.processes import ProcessManager, SpawnedProcess
 from tests.support.redis_server import find_free_port
 
+from conveyor import Queue
+from conveyor.errors import ConfigurationError
 from conveyor.web import create_app
 from conveyor.web.openapi import build_spec
 
@@ -408,3 +410,21 @@ async def test_the_product_serves_no_test_client_names_in_open_mode(
         r = await c.get("/api/queues")
         assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
     await app.state.admin.close()
+
+
+async def test_a_job_id_with_a_slash_is_refused_at_add(app: Starlette, redis_url: str) -> None:
+    # GET and DELETE address a job as one path segment: such a job could never be reached.
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    async with _client(app) as c:
+        for job_id in ("a/b", "/", "../x"):
+            body = {"name": "x", "options": {"job_id": job_id}}
+            r = await c.post("/api/queues/q/jobs", json=body, headers=auth)
+            assert r.status_code == 400, r.text
+            assert "must not contain '/'" in r.json()["error"]["message"]
+        ok = {"name": "x", "options": {"job_id": "a.b:c-d"}}
+        assert (await c.post("/api/queues/q/jobs", json=ok, headers=auth)).status_code == 201
+        assert (await c.get("/api/queues/q/jobs/a.b:c-d", headers=auth)).status_code == 200
+    queue = Queue("q", url=redis_url, prefix="slash-test")
+    with pytest.raises(ConfigurationError, match="must not contain '/'"):
+        await queue.add("x", job_id="a/b")
+    await queue.close()
