@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import logging
 import os
 import shutil
@@ -35,7 +34,7 @@ import sys
 import tempfile
 import time
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -220,53 +219,15 @@ def load_example(directory: Path) -> tuple[ModuleType, ModuleType]:
         ) from exc
 
 
-def dashboard_app(settings: Any) -> tuple[Any, bool]:
-    """The real dashboard (``conveyor.web.create_app``) when it exists, else a stand-in that
-    serves a minimal JSON view. Returns (app, is_real)."""
+def dashboard_app(settings: Any) -> Any:
+    """The dashboard and JSON API (``conveyor.web``) on the example's Redis and prefix."""
     try:
-        web = importlib.import_module("conveyor.web")
-        create_app: Callable[..., Any] = web.create_app
-    except (ImportError, AttributeError):
-        return _fallback_dashboard(settings), False
-    params = inspect.signature(create_app).parameters
-    offered = {"settings": settings, "url": settings.url, "prefix": settings.prefix}
-    kwargs = {k: v for k, v in offered.items() if k in params}
-    return create_app(**kwargs), True
-
-
-def _fallback_dashboard(settings: Any) -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import HTMLResponse, JSONResponse, Response
-    from starlette.routing import Route
-
-    from .queue import Queue
-    from .storage.commands import queue_names
-    from .storage.redis import AsyncRedis
-
-    async def queues(request: Request) -> Response:
-        redis = AsyncRedis(settings)
-        try:
-            names = await redis.run(queue_names(settings.prefix))
-            out = []
-            for name in names:
-                queue = Queue(name, settings=settings)
-                try:
-                    out.append({"name": name, "counts": await queue.counts()})
-                finally:
-                    await queue.close()
-        finally:
-            await redis.close()
-        return JSONResponse({"queues": out})
-
-    async def index(request: Request) -> Response:
-        return HTMLResponse(
-            "<!doctype html><title>Conveyor</title><body style='font:16px system-ui'>"
-            "<h1>Conveyor</h1><p>The dashboard is not part of this install yet; the queue "
-            "counts are at <a href='/api/queues'>/api/queues</a>.</p></body>"
-        )
-
-    return Starlette(routes=[Route("/", index), Route("/api/queues", queues)])
+        from .web import create_app
+    except ImportError as exc:
+        raise DemoSetupError(
+            f"the dashboard needs the web extra: pip install 'conveyor-queue[web]' ({exc})",
+        ) from exc
+    return create_app(settings=settings)
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -343,7 +304,7 @@ async def _serve_all(
 
     queue = tasks_module.queue
     app_url, dash_url = _url(host, app_sock), _url(host, dash_sock)
-    dashboard, real_dashboard = dashboard_app(queue.settings)
+    dashboard = dashboard_app(queue.settings)
     web = app_module.create_app(queue, dashboard_url=dash_url)
     worker = Worker(queue, concurrency=concurrency, shutdown_grace=5.0)
     app_server, dash_server = _server(web, app_sock), _server(dashboard, dash_sock)
@@ -381,7 +342,7 @@ async def _serve_all(
             break
         await asyncio.sleep(0.02)
     else:
-        _print_banner(app_url, dash_url, real_dashboard, redis, prefix)
+        _print_banner(app_url, dash_url, redis, prefix)
         if open_browser:
             webbrowser.open(app_url)
     stopper = asyncio.create_task(stop.wait())
@@ -407,9 +368,7 @@ async def _serve_all(
     return code
 
 
-def _print_banner(
-    app_url: str, dash_url: str, real_dashboard: bool, redis: RedisChoice, prefix: str
-) -> None:
+def _print_banner(app_url: str, dash_url: str, redis: RedisChoice, prefix: str) -> None:
     echo = click.echo
     echo("")
     click.secho("Conveyor demo is running", bold=True, fg="green")
@@ -420,10 +379,7 @@ def _print_banner(
         ' -d \'{"to": "ada@example.com", "title": "Hi", "body": "Hello"}\''
     )
     echo(f"  Watch a job:   {app_url}/jobs/<id>")
-    if real_dashboard:
-        echo(f"  Dashboard:     {dash_url}/")
-    else:
-        echo(f"  Dashboard:     {dash_url}/  (stand-in: the full dashboard is not installed)")
+    echo(f"  Dashboard:     {dash_url}/")
     echo(f"  JSON API:      {dash_url}/api/queues")
     shown_url = redact_url(redis.url)
     echo(f"  Redis:         {shown_url} - {redis.how}")
