@@ -216,19 +216,20 @@ _SCHEMAS: dict[str, Any] = {
     "Count": _closed({"count": _INT}),
     "Ok": _closed({"ok": {"type": "boolean"}}),
     "Login": LOGIN.schema(),
-    "Config": _closed(
+    "Config": _obj(
         {
             "version": _TEXT,
             "auth": _TEXT,
             "read_only": {"type": "boolean"},
-            "prefix": _TEXT,
-            "redis": _TEXT,
+            "prefix": {**_TEXT, "description": "only for a client that may read data"},
+            "redis": {**_TEXT, "description": "redacted; only for a client that may read data"},
             "poll_seconds": {
                 **_array(_INT),
                 "description": "refresh intervals; the first is the default",
             },
             "ranges": {**_array(_RANGE), "description": "chart ranges; the first is the default"},
-        }
+        },
+        ["version", "auth", "read_only", "poll_seconds", "ranges"],
     ),
 }
 
@@ -240,6 +241,7 @@ _ERRORS = {
     "409": "the job is not in a state that allows this",
     "413": "payload too large",
     "415": "body is not JSON",
+    "429": "too many failed logins from this client: wait Retry-After seconds",
     "503": "Redis unavailable",
 }
 
@@ -263,8 +265,8 @@ _Q = {
 }
 _ID = JOB_ID.parameter("path")
 _RANGE_PARAM = RANGE_QUERY.parameter()
-_READ = "401 403 503"
-_WRITE = "400 401 403 415 503"
+_READ = "401 403 429 503"
+_WRITE = "400 401 403 415 429 503"
 
 
 def _op(summary: str, responses: dict[str, Any], params: list[Any] | None = None,
@@ -314,7 +316,7 @@ def build_spec() -> dict[str, Any]:
         "/api/login": {
             "post": _op(
                 "Exchange a token or username/password for a session cookie",
-                _responses("200", _ref("Ok"), "400 401 403 415"),
+                _responses("200", _ref("Ok"), "400 401 403 415 429"),
                 body="Login",
                 tag="meta",
             )
