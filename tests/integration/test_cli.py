@@ -139,7 +139,7 @@ def test_the_banner_hides_the_redis_password(
     result = cli("worker", "tasks:queue", "--burst", "--url", url)
     ok(result)
     assert "s3cret-pw" not in result.stderr + result.stdout
-    assert f"redis://***@127.0.0.1:{server.port}/0" in result.stderr
+    assert f"redis://:***@127.0.0.1:{server.port}/0" in result.stderr
 
 
 def test_exit_codes(cli: Callable[..., Any], make_redis: Callable[..., RedisServer]) -> None:
