@@ -170,7 +170,7 @@ class _Api:
         detailed = await self._may_read(request)
         try:
             losses = await self.admin.data_losses()
-        except errors.ConnectionError as exc:
+        except (errors.ConnectionError, errors.CommandRefused) as exc:  # either way: not usable
             message = str(exc) if detailed else "Redis is unavailable"
             return _error(503, "redis_unavailable", message)
         if losses and not detailed:
