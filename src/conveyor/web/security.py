@@ -107,6 +107,11 @@ def _origin(scheme: str, netloc: str) -> str:
     return f"{scheme}://{netloc}"
 
 
+def _client_key(conn: HTTPConnection) -> str:
+    """Whom this connection's failed guesses count against."""
+    return client_key(conn.client.host if conn.client else None)
+
+
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
@@ -174,7 +179,7 @@ class SecurityConfig:
         if not self.check_credentials(token, username, password):
             self._failed(conn)
             raise WebError(401, "unauthorized", "wrong token or username/password")
-        self.throttle.succeeded(client_key(conn.client.host if conn.client else None))
+        self.throttle.succeeded(_client_key(conn))
         return self.sessions.make(self.session_key)
 
     def logout(self, conn: HTTPConnection) -> None:
@@ -200,21 +205,30 @@ class SecurityConfig:
         if self.valid_session(conn.cookies.get(SESSION_COOKIE)):
             return
         header = conn.headers.get("authorization")
+        throttled = None
         if header and self.has_credentials:
-            self._check_pace(conn)
-            if self._header_credentials(header):
-                return
-            self._failed(conn)
+            try:
+                self._check_pace(conn)
+            except WebError as exc:
+                throttled = exc  # the host app's hook may still let it in
+            else:
+                if self._header_credentials(header):
+                    self.throttle.succeeded(_client_key(conn))
+                    return
+                self._failed(conn)
         if self.authenticate is not None and isinstance(conn, Request):
             verdict = self.authenticate(conn)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
             if verdict:
                 return
+        if throttled is not None:
+            raise throttled
         raise WebError(401, "unauthorized", "authentication required: log in or send a token")
 
     def _check_pace(self, conn: HTTPConnection) -> None:
-        wait = self.throttle.retry_after(client_key(conn.client.host if conn.client else None))
+        """Raise 429 while this client's failed guesses keep it waiting."""
+        wait = self.throttle.retry_after(_client_key(conn))
         if wait > 0:
             raise WebError(
                 429,
@@ -224,7 +238,7 @@ class SecurityConfig:
             )
 
     def _failed(self, conn: HTTPConnection) -> None:
-        self.throttle.failed(client_key(conn.client.host if conn.client else None))
+        self.throttle.failed(_client_key(conn))
 
     def _header_credentials(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
