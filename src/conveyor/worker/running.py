@@ -40,13 +40,13 @@ class JobStarter:
         self._stopping = stopping
 
     def start(self, commands: QueueCommands, reply: FetchReply) -> None:
-        queue = commands.queue
+        queue, context, add = commands.queue, self._context, self._leased.add
+        self._slots.take(len(reply.jobs))
         for raw in reply.jobs:
             # (from_fetch unpacks any sequence; its annotation says list)
-            job = Job.from_fetch(queue, raw, self._context)  # type: ignore[arg-type]
+            job = Job.from_fetch(queue, raw, context)  # type: ignore[arg-type]
             leased = LeasedJob(commands, job)
-            self._leased.add(leased)
-            self._slots.take()
+            add(leased)
             leased.task = asyncio.create_task(self._run(leased), name=f"conveyor-job-{job.id}")
 
     async def _run(self, leased: LeasedJob) -> AttemptOutcome:

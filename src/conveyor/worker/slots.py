@@ -37,8 +37,8 @@ class Slots:
     def free(self) -> int:
         return self.size - self._busy
 
-    def take(self) -> None:
-        self._busy += 1
+    def take(self, count: int = 1) -> None:
+        self._busy += count
 
     def release(self) -> None:
         self._busy -= 1
