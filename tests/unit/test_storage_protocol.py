@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from conveyor.options import MAX_PRIORITY
+from conveyor.limits import MAX_PRIORITY
 from conveyor.storage import commands
 from conveyor.storage.protocol import (
     PRIORITY_OFFSET,
