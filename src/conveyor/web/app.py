@@ -8,7 +8,6 @@ with relative URLs and hash routes, so it works under any mount path.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,22 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import errors
-from ..admin import RANGES, Admin
-from ..backoff import Backoff
+from ..admin import Admin
 from ..settings import Settings
 from ..version import __version__
+from .contract import (
+    BULK,
+    JOB_ID,
+    JOB_LIST_QUERY,
+    LOGIN,
+    NEW_JOB,
+    POLL_SECONDS,
+    RANGE_QUERY,
+    STATE_BODY,
+    job_options,
+)
 from .errors import web_error
+from .fields import parse_query
 from .limits import MAX_BODY, BodyLimitMiddleware, BodyTooLarge
 from .openapi import build_spec
 from .prometheus import render_metrics
@@ -42,9 +52,6 @@ from .sessions import SESSION_COOKIE, SESSION_SECONDS
 __all__ = ["STATIC_DIR", "create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static" / "dist"
-#: Upper bound of delay/timeout/ttl accepted over HTTP (ten years).
-MAX_SECONDS = 10 * 365 * 24 * 3600
-_STATES = ("waiting", "delayed", "active", "completed", "failed")
 _NOT_BUILT = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Conveyor</title></head><body><h1>Conveyor</h1><p>The dashboard front end is not built.
 Run <code>bash scripts/setup</code> (or <code>npm ci &amp;&amp; npm run build</code> in
@@ -119,42 +126,16 @@ class _Api:
         return value
 
     @staticmethod
-    def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-        raw = request.query_params.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise WebError(400, "bad_request", f"{name} must be an integer") from None
-        if not low <= value <= high:
-            raise WebError(400, "bad_request", f"{name} must be between {low} and {high}")
-        return value
-
-    @staticmethod
-    def choice(request: Request, name: str, options: tuple[str, ...], default: str) -> str:
-        value = request.query_params.get(name) or default
-        if value not in options:
-            raise WebError(400, "bad_request", f"{name} must be one of {', '.join(options)}")
-        return value
-
-    @staticmethod
-    def text_param(request: Request, name: str) -> str | None:
-        value = request.query_params.get(name)
-        if value is not None and len(value) > 256:
-            raise WebError(400, "bad_request", f"{name} is longer than 256 characters")
-        return value or None
-
-    @staticmethod
     def queue_name(request: Request) -> str:
         return str(request.path_params["queue"])
 
     @staticmethod
     def job_id(request: Request) -> str:
-        job_id = str(request.path_params["id"])
-        if not job_id or len(job_id) > 256:
-            raise WebError(400, "bad_request", "job id must be 1-256 characters")
-        return job_id
+        return str(JOB_ID.parse(str(request.path_params["id"]), "job id"))
+
+    @staticmethod
+    def chart_range(request: Request) -> str:
+        return str(RANGE_QUERY.parse_query(request.query_params.get(RANGE_QUERY.name)))
 
     # -- meta ----------------------------------------------------------------------------------
 
@@ -200,8 +181,8 @@ class _Api:
             "version": __version__,
             "auth": self.security.kind,
             "read_only": self.security.read_only,
-            "poll_seconds": [2, 3, 5, 10],
-            "ranges": list(RANGES),
+            "poll_seconds": list(POLL_SECONDS),
+            "ranges": list(RANGE_QUERY.enum),
         }
         if await self._may_read(request):  # where the data lives is not for everyone
             config["prefix"] = self.admin.settings.prefix
@@ -209,10 +190,8 @@ class _Api:
         return config
 
     async def login(self, request: Request) -> Response:
-        body = await self.body(request)
-        values = {k: body.get(k) for k in ("token", "username", "password")}
-        if any(v is not None and not isinstance(v, str) for v in values.values()):
-            raise WebError(400, "bad_request", "token, username and password must be strings")
+        given = LOGIN.parse(await self.body(request))
+        values = {k: given.get(k) for k in ("token", "username", "password")}
         if self.security.is_open:
             return ORJSONResponse({"ok": True})
         cookie = self.security.login(
@@ -252,14 +231,15 @@ class _Api:
         return await self.admin.queue_info(self.queue_name(request))
 
     async def jobs(self, request: Request) -> dict[str, Any]:
+        query = parse_query(JOB_LIST_QUERY, request.query_params)
         page = await self.admin.list_jobs(
             self.queue_name(request),
-            self.choice(request, "state", _STATES, "waiting"),
-            page=self.int_param(request, "page", 1, 1, 100_000),
-            size=self.int_param(request, "size", 20, 1, 200),
-            job_name=self.text_param(request, "name"),
-            text=self.text_param(request, "q"),
-            sort=self.choice(request, "sort", ("newest", "oldest"), "newest"),
+            query["state"],
+            page=query["page"],
+            size=query["size"],
+            job_name=query["name"] or None,
+            text=query["q"] or None,
+            sort=query["sort"],
         )
         return page.to_dict()
 
@@ -269,10 +249,10 @@ class _Api:
     async def metrics(self, request: Request) -> dict[str, Any]:
         name = self.queue_name(request)
         await self.admin.require(name)
-        return await self.admin.metrics([name], self.choice(request, "range", tuple(RANGES), "1h"))
+        return await self.admin.metrics([name], self.chart_range(request))
 
     async def all_metrics(self, request: Request) -> dict[str, Any]:
-        return await self.admin.metrics(None, self.choice(request, "range", tuple(RANGES), "1h"))
+        return await self.admin.metrics(None, self.chart_range(request))
 
     async def workers(self, request: Request) -> dict[str, Any]:
         return {"workers": await self.admin.workers()}
@@ -282,18 +262,9 @@ class _Api:
     async def add_job(self, request: Request) -> Response:
         name = self.queue_name(request)
         self.admin.queue(name)  # validate the name before reading the body
-        body = await self.body(request)
-        unknown = set(body) - {"name", "data", "options"}
-        if unknown:
-            raise WebError(400, "bad_request", f"unknown fields {sorted(unknown)}")
-        options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise WebError(400, "bad_request", "options must be an object")
-        options = _job_options(options)
-        job_name = body.get("name")
-        if not isinstance(job_name, str):
-            raise WebError(400, "bad_request", "name must be a string")
-        job = await self.admin.add(name, job_name, body.get("data"), options)
+        body = NEW_JOB.parse(await self.body(request))
+        options = job_options(body.get("options") or {})
+        job = await self.admin.add(name, body["name"], body.get("data"), options)
         return ORJSONResponse(
             {"id": job.id, "state": job.state.value, "queue": name}, status_code=201
         )
@@ -310,15 +281,8 @@ class _Api:
     async def bulk(self, request: Request) -> dict[str, Any]:
         name = self.queue_name(request)
         await self.admin.require(name)
-        body = await self.body(request)
-        ids, action = body.get("ids"), body.get("action")
-        if set(body) - {"ids", "action"}:
-            raise WebError(400, "bad_request", "the body takes 'action' and 'ids' only")
-        if not isinstance(action, str) or not isinstance(ids, list) or len(ids) > 1000:
-            raise WebError(400, "bad_request", "give an action and a list of at most 1000 ids")
-        if not all(isinstance(i, str) and 0 < len(i) <= 256 for i in ids):
-            raise WebError(400, "bad_request", "ids must be strings of 1-256 characters")
-        return await self.admin.bulk(name, action, ids)
+        body = BULK.parse(await self.body(request))
+        return await self.admin.bulk(name, body["action"], body["ids"])
 
     async def pause(self, request: Request) -> dict[str, Any]:
         queue = await self.admin.require(self.queue_name(request))
@@ -329,18 +293,8 @@ class _Api:
         return {"ok": True}
 
     async def _state_body(self, request: Request, default: str) -> tuple[str, float]:
-        body = await self.body(request, required=False)
-        if set(body) - {"state", "older_than"}:
-            raise WebError(400, "bad_request", "the body takes 'state' and 'older_than' only")
-        state = body.get("state", default)
-        if state not in ("waiting", "delayed", "completed", "failed"):
-            raise WebError(
-                400, "bad_request", "state must be waiting, delayed, completed or failed"
-            )
-        older = body.get("older_than", 0)
-        if not isinstance(older, int | float) or isinstance(older, bool) or not 0 <= older < 1e12:
-            raise WebError(400, "bad_request", "older_than must be a number of seconds >= 0")
-        return state, float(older)
+        body = STATE_BODY.parse(await self.body(request, required=False))
+        return body.get("state", default), float(body.get("older_than", 0))
 
     async def retry_all(self, request: Request) -> dict[str, Any]:
         name = self.queue_name(request)
@@ -353,87 +307,6 @@ class _Api:
         await self.admin.require(name)
         state, older = await self._state_body(request, "completed")
         return {"count": await self.admin.clean(name, state, older)}
-
-
-_OPTIONS = frozenset(
-    {"attempts", "backoff", "delay", "run_at", "priority", "job_id", "timeout", "ttl"}
-)
-_BACKOFF_FIELDS = frozenset({"kind", "delay", "max_delay", "jitter"})
-
-
-def _job_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The options of ``POST /api/queues/{q}/jobs``, checked and turned into ``Queue.add``'s
-    (``backoff`` into a ``Backoff``, an ISO 8601 ``run_at`` into epoch seconds); the core checks
-    the rest (ranges, delay with run_at) and its errors become 400s too."""
-    if set(options) - _OPTIONS:
-        raise WebError(400, "bad_request", f"unknown options {sorted(set(options) - _OPTIONS)}")
-    out = dict(options)
-    for key in ("delay", "timeout", "ttl"):
-        value = options.get(key)
-        if value is not None and not _number_between(value, 0, MAX_SECONDS):
-            raise WebError(400, "bad_request", f"{key} must be 0..{MAX_SECONDS} seconds")
-    if options.get("backoff") is not None:
-        out["backoff"] = _backoff(options["backoff"])
-    if options.get("run_at") is not None:
-        out["run_at"] = _run_at(options["run_at"])
-    return out
-
-
-def _number_between(value: Any, low: float, high: float) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-
-
-def _backoff(raw: Any) -> Backoff:
-    example = '{"kind": "exponential", "delay": 1, "max_delay": 3600, "jitter": 0.2}'
-    if not isinstance(raw, dict):
-        raise WebError(400, "bad_request", f"options.backoff must be an object like {example}")
-    if set(raw) - _BACKOFF_FIELDS:
-        unknown = sorted(set(raw) - _BACKOFF_FIELDS)
-        raise WebError(400, "bad_request", f"unknown options.backoff fields {unknown}")
-    kind = raw.get("kind")
-    if kind not in ("fixed", "exponential"):
-        raise WebError(400, "bad_request", "options.backoff.kind must be 'fixed' or 'exponential'")
-    if kind == "fixed" and "delay" not in raw:
-        raise WebError(400, "bad_request", "options.backoff.delay is required for kind 'fixed'")
-    delay = raw.get("delay", 1.0)
-    if not _number_between(delay, 0, MAX_SECONDS):
-        raise WebError(400, "bad_request", f"options.backoff.delay must be 0..{MAX_SECONDS} s")
-    # Like Backoff.exponential: capped at an hour unless max_delay says otherwise (null: none).
-    max_delay = raw.get("max_delay", 3600.0 if kind == "exponential" else None)
-    if max_delay is not None and not _number_between(max_delay, 0, MAX_SECONDS):
-        raise WebError(
-            400, "bad_request", f"options.backoff.max_delay must be 0..{MAX_SECONDS} s or null"
-        )
-    jitter = raw.get("jitter", 0.0)
-    if not _number_between(jitter, 0, 1):
-        raise WebError(400, "bad_request", "options.backoff.jitter must be between 0 and 1")
-    return Backoff(kind, float(delay), None if max_delay is None else float(max_delay), jitter)
-
-
-def _run_at(raw: Any) -> float:
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)  # epoch seconds; the core checks the range
-    if isinstance(raw, str) and len(raw) <= 64:
-        try:
-            when = dt.datetime.fromisoformat(raw.strip().upper())
-        except ValueError:
-            pass
-        else:
-            if when.tzinfo is None:
-                raise WebError(
-                    400,
-                    "bad_request",
-                    f"options.run_at {raw!r} has no timezone; add one, e.g. "
-                    "2030-01-01T09:00:00Z or 2030-01-01T09:00:00+02:00",
-                )
-            with contextlib.suppress(OverflowError, ValueError):
-                return when.timestamp()
-    raise WebError(
-        400,
-        "bad_request",
-        f"options.run_at must be epoch seconds or an ISO 8601 time with a timezone "
-        f"(e.g. 2030-01-01T09:00:00Z), not {str(raw)[:64]!r}",
-    )
 
 
 async def _index(request: Request) -> Response:
