@@ -10,10 +10,12 @@ import pytest
 from conveyor.limits import MAX_PRIORITY
 from conveyor.storage import commands
 from conveyor.storage.protocol import (
+    LEASE_SEPARATOR,
     PRIORITY_OFFSET,
     Code,
     FetchedJob,
     FetchReply,
+    Lease,
     lua_constants,
 )
 from conveyor.storage.scripts import build_source
@@ -85,3 +87,10 @@ def test_a_fetch_reply_is_a_header_then_the_jobs() -> None:
     assert reply.jobs[0].token == "3@w"
     assert FetchReply.parse([["paused", 1]]) == FetchReply([], paused=1)
     assert FetchReply.parse([[]]) == FetchReply([])
+
+
+def test_a_lease_is_written_and_read_with_one_separator() -> None:
+    sep = LEASE_SEPARATOR
+    assert f'token .. "{sep}" .. now .. "{sep}" .. worker' in _code("fetch.lua")
+    assert f'"^([^{sep}]*){sep}([^{sep}]*){sep}(.*)$"' in _code("includes/leases.lua")
+    assert Lease.parse(f"3@w{sep}1000{sep}host:1:ab") == Lease("3@w", "1000", "host:1:ab")

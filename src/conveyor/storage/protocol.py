@@ -15,11 +15,13 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "DATA_LOSS_TTL_SECONDS",
+    "LEASE_SEPARATOR",
     "PRIORITY_BAND",
     "Code",
     "FetchReply",
     "FetchedJob",
     "Heartbeat",
+    "Lease",
     "LeaseRenewal",
     "StalledRecovery",
     "lua_constants",
@@ -116,6 +118,24 @@ class FetchReply:
         if not header:
             return cls(jobs)
         return cls(jobs, **dict(zip(header[0::2], header[1::2], strict=True)))
+
+
+#: Separates the parts of a job's entry in the leases hash (so a worker id cannot hold it).
+LEASE_SEPARATOR = "|"
+
+
+class Lease(NamedTuple):
+    """A job's entry in the leases hash, ``"<token>|<started ms>|<worker id>"``: written by
+    fetch.lua, read by includes/leases.lua and here."""
+
+    token: str
+    started: str
+    worker: str
+
+    @classmethod
+    def parse(cls, value: str) -> Lease:
+        token, started, worker = value.split(LEASE_SEPARATOR, 2)
+        return cls(token, started, worker)
 
 
 class LeaseRenewal(NamedTuple):

@@ -10,7 +10,7 @@ from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
 from .ops import Command, Op, first_reply, flat_pairs
-from .protocol import PRIORITY_BAND
+from .protocol import PRIORITY_BAND, Lease
 
 __all__ = ["QueueReads"]
 
@@ -78,8 +78,13 @@ class QueueReads:
             if not fields:
                 continue
             if lease:
-                _token, started, worker = str(lease).split("|", 2)
-                fields = {**fields, "state": "active", "started": started, "worker": worker}
+                held = Lease.parse(str(lease))
+                fields = {
+                    **fields,
+                    "state": "active",
+                    "started": held.started,
+                    "worker": held.worker,
+                }
             jobs.append(Job.from_fields(job_id, self.queue, fields, context))
         return jobs
 

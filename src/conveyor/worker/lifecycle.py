@@ -27,6 +27,7 @@ from ..errors import ConfigurationError, ConnectionError, UnsafeRedisConfig
 from ..queue import Handler, Queue
 from ..runner import Handlers
 from ..storage.commands import QueueCommands
+from ..storage.protocol import LEASE_SEPARATOR
 from ..storage.redis import AsyncRedis
 from ..storage.safety import check_safety_async
 from ..version import __version__
@@ -90,8 +91,10 @@ class Worker:
         self.max_jobs = max_jobs
         self.allow_evicting_redis = allow_evicting_redis
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-        if "|" in self.id or not self.id.isprintable():
-            raise ConfigurationError(f"worker name {self.id!r} must be printable, without '|'")
+        if LEASE_SEPARATOR in self.id or not self.id.isprintable():
+            raise ConfigurationError(
+                f"worker name {self.id!r} must be printable, without {LEASE_SEPARATOR!r}"
+            )
         self._commands = [QueueCommands(q.settings, q.name) for q in self.queues]
         self._slots = Slots(self.concurrency)
         self._leased = LeasedJobs()
