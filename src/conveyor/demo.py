@@ -38,12 +38,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import ConfigurationError, ConveyorError
 from .storage.urls import redact_url
+
+if TYPE_CHECKING:
+    from .storage.safety import RedisSafety
 
 __all__ = ["DemoError", "DemoRedisError", "DemoSetupError", "find_examples", "run_demo"]
 
@@ -115,12 +118,14 @@ class RedisChoice:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _ping(url: str, timeout: float = 0.5) -> dict[str, str] | None:
-    """PING the server; its maxmemory-policy when it answers, None when it does not."""
+def _ping(url: str, timeout: float = 0.5) -> RedisSafety | None:
+    """PING the server; what the worker's safety check finds when it answers, None when it
+    does not."""
     from .errors import CommandRefused, ConnectionError
     from .settings import Settings
-    from .storage.commands import config_get, ping
+    from .storage.commands import ping
     from .storage.redis import SyncRedis
+    from .storage.safety import check_safety
 
     try:
         redis = SyncRedis(Settings(url=url, socket_timeout_seconds=timeout))
@@ -136,12 +141,9 @@ def _ping(url: str, timeout: float = 0.5) -> dict[str, str] | None:
         except ConnectionError:
             return None
         try:
-            policy = redis.run(config_get("maxmemory-policy")).get("maxmemory-policy")
-        except CommandRefused:  # CONFIG may be disabled (managed Redis)
-            policy = "unknown"
+            return check_safety(redis)  # (CONFIG may be disabled: then the policy is None)
         except ConnectionError:
             return None
-        return {"maxmemory-policy": str(policy or "noeviction")}
     finally:
         redis.close()
 
@@ -187,7 +189,7 @@ def choose_redis(url: str | None, private: bool) -> RedisChoice:
     if not private:
         local = "redis://localhost:6379/0"
         found = _ping(local, 0.3)
-        if found is not None and found["maxmemory-policy"] in ("noeviction", "unknown"):
+        if found is not None and not found.may_evict:
             return RedisChoice(
                 local,
                 "the Redis answering on localhost:6379, database 0 "
@@ -197,7 +199,7 @@ def choose_redis(url: str | None, private: bool) -> RedisChoice:
             choice = start_private_redis()
             choice.notes.append(
                 f"localhost:6379 answers but may evict keys (maxmemory-policy "
-                f"{found['maxmemory-policy']}), so the demo did not use it"
+                f"{found.policy}), so the demo did not use it"
             )
             return choice
     return start_private_redis()
