@@ -44,6 +44,9 @@ def test_failures_of_one_ipv6_host_count_together() -> None:
     assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2")
     assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
     assert client_key("10.0.0.1") != client_key("10.0.0.2")
+    # IPv4 clients of a dual-stack server are told apart, not lumped into ::ffff:0:0/64.
+    assert client_key("::ffff:10.0.0.1") == client_key("10.0.0.1") == "10.0.0.1"
+    assert client_key("::ffff:10.0.0.1") != client_key("::ffff:10.0.0.2")
 
 
 def test_a_session_is_valid_until_it_expires_is_revoked_or_the_epoch_moves() -> None:
