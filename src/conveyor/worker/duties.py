@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..errors import ConnectionError
+from ..errors import CommandRefused, ConnectionError
 
 __all__ = ["Duty", "run_duties"]
 
@@ -37,7 +37,7 @@ async def run_duties(duties: Sequence[Duty], finished: asyncio.Event) -> None:
                 continue
             try:
                 await duty.run()
-            except ConnectionError as exc:
+            except (ConnectionError, CommandRefused) as exc:
                 log.warning("%s failed (%s); will retry", duty.name, exc)
             due[index] = time.monotonic() + duty.interval * (0.9 + random.random() * 0.2)
         with contextlib.suppress(TimeoutError):

@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ..errors import ConnectionError, ConveyorError
+from ..errors import CommandRefused, ConnectionError, ConveyorError
 from ..settings import Settings
 from ..storage.commands import Op, QueueCommands, unblock_client, wait_for_marker
 from ..storage.protocol import FetchReply
@@ -99,7 +99,9 @@ class Fetcher:
                 try:
                     done = await self._fetch_once()
                     failures = 0
-                except ConnectionError as exc:
+                except (ConnectionError, CommandRefused) as exc:
+                    # A refusal (e.g. an ACL change) is not transient, but the worker keeps
+                    # its running jobs and tries again rather than stopping over it.
                     failures += 1
                     delay = min(0.1 * 2**failures, 5.0) * (0.5 + random.random() / 2)
                     log.warning("fetch failed (%s); retrying in %.1f s", exc, delay)
@@ -188,7 +190,7 @@ class Fetcher:
         if pending.cancelled():
             return None
         if (error := pending.exception()) is not None:
-            if not isinstance(error, ConnectionError):
+            if not isinstance(error, ConnectionError | CommandRefused):
                 raise error
             log.warning("waiting for jobs failed (%r); retrying", error)
             await self._sleep_unless_stopping(min(timeout, 1.0))

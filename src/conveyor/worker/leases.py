@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConnectionError
+from ..errors import CommandRefused, ConnectionError
 from ..storage.commands import Op, QueueCommands
 from ..storage.protocol import Heartbeat, LeaseRenewal, StalledRecovery
 from .interfaces import OpRunner
@@ -108,5 +108,5 @@ class LeaseKeeper:
 
     async def say_goodbye(self) -> None:
         """Leave the queues' lists of live workers (a heartbeat with no time to live)."""
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError, CommandRefused):
             await self._store.run_many([c.heartbeat(self._worker_id, "", 0) for c in self._queues])

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from ..backoff import BackoffStrategy
-from ..errors import ConfigurationError, ConnectionError, UnsafeRedisConfig
+from ..errors import CommandRefused, ConfigurationError, ConnectionError, UnsafeRedisConfig
 from ..queue import Handler, Queue
 from ..runner import Handlers
 from ..storage.commands import QueueCommands
@@ -289,7 +289,7 @@ class Worker:
         try:
             released = await redis.run_many(ops)
             log.warning("handed %d unfinished jobs back to their queues", sum(released))
-        except ConnectionError as exc:
+        except (ConnectionError, CommandRefused) as exc:
             log.error("could not hand jobs back (%s); they return when their lease expires", exc)
         self._leased.clear()
 
