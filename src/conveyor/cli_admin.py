@@ -27,7 +27,7 @@ from .cli_common import (
     with_queue,
 )
 from .errors import JobFailed, WaitTimeout
-from .job import Job, JobState
+from .job import CLEANABLE_STATES, Job, JobState
 from .procedures import Progress
 from .queue import Queue
 from .settings import Settings
@@ -341,7 +341,7 @@ def remove(
 @click.option(
     "--state",
     "-s",
-    type=click.Choice(["completed", "failed", "delayed", "waiting"]),
+    type=click.Choice([s.value for s in JobState if s in CLEANABLE_STATES]),
     default="completed",
     show_default=True,
 )

@@ -12,6 +12,7 @@ import orjson
 
 from .admin import Admin
 from .cli_common import cli_settings, print_json, run_async, url_option
+from .job import JobState
 from .settings import Settings
 
 __all__ = ["gather_info", "info"]
@@ -61,8 +62,9 @@ def _render_info(info: Mapping[str, Any]) -> Any:
     from rich.text import Text
 
     table = Table(title=f"Conveyor at {info['redis']} (prefix {info['prefix']!r})")
-    for column in ("queue", "waiting", "active", "delayed", "completed", "failed"):
-        table.add_column(column, justify="left" if column == "queue" else "right")
+    table.add_column("queue")
+    for state in JobState:
+        table.add_column(state.value, justify="right")
     table.add_column("backlog")
     table.add_column("oldest waiting", justify="right")
     table.add_column(f"jobs/min ({INFO_MINUTES}m)", justify="right")
@@ -75,11 +77,10 @@ def _render_info(info: Mapping[str, Any]) -> Any:
         workers = Text(str(q["workers"]), style="red" if not q["workers"] else "")
         table.add_row(
             name,
-            str(c["waiting"]),
-            str(c["active"]),
-            str(c["delayed"]),
-            str(c["completed"]),
-            Text(str(c["failed"]), style="red" if c["failed"] else ""),
+            *(
+                Text(str(c[state]), style="red" if state is JobState.FAILED and c[state] else "")
+                for state in JobState
+            ),
             Text(bar, style="yellow"),
             _duration(q["oldest_waiting_ms"]),
             str(q["per_minute"]),

@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .errors import ConfigurationError, InvalidTransition, JobActive, JobNotFound, WrongState
-from .job import Job, JobContext, JobState
+from .job import CANCELLABLE_STATES, Job, JobContext, JobState
 from .settings import Settings
 from .storage.commands import AddSpec, Op, QueueCommands
 from .storage.protocol import Code
@@ -35,6 +35,8 @@ Progress = Callable[[int], None]
 #: Jobs per round trip for SyncQueue's bulk adds and for the admin operations done a chunk at
 #: a time.
 CHUNK_SIZE = 1000
+#: The states cancel works in, as its refusal names them.
+_CANCELLABLE = ", ".join(s.value for s in JobState if s in CANCELLABLE_STATES)
 
 
 class QueueCore:
@@ -102,7 +104,7 @@ def check_code(code: int, job_id: str, action: str, expected_state: str) -> None
 
 def cancelled_state(reply: str | int, job_id: str) -> JobState:
     if isinstance(reply, int):
-        check_code(reply, job_id, "cancel", "waiting, delayed or active")
+        check_code(reply, job_id, "cancel", _CANCELLABLE)
         raise AssertionError(f"cancel.lua returned {reply}")  # check_code raised for every code
     return JobState(reply)
 

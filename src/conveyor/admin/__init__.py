@@ -15,11 +15,12 @@ from ..errors import QueueNotFound
 from .actions import BULK_ACTIONS, BULK_CHUNK, JobActions
 from .discovery import worker_info
 from .listing import SCAN_LIMIT, JobListing, JobPage, summarize_job
-from .metrics import RANGES, MetricsReads, bucket_bounds, percentile
+from .metrics import DEFAULT_RANGE, RANGES, MetricsReads, bucket_bounds, percentile
 
 __all__ = [
     "BULK_ACTIONS",
     "BULK_CHUNK",
+    "DEFAULT_RANGE",
     "RANGES",
     "SCAN_LIMIT",
     "Admin",
@@ -44,7 +45,7 @@ class Admin(JobListing, JobActions, MetricsReads):
             [queue.commands.counts(), queue.commands.workers(), queue.commands.oldest_waiting_ms()]
         )
         paused = bool(counts.pop("paused", 0))
-        metrics = await self.metrics([name], "1h")
+        metrics = await self.metrics([name], DEFAULT_RANGE)
         return {
             "name": name,
             "counts": counts,

@@ -11,11 +11,24 @@ import orjson
 
 from ..errors import ConfigurationError, JobNotFound
 from ..job import Job, JobState
+from ..limits import MAX_PAGE_SIZE
 from ..procedures import parse_state
 from ..storage.commands import QueueCommands
 from .discovery import QueueDiscovery
 
-__all__ = ["SCAN_LIMIT", "JobListing", "JobPage", "summarize_job"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "SCAN_LIMIT",
+    "SORT_ORDERS",
+    "JobListing",
+    "JobPage",
+    "summarize_job",
+]
+
+#: How a listing can be ordered; the first is the default.
+SORT_ORDERS = ("newest", "oldest")
+#: Jobs per page of a listing that asks for no size.
+DEFAULT_PAGE_SIZE = 20
 
 #: A filtered job listing (name or text search) looks at most this many jobs of the state.
 SCAN_LIMIT = 5000
@@ -84,7 +97,7 @@ class JobListing(QueueDiscovery):
         state: JobState | str = JobState.WAITING,
         *,
         page: int = 1,
-        size: int = 20,
+        size: int = DEFAULT_PAGE_SIZE,
         job_name: str | None = None,
         text: str | None = None,
         sort: str = "newest",
@@ -96,9 +109,9 @@ class JobListing(QueueDiscovery):
         ``SCAN_LIMIT`` jobs of the state, a chunk per round trip."""
         queue = await self.require(name)
         job_state = parse_state(state)
-        if page < 1 or not 1 <= size <= 200:
-            raise ConfigurationError("page must be >= 1 and size between 1 and 200")
-        if sort not in ("newest", "oldest"):
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            raise ConfigurationError(f"page must be >= 1 and size between 1 and {MAX_PAGE_SIZE}")
+        if sort not in SORT_ORDERS:
             raise ConfigurationError("sort must be 'newest' or 'oldest'")
         newest = sort == "newest"
         commands = queue.commands

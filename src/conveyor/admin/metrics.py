@@ -17,7 +17,15 @@ from ..errors import ConfigurationError
 from ..storage.commands import server_time_ms
 from .discovery import QueueDiscovery
 
-__all__ = ["COUNTERS", "DURATIONS", "RANGES", "MetricsReads", "bucket_bounds", "percentile"]
+__all__ = [
+    "COUNTERS",
+    "DEFAULT_RANGE",
+    "DURATIONS",
+    "RANGES",
+    "MetricsReads",
+    "bucket_bounds",
+    "percentile",
+]
 
 #: Chart ranges: name -> (minutes covered, minutes per point).
 RANGES: dict[str, tuple[int, int]] = {
@@ -26,6 +34,8 @@ RANGES: dict[str, tuple[int, int]] = {
     "24h": (1440, 15),
     "7d": (7 * 1440, 60),
 }
+#: The range of a request that names none (the dashboard's default and the queue summary's).
+DEFAULT_RANGE = "1h"
 #: Counter names the scripts record per minute.
 COUNTERS = ("completed", "failed", "retried")
 DURATIONS = ("wait", "run")
@@ -109,7 +119,9 @@ def _parse_hour(fields: Mapping[str, str], into: dict[int, _Series]) -> None:
 class MetricsReads(QueueDiscovery):
     """Reads of the recorded metrics of one queue or of all."""
 
-    async def metrics(self, names: Sequence[str] | None, range_name: str = "1h") -> dict[str, Any]:
+    async def metrics(
+        self, names: Sequence[str] | None, range_name: str = DEFAULT_RANGE
+    ) -> dict[str, Any]:
         """Time series and percentiles for a chart range, summed over ``names`` (None: all)."""
         if range_name not in RANGES:
             raise ConfigurationError(f"range must be one of {', '.join(RANGES)}")

@@ -12,9 +12,11 @@ import re
 
 from ..errors import InvalidQueueName
 
-__all__ = ["QueueKeys", "registry_key", "validate_queue_name"]
+__all__ = ["QUEUE_NAME_PATTERN", "QueueKeys", "registry_key", "validate_queue_name"]
 
-_QUEUE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+#: A valid queue name, whole (the API document shows it too).
+QUEUE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+_QUEUE_NAME_RE = re.compile(QUEUE_NAME_PATTERN)
 
 
 def validate_queue_name(name: object) -> str:

@@ -31,20 +31,14 @@ class QueueReads:
     queue: str
 
     def counts(self) -> Op[dict[str, int]]:
-        k = self.keys
         commands: tuple[Command, ...] = (
-            ("ZCARD", k.wait),
-            ("ZCARD", k.active),
-            ("ZCARD", k.delayed),
-            ("ZCARD", k.completed),
-            ("ZCARD", k.failed),
-            ("HGET", k.meta, "paused"),
+            *(("ZCARD", getattr(self.keys, _STATE_SETS[state])) for state in JobState),
+            ("HGET", self.keys.meta, "paused"),
         )
 
         def parse(r: list[Any]) -> dict[str, int]:
-            names = ("waiting", "active", "delayed", "completed", "failed")
-            counts = {name: int(value) for name, value in zip(names, r, strict=False)}
-            counts["paused"] = int(r[5] == "1")
+            counts = {state.value: int(value) for state, value in zip(JobState, r, strict=False)}
+            counts["paused"] = int(r[len(JobState)] == "1")
             return counts
 
         return Op(commands, parse)

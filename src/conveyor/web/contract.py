@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..admin import BULK_ACTIONS, RANGES
+from ..admin import BULK_ACTIONS, DEFAULT_RANGE, RANGES
+from ..admin.listing import DEFAULT_PAGE_SIZE, SORT_ORDERS
 from ..backoff import EXPONENTIAL_DELAY, EXPONENTIAL_MAX_DELAY, Backoff
 from ..job import CLEANABLE_STATES, JobState
 from ..limits import MAX_BULK_IDS, MAX_PAGE, MAX_PAGE_SIZE, MAX_SECONDS, MAX_TEXT
@@ -22,7 +23,6 @@ from .security import WebError
 __all__ = [
     "BULK",
     "CLEANABLE_NAMES",
-    "DEFAULT_RANGE",
     "JOB_ID",
     "JOB_LIST_QUERY",
     "LOGIN",
@@ -36,8 +36,6 @@ __all__ = [
 
 #: Refresh intervals the dashboard offers, in seconds; the first is its default.
 POLL_SECONDS = (2, 3, 5, 10)
-#: The chart range of a metrics request that names none (the dashboard's default too).
-DEFAULT_RANGE = next(iter(RANGES))
 
 #: Every state, in ``JobState``'s order (the JSON Schema enums keep it).
 STATE_NAMES = tuple(state.value for state in JobState)
@@ -155,8 +153,8 @@ JOB_LIST_QUERY = (
     Field("name", "string", max_length=MAX_TEXT),
     Field("q", "string", max_length=MAX_TEXT),
     Field("page", "integer", minimum=1, maximum=MAX_PAGE, default=1),
-    Field("size", "integer", minimum=1, maximum=MAX_PAGE_SIZE, default=20),
-    Field("sort", "string", enum=("newest", "oldest"), default="newest"),
+    Field("size", "integer", minimum=1, maximum=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE),
+    Field("sort", "string", enum=SORT_ORDERS, default=SORT_ORDERS[0]),
 )
 #: ``GET /api/metrics`` and ``GET /api/queues/{queue}/metrics``.
 RANGE_QUERY = Field("range", "string", enum=tuple(RANGES), default=DEFAULT_RANGE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..storage.keys import QUEUE_NAME_PATTERN
 from ..version import __version__
 from .contract import (
     BULK,
@@ -261,7 +262,7 @@ _Q = {
     "name": "queue",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},
+    "schema": {"type": "string", "pattern": f"^{QUEUE_NAME_PATTERN}$"},
 }
 _ID = JOB_ID.parameter("path")
 _RANGE_PARAM = RANGE_QUERY.parameter()
