@@ -42,7 +42,11 @@ export class ApiError extends Error {
 }
 
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
+  const headers: Record<string, string> = { accept: "application/json" };
+  // The server refuses a state change that does not prove it comes from a script (no HTML
+  // form can set this header).
+  if (method !== "GET") headers["x-conveyor-request"] = "1";
+  const init: RequestInit = { method, headers, credentials: "same-origin" };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     (init.headers as Record<string, string>)["content-type"] = "application/json";

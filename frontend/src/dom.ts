@@ -26,10 +26,19 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+// Bidirectional controls (embeddings, overrides, isolates) reorder the text around them, so a
+// job's data or error could make what is shown read differently from what is stored. Each is
+// shown as its code point instead.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function plain(text: string): string {
+  return text.replace(BIDI_CONTROLS, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
+}
+
 export function append(el: Element, children: (Child | Child[])[]): void {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.append(child instanceof Node ? child : document.createTextNode(plain(String(child))));
   }
 }
 

@@ -1,13 +1,23 @@
 // Conveyor dashboard: hash-routed views over the JSON API, refreshed by polling.
 import "./style.css";
 import { api, ApiError, type Config, DOCUMENTED_RANGES, type Range } from "./api";
-import { h, replace } from "./dom";
+import { h, plain, replace } from "./dom";
 import { loginView } from "./views/login";
 import { overviewView } from "./views/overview";
 import { queueView } from "./views/queue";
 import { jobView } from "./views/job";
 import { workersView } from "./views/workers";
 import type { App, View } from "./views/common";
+
+/** One part of the location hash; a malformed escape (a hand-edited link) is kept as typed
+ * rather than throwing and leaving the page blank. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
 
 const POLL_KEY = "conveyor.poll";
 const THEME_KEY = "conveyor.theme";
@@ -82,7 +92,7 @@ class Dashboard implements App {
   async route(): Promise<void> {
     window.clearTimeout(this.timer);
     this.view?.destroy?.();
-    const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodePart);
     let view: View;
     if (parts[0] === "queues" && parts[1] && parts[2] === "jobs" && parts[3]) {
       view = jobView(this, parts[1], parts[3]);
@@ -145,13 +155,13 @@ class Dashboard implements App {
       : String(err);
     this.banner.hidden = false;
     this.banner.className = "banner error";
-    this.banner.textContent = message;
+    this.banner.textContent = plain(message);
   }
 
   notify(message: string): void {
     this.banner.hidden = false;
     this.banner.className = "banner info";
-    this.banner.textContent = message;
+    this.banner.textContent = plain(message);
   }
 
   clearError(): void {

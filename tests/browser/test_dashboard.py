@@ -156,3 +156,21 @@ def test_mobile_and_light_layouts(browser: Any, dashboard: Any, queue: SyncQueue
     page.get_by_role("button", name="toggle theme").click()
     shot(page, "11-mobile-queue-light")
     context.close()
+
+
+def test_bidi_controls_are_shown_as_code_points_and_a_bad_link_does_not_break_the_page(
+    page: Any, queue: SyncQueue
+) -> None:
+    # U+202E would show "exe.txt" for "txt.exe"; U+2066 opens an isolate.
+    job = queue.add("send", {"file": "invoice\u202etxt.exe", "note": "a\u2066b"})
+    base = page.url.split("#")[0]
+    page.goto(base + f"#/queues/{QUEUE}/jobs/{job.id}")
+    data = page.get_by_test_id("job-data")
+    expect(data).to_contain_text("invoice<U+202E>txt.exe")
+    expect(data).to_contain_text("a<U+2066>b")
+    text = page.locator("main").inner_text()
+    assert "\u202e" not in text and "\u2066" not in text
+    # A malformed escape in a hand-edited link: the page still routes (the fixture fails the
+    # test on any uncaught error in the page).
+    page.goto(base + "#/%E0%A4%A")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()

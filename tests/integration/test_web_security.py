@@ -100,12 +100,18 @@ async def test_cross_site_posts_are_refused(app: Starlette) -> None:
         # an HTML form cannot send JSON: a form-encoded body is refused
         r = await c.post("/api/queues/q/jobs", data={"name": "x"}, headers=auth)
         assert r.status_code == 415
-        # same-origin is fine
+        # same-origin is fine, with the header the dashboard sends on every state change
+        same_origin = {"origin": "http://127.0.0.1", "sec-fetch-site": "same-origin"}
         r = await c.post(
-            "/api/queues/q/pause",
-            headers={**auth, "origin": "http://127.0.0.1", "sec-fetch-site": "same-origin"},
+            "/api/queues/q/pause", headers={**auth, **same_origin, "x-conveyor-request": "1"}
         )
         assert r.status_code == 200
+        # ...and not without it (with credentials a form could carry too: Basic, as a browser
+        # resends them): the browser's word alone does not prove a script sent it
+        basic = {"authorization": "Basic " + base64.b64encode(b"admin:pw-123456").decode()}
+        r = await c.post("/api/queues/q/pause", headers={**basic, **same_origin})
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "csrf"
 
 
 async def test_read_only_mode(redis_url: str, key_prefix: str) -> None:
@@ -296,7 +302,10 @@ def test_actions_need_json_or_the_request_header_and_the_origin_scheme_must_matc
         assert r.status_code == 403
         r = c.post("/api/queues/q/pause", headers={"origin": base.replace("http:", "https:")})
         assert r.status_code == 403 and "Origin" in r.json()["error"]["message"]
-        assert c.post("/api/queues/q/pause", headers={"origin": base}).status_code == 200
+        # The page's own Origin is not enough on its own: the request header proves a script.
+        assert c.post("/api/queues/q/pause", headers={"origin": base}).status_code == 403
+        own = {"origin": base, "x-conveyor-request": "1"}
+        assert c.post("/api/queues/q/pause", headers=own).status_code == 200
         assert c.post("/api/queues/q/resume", headers={"x-conveyor-request": "1"}).is_success
         r = c.post("/api/queues/q/clean", json={"state": "completed"})
         assert r.status_code == 200

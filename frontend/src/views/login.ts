@@ -1,5 +1,5 @@
 import { api, ApiError } from "../api";
-import { h } from "../dom";
+import { h, plain } from "../dom";
 import type { App } from "./common";
 
 export function loginView(_app: App, done: () => void): HTMLElement {
@@ -18,7 +18,7 @@ export function loginView(_app: App, done: () => void): HTMLElement {
     if (token.value) body.token = token.value;
     if (user.value) { body.username = user.value; body.password = pass.value; }
     api.login(body).then(done, (err: unknown) => {
-      error.textContent = err instanceof ApiError ? err.message : String(err);
+      error.textContent = plain(err instanceof ApiError ? err.message : String(err));
     });
   });
   return h("section", { class: "center" }, form);
