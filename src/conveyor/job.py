@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from . import serializer
@@ -167,7 +167,7 @@ class Job:
         }
 
     @classmethod
-    def from_fetch(cls, queue: str, raw: list[Any], context: JobContext | None) -> Job:
+    def from_fetch(cls, queue: str, raw: Sequence[Any], context: JobContext | None) -> Job:
         """A job as ``fetch.lua`` hands it out (the worker's hot path: no field-by-field
         checks); anything malformed falls back to ``from_fields``, which says what is wrong."""
         job_id, token, name, data, opts, attempts, made, stalls, priority, created, progress = raw

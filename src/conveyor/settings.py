@@ -49,8 +49,8 @@ class Settings:
     max_log_lines: int = 1000
     #: Per-minute metric buckets are kept this long.
     metrics_retention_seconds: float = 8 * 24 * 3600.0
-    #: At most this many jobs are fetched in one round trip.
-    fetch_batch: int = 100
+    #: At most this many jobs are fetched from one queue in one round trip.
+    fetch_size: int = 100
     #: Default number of jobs one worker runs at once.
     concurrency: int = 10
     #: On SIGTERM, running jobs get this long to finish before they are handed back.
@@ -70,7 +70,7 @@ class Settings:
                 f"prefix {self.prefix!r} must be 1-64 characters of letters, digits, '_', '.', "
                 "':' or '-', starting with a letter or digit"
             )
-        for name in ("max_payload_bytes", "max_log_lines", "fetch_batch", "concurrency"):
+        for name in ("max_payload_bytes", "max_log_lines", "fetch_size", "concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1, not {getattr(self, name)}")
         for name in ("keep_completed", "keep_failed", "max_stalls", "wait_replicas"):

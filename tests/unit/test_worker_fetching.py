@@ -13,7 +13,7 @@ from conveyor.storage.commands import QueueCommands
 from conveyor.storage.protocol import FetchReply
 from conveyor.worker.fetching import Fetcher
 
-MAIL, SMS = queue("mail", fetch_batch=3), queue("sms", fetch_batch=3)
+MAIL, SMS = queue("mail", fetch_size=3), queue("sms", fetch_size=3)
 
 
 class Host:
@@ -70,7 +70,7 @@ class Waiting:
 
 
 def fetcher(host: Host, store: FakeRedis, blocking: FakeRedis | None = None) -> Fetcher:
-    settings = Settings(url="redis://127.0.0.1:1/0", fetch_batch=3, idle_wake_seconds=5.0)
+    settings = Settings(url="redis://127.0.0.1:1/0", fetch_size=3, idle_wake_seconds=5.0)
     return Fetcher(host, [MAIL, SMS], settings, store, blocking or store, asyncio.Event())
 
 
@@ -81,7 +81,7 @@ async def test_each_queue_is_offered_the_slots_the_ones_before_it_left() -> None
     running = asyncio.create_task(loop.run())
     await asyncio.sleep(0.02)
     assert host.started == [("mail", "1"), ("sms", "2"), ("sms", "3"), ("sms", "4")]
-    assert [args[1] for _, args in store.calls[:2]] == [3, 3]  # at most fetch_batch at once
+    assert [args[1] for _, args in store.calls[:2]] == [3, 3]  # at most fetch_size at once
     loop._stopping.set()
     await asyncio.wait_for(running, 1)
 

@@ -121,7 +121,7 @@ class Fetcher:
         free = self._host.fetchable()
         wants = []
         for commands in self._queues:
-            want = min(free, self._settings.fetch_batch)
+            want = min(free, self._settings.fetch_size)
             if want <= 0:
                 break
             wants.append((commands, want))
@@ -133,7 +133,7 @@ class Fetcher:
         a queue could not fill are offered to the next."""
         asked, replies = 0, []
         for commands in self._queues:
-            want = min(self._host.fetchable(), self._settings.fetch_batch)
+            want = min(self._host.fetchable(), self._settings.fetch_size)
             if want <= 0:
                 break
             asked += want

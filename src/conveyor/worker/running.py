@@ -44,7 +44,7 @@ class JobStarter:
         self._slots.take(len(reply.jobs))
         for raw in reply.jobs:
             # (from_fetch unpacks any sequence; its annotation says list)
-            job = Job.from_fetch(queue, raw, context)  # type: ignore[arg-type]
+            job = Job.from_fetch(queue, raw, context)
             leased = LeasedJob(commands, job)
             add(leased)
             leased.task = asyncio.create_task(self._run(leased), name=f"conveyor-job-{job.id}")
