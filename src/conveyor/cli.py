@@ -59,7 +59,7 @@ CHILD_PREFIX = [sys.executable, "-c", "import sys; from conveyor.cli import main
         "help_option_names": ["-h", "--help"],
         "max_content_width": 100,
         # Every option without a documented variable of its own reads CONVEYOR_<COMMAND>_<OPTION>
-        # (e.g. CONVEYOR_CLEAN_OLDER_THAN, CONVEYOR_INFO_JSON=1), as DESIGN §6 asks.
+        # (e.g. CONVEYOR_CLEAN_OLDER_THAN, CONVEYOR_INFO_JSON=1), as docs/design.md §6 asks.
         "auto_envvar_prefix": "CONVEYOR",
     }
 )

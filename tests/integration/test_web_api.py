@@ -1,4 +1,4 @@
-"""The JSON API (DESIGN §5) against a real Redis, with a worker running in-process."""
+"""The JSON API (docs/design.md §5) against a real Redis, with a worker running in-process."""
 
 from __future__ import annotations
 
