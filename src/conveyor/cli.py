@@ -10,7 +10,8 @@ Exit codes (``cli_common``), the same for every command::
 
     0  success (a worker stopped cleanly, or finished in --burst / --max-jobs mode)
     1  the operation failed (job not found, wrong state, --check found no live worker, crash)
-    2  usage or configuration error (bad option, target not importable, invalid queue name)
+    2  usage or configuration error (bad option, target not importable, invalid or unknown
+       queue name)
     3  Redis is unreachable or refused the command
     4  Redis is configured unsafely (evicting maxmemory-policy); the worker refused to start
 """
@@ -333,6 +334,7 @@ def _split_queues(
     envvar="CONVEYOR_LOG_LEVEL",
     show_envvar=True,
     show_default=True,
+    help="Log lines at this level and above.",
 )
 @click.option(
     "--log-format",

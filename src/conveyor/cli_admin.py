@@ -5,6 +5,7 @@ They are plain click commands; ``conveyor.cli`` adds them to the ``conveyor`` gr
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,8 +23,10 @@ from .cli_common import (
     parse_duration,
     print_json,
     queue_for,
+    require_known_queue,
     run_async,
     url_option,
+    with_known_queue,
     with_queue,
 )
 from .errors import JobFailed, WaitTimeout
@@ -54,10 +57,25 @@ def _age(ms: int | None) -> str:
     type=click.Choice([s.value for s in JobState]),
     default="waiting",
     show_default=True,
+    help="List the jobs in this state.",
 )
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most this many jobs.",
+)
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
-@click.option("--json", "as_json", is_flag=True, envvar="CONVEYOR_JOBS_JSON", show_envvar=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="CONVEYOR_JOBS_JSON",
+    show_envvar=True,
+    help="Print JSON instead of a table.",
+)
 def jobs(
     queue_name: str,
     url: str | None,
@@ -70,7 +88,9 @@ def jobs(
     """List jobs of QUEUE in one state."""
     queue = queue_for(queue_name, url, prefix)
     found: list[Job] = run_async(
-        with_queue(queue, lambda q: q.get_jobs(state, 0, limit - 1, newest_first=not oldest_first))
+        with_known_queue(
+            queue, lambda q: q.get_jobs(state, 0, limit - 1, newest_first=not oldest_first)
+        )
     )
     if as_json:
         print_json([j.to_dict() for j in found])
@@ -88,16 +108,44 @@ def jobs(
             f"{job.attempts_made}/{job.attempts}",
             _age(job.created_at),
             "" if job.progress is None else str(job.progress),
-            (job.error or "")[:80],
+            _error_cell(job),
         )
     Console().print(table)
+
+
+def _error_cell(job: Job) -> str:
+    """A failed job's error; for any other job an error left by an earlier attempt, which is
+    not the job's error and says so."""
+    if not job.error:
+        return ""
+    text = job.error[:80]
+    return text if job.state == JobState.FAILED else f"last failed attempt: {text}"
+
+
+def _iso(ms: int | None) -> str:
+    """An absolute time (ISO 8601, UTC, to the millisecond) with its age, or '-'."""
+    if not ms:
+        return "-"
+    stamp = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return f"{stamp.isoformat(timespec='milliseconds').replace('+00:00', 'Z')} ({_age(ms)})"
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
 @click.command()
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("job_id", metavar="ID")
 @url_option
-@click.option("--json", "as_json", is_flag=True, envvar="CONVEYOR_SHOW_JSON", show_envvar=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="CONVEYOR_SHOW_JSON",
+    show_envvar=True,
+    help="Print the job as one JSON document.",
+)
 def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_json: bool) -> None:
     """Everything about one job: data, state, progress, result, attempts and logs."""
     queue = queue_for(queue_name, url, prefix)
@@ -111,30 +159,44 @@ def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_j
         out["logs"] = await q.job_logs(job_id)
         return out
 
-    data = run_async(with_queue(queue, load))
+    data = run_async(with_known_queue(queue, load))
     if data is None:
         fail(f"no job {job_id!r} in queue {queue_name!r}")
     if as_json:
         print_json(data)
         return
     from rich.console import Console
-    from rich.pretty import Pretty
     from rich.table import Table
+    from rich.text import Text
 
+    history = data["attempt_history"]
+    failed = data["state"] == JobState.FAILED
     table = Table(title=f"job {job_id} in {queue_name}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    for key in ("name", "state", "attempts_made", "progress", "error", "worker"):
-        table.add_row(key, "" if data[key] is None else str(data[key]))
+    table.add_row("name", data["name"])
+    table.add_row("state", data["state"])
+    table.add_row("attempts", f"{data['attempts_made']} made of {data['options']['attempts']}")
+    table.add_row("progress", "" if data["progress"] is None else _json_text(data["progress"]))
+    if data["error"] and failed:
+        table.add_row("error", Text(data["error"], style="red"))
+    elif data["error"] or history:
+        last = history[-1] if history else {}
+        label = f"attempt {last['attempt']}: " if last.get("attempt") else ""
+        table.add_row("last failed attempt", f"{label}{last.get('error') or data['error']}")
+    table.add_row("worker", data["worker"] or "")
     for key in ("created_at", "started_at", "finished_at"):
-        table.add_row(key, _age(data[key]))
-    table.add_row("data", Pretty(data["data"]))
-    table.add_row("options", Pretty(data["options"]))
-    table.add_row("result", Pretty(data["result"]))
+        table.add_row(key, _iso(data[key]))
+    for key in ("data", "options", "result"):
+        table.add_row(key, Text(_json_text(data[key])))
     console = Console()
     console.print(table)
-    for attempt in data["attempt_history"]:
-        console.print(f"[red]attempt {attempt.get('attempt')}: {attempt.get('error')}[/red]")
+    if history:
+        console.print("[bold]failed attempts[/bold]")
+    for attempt in history:
+        line = Text(f"attempt {attempt.get('attempt')}: {attempt.get('error')}")
+        line.stylize("red" if failed else "yellow")
+        console.print(line)
         if attempt.get("traceback"):
             console.print(attempt["traceback"], markup=False, highlight=False)
     if data["logs"]:
@@ -148,10 +210,12 @@ def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_j
 @click.argument("name")
 @url_option
 @click.option("--data", "-d", default="null", help="Job data as JSON.", show_default=True)
-@click.option("--attempts", type=click.IntRange(min=1))
+@click.option(
+    "--attempts", type=click.IntRange(min=1), help="Attempts in all, retries included [default: 1]."
+)
 @click.option("--backoff", help="exponential:SECONDS or fixed:SECONDS")
 @click.option("--delay", help="Run after this long (e.g. 30s, 5m).")
-@click.option("--priority", type=int)
+@click.option("--priority", type=int, help="Higher runs first [default: 0].")
 @click.option("--job-id", help="Idempotency key: nothing is added if this id exists.")
 @click.option("--timeout", type=float, help="Seconds before the attempt is cancelled.")
 @click.option(
@@ -162,7 +226,9 @@ def show(queue_name: str, job_id: str, url: str | None, prefix: str | None, as_j
     show_envvar=True,
     help="Wait for the job and print its result.",
 )
-@click.option("--wait-timeout", type=float, default=None)
+@click.option(
+    "--wait-timeout", type=float, default=None, help="With --wait: give up after N seconds."
+)
 def enqueue(
     queue_name: str,
     name: str,
@@ -254,9 +320,9 @@ async def _sweep_queue(
     sweep: Callable[[Admin, Progress], Awaitable[int]],
 ) -> int:
     """retry --all and clean: count the jobs in ``state``, ask, then ``sweep`` them with a
-    progress bar; 0 at once when there are none (the queue need not exist then)."""
+    progress bar; 0 at once when there are none; an unknown queue is an error."""
     async with Admin(settings=settings) as admin:
-        admin.queue(queue_name)  # a bad name is a usage error before any round trip
+        await require_known_queue(settings, queue_name)
         [overview] = await admin.overview([queue_name])
         total = overview["counts"][state]
         if limit is not None:
@@ -298,7 +364,7 @@ def retry(
                 await q.retry(job_id)
                 click.echo(f"retried {job_id}")
 
-        run_async(with_queue(queue_for(queue_name, url, prefix), retry_ids))
+        run_async(with_known_queue(queue_for(queue_name, url, prefix), retry_ids))
         return
 
     retried = run_async(
@@ -324,6 +390,7 @@ def remove(
     queue_name: str, ids: tuple[str, ...], url: str | None, prefix: str | None, yes: bool
 ) -> None:
     """Delete jobs (not running ones) from QUEUE."""
+    run_async(require_known_queue(cli_settings(url, prefix), queue_name))
     confirm(f"Delete {len(ids)} job(s) from {queue_name!r}?", yes)
     queue = queue_for(queue_name, url, prefix)
 
@@ -332,7 +399,7 @@ def remove(
             await q.remove(job_id)
             click.echo(f"removed {job_id}")
 
-    run_async(with_queue(queue, remove_ids))
+    run_async(with_known_queue(queue, remove_ids))
 
 
 @click.command()
@@ -344,6 +411,7 @@ def remove(
     type=click.Choice([s.value for s in JobState if s in CLEANABLE_STATES]),
     default="completed",
     show_default=True,
+    help="Delete jobs in this state.",
 )
 @click.option("--older-than", default="0s", show_default=True, help="e.g. 30m, 1h, 7d.")
 @click.option("--limit", type=click.IntRange(min=1), help="Delete at most this many.")
@@ -382,7 +450,7 @@ def clean(
 def pause(queue_name: str, url: str | None, prefix: str | None) -> None:
     """Stop handing out jobs of QUEUE (running ones finish; adding still works)."""
     queue = queue_for(queue_name, url, prefix)
-    changed = run_async(with_queue(queue, lambda q: q.pause()))
+    changed = run_async(with_known_queue(queue, lambda q: q.pause()))
     click.echo(f"{queue_name}: paused" + ("" if changed else " (already)"))
 
 
@@ -392,7 +460,7 @@ def pause(queue_name: str, url: str | None, prefix: str | None) -> None:
 def resume(queue_name: str, url: str | None, prefix: str | None) -> None:
     """Hand out jobs of QUEUE again."""
     queue = queue_for(queue_name, url, prefix)
-    changed = run_async(with_queue(queue, lambda q: q.resume()))
+    changed = run_async(with_known_queue(queue, lambda q: q.resume()))
     click.echo(f"{queue_name}: resumed" + ("" if changed else " (was not paused)"))
 
 

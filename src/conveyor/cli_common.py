@@ -19,6 +19,7 @@ from .errors import (
     ConnectionError,
     ConveyorError,
     PayloadError,
+    QueueNotFound,
     UnsafeRedisConfig,
     lookup,
 )
@@ -40,8 +41,10 @@ __all__ = [
     "parse_duration",
     "print_json",
     "queue_for",
+    "require_known_queue",
     "run_async",
     "url_option",
+    "with_known_queue",
     "with_queue",
 ]
 
@@ -52,6 +55,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     ConveyorError: EXIT_ERROR,
     ConfigurationError: EXIT_USAGE,
     PayloadError: EXIT_USAGE,
+    QueueNotFound: EXIT_USAGE,
     ConnectionError: EXIT_REDIS,
     CommandRefused: EXIT_REDIS,
     DemoRedisError: EXIT_REDIS,
@@ -127,6 +131,55 @@ def queue_for(name: str, url: str | None, prefix: str | None) -> Queue:
 
 async def with_queue(queue: Queue, action: Callable[[Queue], Awaitable[T]]) -> T:
     try:
+        return await action(queue)
+    finally:
+        await queue.close()
+
+
+#: An unknown-queue error names at most this many of the known queues.
+KNOWN_QUEUES_SHOWN = 10
+
+
+async def require_known_queue(settings: Settings, name: str) -> None:
+    """``QueueNotFound`` (exit 2) unless a queue ``name`` is registered under the prefix; the
+    message names the known queues, or the other prefixes that hold queues when there are
+    none under this one."""
+    from .admin import Admin
+
+    async with Admin(settings=settings) as admin:
+        admin.queue(name)  # a bad name is the usage error it always was
+        known = await admin.queue_names()
+        if name in known:
+            return
+        others = [] if known else await admin.other_prefixes()
+    raise QueueNotFound(unknown_queue_message(name, known, settings.prefix, others))
+
+
+def unknown_queue_message(
+    name: str, known: list[str], prefix: str, other_prefixes: list[str]
+) -> str:
+    if known:
+        shown = ", ".join(known[:KNOWN_QUEUES_SHOWN])
+        more = f", ... ({len(known)} in all)" if len(known) > KNOWN_QUEUES_SHOWN else ""
+        return f"unknown queue {name!r} (known: {shown}{more})"
+    return f"unknown queue {name!r} (no queues under prefix {prefix!r})" + prefix_hint(
+        other_prefixes
+    )
+
+
+def prefix_hint(other_prefixes: list[str]) -> str:
+    """``; queues exist under --prefix other`` when other prefixes hold queues, else ''."""
+    if not other_prefixes:
+        return ""
+    listed = ", ".join(repr(p) for p in other_prefixes[:KNOWN_QUEUES_SHOWN])
+    example = other_prefixes[0]
+    return f"; other prefixes hold queues: {listed} (try --prefix {example})"
+
+
+async def with_known_queue(queue: Queue, action: Callable[[Queue], Awaitable[T]]) -> T:
+    """``with_queue`` for a command on an existing queue: an unknown one is an error first."""
+    try:
+        await require_known_queue(queue.settings, queue.name)
         return await action(queue)
     finally:
         await queue.close()

@@ -11,7 +11,7 @@ import click
 import orjson
 
 from .admin import Admin
-from .cli_common import cli_settings, print_json, run_async, url_option
+from .cli_common import cli_settings, prefix_hint, print_json, run_async, url_option
 from .job import JobState
 from .settings import Settings
 
@@ -48,32 +48,40 @@ async def gather_info(admin: Admin, only: Sequence[str] = ()) -> dict[str, Any]:
                 "per_minute": round((last["completed"] + last["failed"]) / INFO_MINUTES, 1),
             }
         )
-    return {
+    out: dict[str, Any] = {
         "redis": admin.settings.redacted_url(),
         "prefix": admin.settings.prefix,
         "queues": queues,
         "workers": workers,
     }
+    if not overview and not only:
+        out["other_prefixes"] = await admin.other_prefixes()
+    return out
 
 
 def _render_info(info: Mapping[str, Any]) -> Any:
+    """The queues as a table that fits 80 columns (short headers, no vertical rules)."""
+    from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"Conveyor at {info['redis']} (prefix {info['prefix']!r})")
-    table.add_column("queue")
+    table = Table(
+        title=f"Conveyor at {info['redis']} (prefix {info['prefix']!r})",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 0, 0, 1),
+        caption=f"oldest: oldest waiting job; /min: jobs done a minute ({INFO_MINUTES} min)",
+    )
+    table.add_column("queue", overflow="fold")
     for state in JobState:
         table.add_column(state.value, justify="right")
-    table.add_column("backlog")
-    table.add_column("oldest waiting", justify="right")
-    table.add_column(f"jobs/min ({INFO_MINUTES}m)", justify="right")
+    table.add_column("oldest", justify="right")
+    table.add_column("/min", justify="right")
     table.add_column("workers", justify="right")
-    biggest = max([q["counts"]["waiting"] for q in info["queues"]] + [1])
     for q in info["queues"]:
         c = q["counts"]
         name = q["name"] + (" (paused)" if q["paused"] else "")
-        bar = "█" * round(20 * c["waiting"] / biggest) if c["waiting"] else ""
         workers = Text(str(q["workers"]), style="red" if not q["workers"] else "")
         table.add_row(
             name,
@@ -81,16 +89,17 @@ def _render_info(info: Mapping[str, Any]) -> Any:
                 Text(str(c[state]), style="red" if state is JobState.FAILED and c[state] else "")
                 for state in JobState
             ),
-            Text(bar, style="yellow"),
             _duration(q["oldest_waiting_ms"]),
             str(q["per_minute"]),
             workers,
         )
     if not info["queues"]:
-        table.caption = "no queues yet (a queue appears once a job is added to it)"
-    wtable = Table(title="workers")
+        table.caption = "no queues yet (a queue appears once a job is added to it)" + prefix_hint(
+            info.get("other_prefixes") or []
+        )
+    wtable = Table(title="workers", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0, 0, 1))
     for column in ("id", "queues", "busy", "concurrency", "processed", "failed"):
-        wtable.add_column(column)
+        wtable.add_column(column, overflow="fold")
     for w in info["workers"]:
         wtable.add_row(
             str(w.get("id")),

@@ -14,7 +14,12 @@ __all__ = ["dashboard", "demo"]
 
 
 @click.command()
-@click.option("--url", envvar=["CONVEYOR_URL", "REDIS_URL"], show_envvar=True)
+@click.option(
+    "--url",
+    envvar=["CONVEYOR_URL", "REDIS_URL"],
+    show_envvar=True,
+    help="Redis to use [default: one on localhost:6379 that is safe, else a throwaway one].",
+)
 @click.option(
     "--prefix",
     default="conveyor-demo",
@@ -30,7 +35,13 @@ __all__ = ["dashboard", "demo"]
     show_envvar=True,
     help="Always start a throwaway redis-server, even when one answers on localhost:6379.",
 )
-@click.option("--host", default="127.0.0.1", envvar="CONVEYOR_DEMO_HOST", show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    envvar="CONVEYOR_DEMO_HOST",
+    show_default=True,
+    help="Address the example app and the dashboard listen on.",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -47,8 +58,15 @@ __all__ = ["dashboard", "demo"]
     envvar="CONVEYOR_DASHBOARD_PORT",
     show_envvar=True,
     show_default=True,
+    help="Port of the dashboard.",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), default=5, envvar="CONVEYOR_CONCURRENCY")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=5,
+    envvar="CONVEYOR_CONCURRENCY",
+    help="Jobs the demo's worker runs at once.",
+)
 @click.option(
     "--open",
     "open_browser",
@@ -61,6 +79,7 @@ __all__ = ["dashboard", "demo"]
     default="INFO",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     envvar="CONVEYOR_LOG_LEVEL",
+    help="Log lines at this level and above.",
 )
 def demo(**params: Any) -> None:
     """The one-command tour: Redis, an example web app that sends emails, a worker and the
@@ -77,18 +96,32 @@ def demo(**params: Any) -> None:
 
 @click.command()
 @click.option(
-    "--host", default="127.0.0.1", envvar="CONVEYOR_HOST", show_envvar=True, show_default=True
-)
+    "--host", default="127.0.0.1", envvar="CONVEYOR_HOST", show_envvar=True, show_default=True,
+    help="Address to listen on.",
+)  # fmt: skip
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=3001, envvar="CONVEYOR_PORT", show_envvar=True,
-    show_default=True,
+    show_default=True, help="Port to listen on.",
 )  # fmt: skip
 @click.option("--url", envvar=["CONVEYOR_URL", "REDIS_URL"], show_envvar=True, help="Redis URL.")
 @click.option("--prefix", envvar="CONVEYOR_PREFIX", show_envvar=True, help="Key prefix in Redis.")
 @click.option("--token", envvar="CONVEYOR_TOKEN", show_envvar=True, help="API/dashboard token.")
-@click.option("--username", envvar="CONVEYOR_USERNAME", show_envvar=True)
-@click.option("--password", envvar="CONVEYOR_PASSWORD", show_envvar=True)
-@click.option("--read-only", is_flag=True, envvar="CONVEYOR_READ_ONLY", show_envvar=True)
+@click.option(
+    "--username", envvar="CONVEYOR_USERNAME", show_envvar=True, help="Login name (with --password)."
+)
+@click.option(
+    "--password",
+    envvar="CONVEYOR_PASSWORD",
+    show_envvar=True,
+    help="Login password, 8 characters at least (with --username).",
+)
+@click.option(
+    "--read-only",
+    is_flag=True,
+    envvar="CONVEYOR_READ_ONLY",
+    show_envvar=True,
+    help="Show everything, change nothing (no retry, remove, pause, ...).",
+)
 def dashboard(
     host: str,
     port: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from tests.support.processes import ProcessManager, python_env
 from tests.support.redis_server import RedisServer, find_free_port
@@ -33,6 +35,12 @@ async def add(job):
 @queue.handler("boom")
 async def boom(job):
     raise Unrecoverable("boom: bad recipient")
+
+@queue.handler("flaky")
+async def flaky(job):
+    if job.attempt == 1:
+        raise RuntimeError("first try fails")
+    return {"sent": True}
 
 @queue.handler("frozen")
 async def frozen(job):
@@ -86,7 +94,7 @@ def test_enqueue_then_burst_worker_processes_the_job(cli: Callable[..., Any]) ->
     result = cli("worker", "tasks:queue", "--burst")
     ok(result)
     assert "queues:      mail" in result.stderr  # the banner
-    assert "handlers:    add, boom, frozen" in result.stderr
+    assert "handlers:    add, boom, flaky, frozen" in result.stderr
     shown = json.loads(ok(cli("show", "mail", job_id, "--json")))
     assert (shown["state"], shown["result"]) == ("completed", 5)
     listed = json.loads(ok(cli("jobs", "mail", "--state", "completed", "--json")))
@@ -154,6 +162,7 @@ def test_exit_codes(cli: Callable[..., Any], make_redis: Callable[..., RedisServ
     refused = cli("worker", "tasks:queue", "--burst", "--url", evicting.url)
     assert refused.returncode == 4, refused.stderr
     assert "noeviction" in refused.stderr
+    ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 1}'))  # a known queue, no such job
     missing = cli("show", "mail", "does-not-exist")
     assert missing.returncode == 1 and "no job" in missing.stderr
     assert cli("enqueue", "mail", "add", "--data", "{not json").returncode == 2
@@ -308,3 +317,102 @@ def test_info_interval_keeps_one_connection_pool(
     # 8 refreshes of 3 queues; our own INFO calls open 1 connection each (before + after)
     opened = connections() - before - 1
     assert opened <= 2, f"{opened} connections for 8 refreshes"
+
+
+def test_an_unknown_queue_is_a_usage_error_naming_the_known_ones(cli: Callable[..., Any]) -> None:
+    """issue 20 item 8: read and action commands alike, before asking anything."""
+    job_id = ok(cli("enqueue", "mail", "add", "--data", '{"a": 1, "b": 1}')).strip()
+    for args in (
+        ("jobs", "emial"),
+        ("show", "emial", job_id),
+        ("retry", "emial", job_id),
+        ("retry", "emial", "--all", "--yes"),
+        ("remove", "emial", job_id),
+        ("clean", "emial", "--yes"),
+        ("pause", "emial"),
+        ("resume", "emial"),
+    ):
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "unknown queue 'emial' (known: mail)" in result.stderr, (args, result.stderr)
+    assert json.loads(ok(cli("info", "--json")))["queues"][0]["counts"]["waiting"] == 1
+
+
+def test_info_with_no_queues_hints_at_the_prefixes_that_hold_some(
+    cli: Callable[..., Any], key_prefix: str
+) -> None:
+    other = f"{key_prefix}x"
+    ok(cli("enqueue", "mail", "add", env={"CONVEYOR_PREFIX": other}))
+    info = json.loads(ok(cli("info", "--json")))
+    assert info["queues"] == [] and other in info["other_prefixes"]
+    table = ok(cli("info"))
+    assert "no queues yet" in table and "--prefix" in " ".join(table.split())
+    missing = cli("jobs", "mail")
+    assert missing.returncode == 2 and f"no queues under prefix {key_prefix!r}" in missing.stderr
+    assert repr(other) in missing.stderr and "--prefix" in missing.stderr
+
+
+def test_info_fits_80_columns(cli: Callable[..., Any]) -> None:
+    for name in ("mail", "reports"):
+        ok(cli("enqueue", name, "add", "--data", '{"a": 1, "b": 1}'))
+    table = ok(cli("info", env={"COLUMNS": "80"}))
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 80, table
+    header = next(line for line in lines if "waiting" in line)
+    for column in ("queue", "waiting", "active", "delayed", "completed", "failed", "workers"):
+        assert column in header.split(), table  # whole words on one line, none cut short
+    assert any(line.split()[:2] == ["mail", "1"] for line in lines), table
+
+
+def test_show_and_jobs_tell_an_earlier_failed_attempt_from_the_job_error(
+    cli: Callable[..., Any],
+) -> None:
+    """issue 20 item 2: a completed job's earlier error is its last failed attempt; show prints
+    JSON and absolute UTC times, no Python reprs."""
+    job_id = ok(
+        cli(
+            "enqueue",
+            "mail",
+            "flaky",
+            "-d",
+            '{"to": "ada"}',
+            "--attempts",
+            "2",
+            "--backoff",
+            "fixed:0.01",
+        )
+    ).strip()
+
+    def completed() -> bool:
+        ok(cli("worker", "tasks:queue", "--burst"))
+        return json.loads(ok(cli("show", "mail", job_id, "--json")))["state"] == "completed"
+
+    wait_for(completed, timeout=30)
+    shown = ok(cli("show", "mail", job_id))
+    rows = {line.split("│")[1].strip(): line for line in shown.splitlines() if line.count("│") >= 3}
+    assert "error" not in rows, shown
+    assert "attempt 1: RuntimeError" in rows["last failed attempt"] or (
+        "attempt 1:" in rows["last failed attempt"] and "first try fails" in shown
+    ), shown
+    assert re.search(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rows["created_at"]), shown
+    assert '"to": "ada"' in shown and '"sent": true' in shown, shown
+    assert "{'" not in shown and "None" not in shown and "True" not in shown, shown
+    listed = ok(cli("jobs", "mail", "--state", "completed"))
+    assert "last failed attempt" in " ".join(listed.split()), listed
+
+
+def test_every_option_has_help_text() -> None:
+    from conveyor.cli import main
+
+    missing = []
+
+    def walk(command: click.Command, path: str) -> None:
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help:
+                missing.append(f"{path} {param.opts[0]}")
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}")
+
+    walk(main, "conveyor")
+    assert not missing, missing

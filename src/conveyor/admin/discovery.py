@@ -17,6 +17,7 @@ from ..queue import Queue
 from ..settings import Settings
 from ..storage.commands import Op, QueueCommands, ping, queue_names, server_time_ms
 from ..storage.keys import validate_queue_name
+from ..storage.ops import registry_prefixes
 from ..storage.protocol import DATA_LOSS_TTL_SECONDS
 from ..storage.redis import AsyncRedis
 
@@ -95,6 +96,12 @@ class QueueDiscovery:
 
     async def queue_names(self) -> list[str]:
         return await self.redis.run(queue_names(self.settings.prefix))
+
+    async def other_prefixes(self) -> list[str]:
+        """Other key prefixes that hold queues in this database (a bounded SCAN; see
+        ``storage.ops.registry_prefixes``), for a hint when none are under this one."""
+        found = await self.redis.run(registry_prefixes())
+        return [p for p in found if p != self.settings.prefix]
 
     async def exists(self, name: str) -> bool:
         return await self.redis.run(self._commands(name).is_registered())

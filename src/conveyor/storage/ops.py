@@ -24,6 +24,7 @@ __all__ = [
     "info",
     "ping",
     "queue_names",
+    "registry_prefixes",
     "server_time_ms",
     "unblock_client",
     "wait_for_marker",
@@ -74,6 +75,39 @@ def flat_pairs(reply: Any) -> list[tuple[Any, Any]]:
 def queue_names(prefix: str) -> Op[list[str]]:
     """Every registered queue name under ``prefix``, sorted."""
     return Op((("SMEMBERS", registry_key(prefix)),), lambda r: sorted(str(x) for x in r[0]))
+
+
+#: ``registry_prefixes`` asks SCAN for this many keys a round, for at most this many rounds, so
+#: a look for other prefixes on a big database stays a bounded number of short commands.
+PREFIX_SCAN_COUNT, PREFIX_SCAN_ROUNDS = 1000, 20
+
+
+def registry_prefixes(
+    count: int = PREFIX_SCAN_COUNT, rounds: int = PREFIX_SCAN_ROUNDS
+) -> Op[list[str]]:
+    """The prefixes that hold a queue registry (``registry_key``), found by SCAN: at most
+    ``rounds`` SCAN calls of ``count`` keys each (the answer may miss some on a database with
+    more keys than that), sorted."""
+    suffix = registry_key("")
+    found: set[str] = set()
+
+    def scan(cursor: str, left: int) -> Op[list[str]]:
+        command = ("SCAN", cursor, "MATCH", registry_key("*"), "COUNT", count, "TYPE", "set")
+
+        def parse(r: list[Any]) -> list[str] | Op[list[str]]:
+            next_cursor, keys = r[0]
+            for key in keys:
+                name = key.decode() if isinstance(key, bytes) else str(key)
+                if name.endswith(suffix) and len(name) > len(suffix):
+                    found.add(name[: -len(suffix)])
+            next_cursor = next_cursor.decode() if isinstance(next_cursor, bytes) else next_cursor
+            if str(next_cursor) == "0" or left <= 1:
+                return sorted(found)
+            return scan(str(next_cursor), left - 1)
+
+        return Op((command,), parse)
+
+    return scan("0", rounds)
 
 
 def server_time_ms() -> Op[int]:
