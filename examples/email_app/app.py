@@ -1,6 +1,7 @@
 """The demo's web app: a tiny Starlette site that sends emails through Conveyor.
 
     GET  /send-email?to=...&title=...&body=...   enqueue an email job, answer {"id": ...}
+                       (a browser, asking for text/html, is sent on to the job's page: 303)
     POST /send-email   {"to": ..., "title": ..., "body": ...}
     GET  /jobs/{id}    a page that follows the job live (state, progress, log lines)
     GET  /jobs/{id}.json
@@ -18,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tasks import EMAIL_OPTIONS
 from tasks import queue as default_queue
@@ -27,7 +28,7 @@ from conveyor import Queue
 
 
 def create_app(queue: Queue = default_queue, dashboard_url: str | None = None) -> Starlette:
-    async def enqueue(fields: dict[str, Any]) -> Response:
+    async def enqueue(fields: dict[str, Any], browser: bool = False) -> Response:
         to = str(fields.get("to") or "someone@example.com")
         if "@" not in to:
             return JSONResponse({"error": f"{to!r} is not an email address"}, status_code=400)
@@ -37,13 +38,17 @@ def create_app(queue: Queue = default_queue, dashboard_url: str | None = None) -
             "body": str(fields.get("body") or "This email was sent by a background job."),
         }
         job = await queue.add("email", data, **EMAIL_OPTIONS)
+        if browser:
+            return RedirectResponse(f"/jobs/{job.id}", status_code=303)
         return JSONResponse(
             {"id": job.id, "queue": queue.name, "state": job.state, "watch": f"/jobs/{job.id}"},
             status_code=201,
         )
 
     async def send_email_get(request: Request) -> Response:
-        return await enqueue(dict(request.query_params))
+        # A browser's address bar asks for text/html; curl (*/*) and scripts get JSON.
+        browser = "text/html" in request.headers.get("accept", "")
+        return await enqueue(dict(request.query_params), browser=browser)
 
     async def send_email_post(request: Request) -> Response:
         try:
@@ -138,8 +143,13 @@ async function poll() {
   const state = document.getElementById("state");
   state.textContent = job.state;
   state.className = job.state;
+  // The words of the job's log ("attempt N of M"): the attempt running or next to run, or,
+  // once the job is finished, the last one made.
+  const finished = job.state === "completed" || job.state === "failed";
+  const attempt = finished ? job.attempts_made : job.attempts_made + 1;
+  const when = job.state === "active" ? "" : finished ? ", the last" : ", next to run";
   document.getElementById("attempt").textContent =
-    "(attempts made: " + job.attempts_made + " of " + job.options.attempts + ")";
+    "(attempt " + attempt + " of " + job.options.attempts + when + ")";
   document.getElementById("progress").value = job.progress || 0;
   document.getElementById("logs").textContent = job.logs.join("\\n");
   document.getElementById("errors").textContent = job.attempt_errors.join("\\n") || "none";

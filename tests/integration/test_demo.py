@@ -85,6 +85,18 @@ def test_demo_sends_an_email_job_and_stops_cleanly(
         assert "done" in job["logs"]
         page = client.get(f"{app}/jobs/{job_id}")
         assert page.status_code == 200 and f"{job_id}.json" in page.text
+        # the page words the attempt as the job's log does ("attempt 1 of 5"), issue 20 item 7
+        assert "attempts made" not in page.text and '"(attempt " + attempt' in page.text
+        # a browser is sent on to the job's live page (303); curl and scripts still get JSON
+        html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        browsed = client.get(
+            f"{app}/send-email", params={"to": "eve@example.com"}, headers={"accept": html}
+        )
+        assert browsed.status_code == 303, browsed.text
+        assert re.fullmatch(r"/jobs/[^/]+", browsed.headers["location"]), browsed.headers
+        assert client.get(f"{app}{browsed.headers['location']}").status_code == 200
+        curl = client.get(f"{app}/send-email", headers={"accept": "*/*"})
+        assert curl.status_code == 201 and curl.json()["id"]
         assert client.get(f"{app}/send-email", params={"to": "nobody"}).status_code == 400
         queues = client.get(f"{dashboard}/api/queues")
         assert queues.status_code == 200
