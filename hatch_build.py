@@ -1,5 +1,6 @@
-"""Package build hook: a wheel ships the dashboard, so build it from frontend/ when it is not
-built yet (npm ci + npm run build). Editable installs skip this: scripts/setup builds it."""
+"""Package build hook: the wheel and the sdist ship the dashboard, so build it from frontend/ when
+it is not built yet (npm ci + npm run build). Editable installs skip this: scripts/setup builds
+it."""
 
 from __future__ import annotations
 
