@@ -54,7 +54,11 @@ export function ago(ms: number | null | undefined, now = Date.now()): string {
 
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  // One decimal below 10 ms ("0.4 ms", "2.3 ms"), whole milliseconds above, so a value reads
+  // the same wherever it is shown.
+  if (ms <= 0) return "0 ms";
+  if (ms < 0.05) return "< 0.1 ms";
+  if (ms < 10) return `${Number(ms.toFixed(1))} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;

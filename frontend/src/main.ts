@@ -26,7 +26,7 @@ class Dashboard implements App {
   config: Config | null = null;
   private main = h("main", { id: "main" });
   private banner = h("div", { class: "banner", role: "status", hidden: true });
-  private live = h("span", { class: "live", title: "live updates" });
+  private live = h("span", { class: "live", title: "live updates", "data-testid": "live" });
   private view: View | null = null;
   private timer: number | undefined;
   private poll = h("select", { "aria-label": "refresh interval", "data-testid": "poll" });
@@ -118,6 +118,7 @@ class Dashboard implements App {
     const view = this.view;
     try {
       await view.refresh();
+      this.setLive(null);
       if (view === this.view) this.clearError();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
@@ -132,11 +133,26 @@ class Dashboard implements App {
     this.schedule();
   }
 
+  /** "down" while the server or Redis cannot be reached: the dot turns red and says so. */
+  private liveDown = false;
+
+  private setLive(state: "down" | null): void {
+    this.liveDown = state === "down";
+    this.showLive();
+  }
+
+  private showLive(): void {
+    const on = this.pollSeconds > 0 && !document.hidden;
+    this.live.classList.toggle("on", on && !this.liveDown);
+    this.live.classList.toggle("down", this.liveDown);
+    this.live.textContent = this.liveDown ? "offline" : on ? "live" : "paused";
+    this.live.title = this.liveDown ? "cannot reach Redis or the server; retrying" : "live updates";
+  }
+
   schedule(): void {
     window.clearTimeout(this.timer);
     const on = this.pollSeconds > 0 && !document.hidden;
-    this.live.classList.toggle("on", on);
-    this.live.textContent = on ? "live" : "paused";
+    this.showLive();
     if (on) this.timer = window.setTimeout(() => void this.refresh(), this.pollSeconds * 1000);
   }
 
@@ -148,9 +164,13 @@ class Dashboard implements App {
   }
 
   showError(err: unknown): void {
+    const down = err instanceof ApiError && (err.code === "redis_unavailable" || err.status === 0);
+    if (down) this.setLive("down");
     const message = err instanceof ApiError
       ? err.code === "redis_unavailable"
-        ? `Redis is unreachable: ${err.message}. Retrying…`
+        // The server's message says what is wrong; say it once ("Redis is unreachable: ...").
+        ? `${/^redis is unreachable/i.test(err.message) ? err.message : `Redis is unreachable: ${err.message}`}`
+          .replace(/\.*$/, ". Retrying…")
         : `${err.message} (${err.code})`
       : String(err);
     this.banner.hidden = false;

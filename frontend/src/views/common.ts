@@ -45,7 +45,7 @@ export function progressBar(progress: unknown): HTMLElement | null {
 
 export function countsCells(queue: string, counts: Counts): HTMLElement[] {
   return STATES.map((s: State) =>
-    h("td", { class: `num c-${s}`, "data-testid": `count-${s}` },
+    h("td", { class: `num c-${s}${counts[s] ? "" : " zero"}`, "data-testid": `count-${s}` },
       h("a", { href: `#/queues/${encodeURIComponent(queue)}/${s}` }, counts[s].toLocaleString())));
 }
 

@@ -1,4 +1,4 @@
-import { api, type Job } from "../api";
+import { api, ApiError, type Job } from "../api";
 import { duration, h, pretty, replace, stamp } from "../dom";
 import { act, type App, badge, confirmDialog, progressBar, type View } from "./common";
 
@@ -63,7 +63,7 @@ export function jobView(app: App, queue: string, id: string): View {
         j.decode_error ? h("div", { class: "alert warn" }, j.decode_error) : null),
       pane("Data", h("pre", { class: "json", "data-testid": "job-data" }, pretty(j.data))),
       pane("Result", h("pre", { class: "json", "data-testid": "job-result" }, j.result === null ? "—" : pretty(j.result))),
-      j.error ? pane("Error", h("pre", { class: "error-text", "data-testid": "job-error" }, j.error)) : null,
+      errorPane(j),
       pane(`Attempts (${j.attempts.length} failed)`,
         attempts.length ? h("div", { class: "attempts" }, ...attempts.map((a) =>
           h("details", { class: "attempt", open: a === attempts[0] },
@@ -77,8 +77,37 @@ export function jobView(app: App, queue: string, id: string): View {
       pane("Options", h("pre", { class: "json" }, pretty(j.options))));
   }
 
+  /** A failed job's error is the job's; any other job's error was left by an earlier attempt
+   * and is shown as that, the last failed attempt, not as the job's error. */
+  function errorPane(j: Job): HTMLElement | null {
+    if (!j.error) return null;
+    if (j.state === "failed") return pane("Error", h("pre", { class: "error-text", "data-testid": "job-error" }, j.error));
+    const last = j.attempts[j.attempts.length - 1];
+    return pane(last?.attempt ? `Last failed attempt (attempt ${last.attempt})` : "Last failed attempt",
+      h("pre", { class: "earlier-error", "data-testid": "last-failed-attempt" }, j.error));
+  }
+
+  function notFound(message: string): void {
+    replace(head, h("a", { href: `#/queues/${enc}`, class: "muted" }, `${queue} /`),
+      h("h1", { "data-testid": "job-title" }, h("span", { class: "mono" }, `#${id}`)));
+    replace(actions);
+    replace(body, h("div", { class: "card", "data-testid": "job-missing" },
+      h("h2", {}, "No such job"),
+      h("p", {}, message),
+      h("p", {}, "It may have been removed, cleaned or trimmed by the queue's retention. ",
+        h("a", { href: `#/queues/${enc}`, "data-testid": "back-to-queue" }, `Back to queue ${queue}`))));
+  }
+
   async function refresh(): Promise<void> {
-    job = await api.job(queue, id);
+    try {
+      job = await api.job(queue, id);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        job = null;
+        return notFound(err.code === "queue_not_found" ? err.message : `Queue ${queue} has no job #${id}.`);
+      }
+      throw err;
+    }
     // Keep an open traceback open across refreshes.
     const open = new Set([...body.querySelectorAll("details[open] summary")].map((s) => s.textContent));
     render(job);

@@ -45,9 +45,10 @@ export function overviewView(app: App): View {
     const sm = metrics.summary;
     replace(stats,
       stat("waiting", num(total("waiting")), "", "total-waiting"),
-      stat("active", num(total("active")), "accent", "total-active"),
-      stat(`completed (${range})`, num(sm.completed), "ok", "total-completed"),
-      stat(`failed (${range})`, num(sm.failed), sm.failed ? "bad" : "", "total-failed"),
+      // A count takes its state's colour only when it is not zero: a zero is nothing to see.
+      stat("active", num(total("active")), total("active") ? "accent" : "zero", "total-active"),
+      stat(`completed (${range})`, num(sm.completed), sm.completed ? "ok" : "zero", "total-completed"),
+      stat(`failed (${range})`, num(sm.failed), sm.failed ? "bad" : "zero", "total-failed"),
       stat("wait p95", duration(sm.wait.p95)),
       stat("run p95", duration(sm.run.p95)),
       stat("oldest waiting", duration(oldest)),
