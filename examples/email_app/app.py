@@ -147,9 +147,12 @@ async function poll() {
   // once the job is finished, the last one made.
   const finished = job.state === "completed" || job.state === "failed";
   const attempt = finished ? job.attempts_made : job.attempts_made + 1;
-  const when = job.state === "active" ? "" : finished ? ", the last" : ", next to run";
+  const words = "attempt " + attempt + " of " + job.options.attempts;
   document.getElementById("attempt").textContent =
-    "(attempt " + attempt + " of " + job.options.attempts + when + ")";
+    job.state === "active" ? "(" + words + ")"
+    : job.state === "completed" ? "(done in " + words + ")"
+    : job.state === "failed" ? "(gave up after " + words + ")"
+    : "(" + words + " next)";
   document.getElementById("progress").value = job.progress || 0;
   document.getElementById("logs").textContent = job.logs.join("\\n");
   document.getElementById("errors").textContent = job.attempt_errors.join("\\n") || "none";
