@@ -52,6 +52,9 @@ def test_a_completed_job_shows_its_earlier_error_as_the_last_failed_attempt(
     for shown in re.findall(r"(\d+(?:\.\d+)?) ms", text):
         assert shown == "0" or not shown.startswith("0.0"), text  # "0.4 ms", never "0.00 ms"
     shot(page, "12-job-completed-after-a-failed-attempt")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(last).to_be_visible()
+    shot(page, "12-mobile-job-completed-after-a-failed-attempt")
 
 
 def test_counts_are_coloured_by_meaning(page: Any, queue: SyncQueue) -> None:

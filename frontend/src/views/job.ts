@@ -67,7 +67,7 @@ export function jobView(app: App, queue: string, id: string): View {
       pane(`Attempts (${j.attempts.length} failed)`,
         attempts.length ? h("div", { class: "attempts" }, ...attempts.map((a) =>
           h("details", { class: "attempt", open: a === attempts[0] },
-            h("summary", {}, `Attempt ${a.attempt ?? "?"} · ${stamp(a.at)} · ${duration(a.duration_ms)} · `, h("span", { class: "error-text" }, a.error ?? "")),
+            h("summary", {}, `Attempt ${a.attempt ?? "?"} · ${stamp(a.at)} · ${duration(a.duration_ms)} · `, h("span", { class: j.state === "failed" ? "error-text" : "earlier-error" }, a.error ?? "")),
             h("pre", { class: "traceback", "data-testid": "traceback" }, a.traceback ?? "(no traceback)"),
             a.worker ? h("div", { class: "muted" }, `worker ${a.worker}`) : null)))
           : h("p", { class: "muted" }, "No failed attempts.")),
