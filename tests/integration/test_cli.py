@@ -339,15 +339,18 @@ def test_an_unknown_queue_is_a_usage_error_naming_the_known_ones(cli: Callable[.
 
 
 def test_info_with_no_queues_hints_at_the_prefixes_that_hold_some(
-    cli: Callable[..., Any], key_prefix: str
+    cli: Callable[..., Any], key_prefix: str, make_redis: Callable[..., Any]
 ) -> None:
+    # A Redis of its own: the session's holds the prefixes of every other test, and the hint
+    # names only the first few.
+    own = {"REDIS_URL": make_redis().url}
     other = f"{key_prefix}x"
-    ok(cli("enqueue", "mail", "add", env={"CONVEYOR_PREFIX": other}))
-    info = json.loads(ok(cli("info", "--json")))
+    ok(cli("enqueue", "mail", "add", env={**own, "CONVEYOR_PREFIX": other}))
+    info = json.loads(ok(cli("info", "--json", env=own)))
     assert info["queues"] == [] and other in info["other_prefixes"]
-    table = ok(cli("info"))
+    table = ok(cli("info", env=own))
     assert "no queues yet" in table and "--prefix" in " ".join(table.split())
-    missing = cli("jobs", "mail")
+    missing = cli("jobs", "mail", env=own)
     assert missing.returncode == 2 and f"no queues under prefix {key_prefix!r}" in missing.stderr
     assert repr(other) in missing.stderr and "--prefix" in missing.stderr
 
