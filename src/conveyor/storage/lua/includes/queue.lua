@@ -22,7 +22,8 @@ Every script receives the same KEYS, built by storage/keys.py:
 The client's settings are not arguments: the loader (storage/scripts.py) writes them into
 the script as constants where "-- @settings" stands (EVENTS_MAX: events stream length;
 KEEP_COMPLETED / KEEP_FAILED: how many finished jobs to keep, and _MS: for how long;
-MAX_LOG_LINES; METRICS_TTL in seconds; LEASE_MS; MAX_STALLS). Each set of settings is then its
+MAX_LOG_LINES; METRICS_TTL in seconds; LEASE_MS; MAX_STALLS; ALIVE_TTL_MS and ALIVE_GRACE_MS:
+when a worker's silence means it is dead, see keep_alive.lua). Each set of settings is then its
 own script in Redis's cache, and a call carries only its own arguments (ARGV): every argument
 and every decode costs Redis time on each call, and a single add is a few dozen microseconds.
 Where "-- @protocol" stands, the loader writes the return codes (CODE_OK, CODE_NOT_FOUND,
