@@ -122,6 +122,7 @@ class QueueCommands(QueueReads):
                 ("MAX_STALLS", s.max_stalls),
                 ("ALIVE_TTL_MS", s.liveness_ms),
                 ("ALIVE_GRACE_MS", s.liveness_grace_ms),
+                ("ALIVE_BEAT_MS", int(s.liveness_beat_seconds * 1000)),
             )
         )
         self._scripts: dict[str, tuple[Script, bytes]] = {}

@@ -22,9 +22,10 @@ When a worker is dead (the rules, and why a live one is never taken for dead):
   live worker whose connection was just reset: it reconnects on its next beat, and a beat is
   what makes it on time again. A live worker behind latency keeps its connection open, so it
   never meets this rule however late its beats.
-* "Silent" is measured against the checker's own previous beat (see keep_alive.lua): when
-  Redis itself stalled (DEBUG SLEEP, CLIENT PAUSE) or the checker was frozen, every worker was
-  equally silent and nobody is late.
+* "Silent" is measured against the checker's own previous beat, less half a beat (see
+  keep_alive.lua): when Redis itself stalled (DEBUG SLEEP, CLIENT PAUSE) or the checker was
+  frozen, every worker was equally silent and nobody is late; a dead process is noticed
+  1-1.5 s after its last beat, so its jobs start again within 2 s of its death.
 
 If a live worker is reclaimed anyway, its fencing tokens keep that harmless: its late outcome is
 refused (LEASE_LOST), logged and counted (``Acknowledger.lost``), and the worker, finding its

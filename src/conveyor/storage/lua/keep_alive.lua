@@ -6,9 +6,10 @@ ARGV[1] worker id
 ARGV[2] "first": the worker's first beat; "again": a later one (its entry must still be there:
         a missing one means another worker reclaimed it while it lived, or Redis lost data);
         "stop": the worker is leaving (remove its entry)
-Returns {revived, late}: revived is true when ARGV[2] is "again" and the entry was gone (counted in
-META "revived_workers"); late is a flat list of worker id, ms since its last beat, for the
-workers whose last beat is more than ALIVE_GRACE_MS older than this worker's previous beat.
+Returns {revived, late}: revived is true when ARGV[2] is "again" and the entry was gone
+(counted in META "revived_workers"); late is a flat list of worker id, ms since its last beat, for the
+workers whose last beat is more than ALIVE_GRACE_MS older than this worker's previous beat
+(less half a beat, ALIVE_BEAT_MS / 2).
 Measuring against the caller's own previous beat, not against now, keeps a stall everybody
 shared (Redis busy or paused, the caller itself frozen) from making every other worker late.
 The entries live in the zset BASE.."alive" (worker id -> last beat, ms Redis time).
@@ -33,7 +34,10 @@ if state == "again" and not previous then
 end
 local late = {}
 if previous then
-  local found = redis.call("ZRANGEBYSCORE", alive, "-inf", "(" .. (previous - ALIVE_GRACE_MS),
+  -- Half a beat of the caller's own lateness is forgiven: a worker that died is noticed
+  -- sooner, and a stall everybody shared still leaves a quarter-beat of margin.
+  local cutoff = previous + ALIVE_BEAT_MS / 2 - ALIVE_GRACE_MS
+  local found = redis.call("ZRANGEBYSCORE", alive, "-inf", "(" .. cutoff,
     "WITHSCORES", "LIMIT", 0, 100)
   for i = 1, #found, 2 do
     late[#late + 1] = found[i]
