@@ -107,8 +107,6 @@ class Soak:
         self.sabotaged = 0
         self.producer_done = asyncio.Event()
         self.redis_restarted_at: float | None = None
-        #: (time of a SIGKILL, the jobs the killed worker held then), for recovery times.
-        self.in_flight_at_kill: list[tuple[float, set[str]]] = []
         self.db = sqlite3.connect(self.ledger_dir / "enqueued.db", isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE enqueued (id TEXT PRIMARY KEY, acked_at REAL)")
@@ -204,9 +202,7 @@ class Soak:
             proc = self.rng.choice(self.workers)
             roll = self.rng.random()
             if roll < 0.60:
-                killed_at = time.time()
                 self._signal(proc, signal.SIGKILL, "SIGKILL")
-                await self._note_in_flight(proc.pid, killed_at)
             elif roll < 0.85:
                 self._signal(proc, signal.SIGTERM, "SIGTERM")
             else:
@@ -214,23 +210,6 @@ class Soak:
                 await asyncio.sleep(2 * self.args.lease)  # frozen past its lease
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGCONT)
-
-    async def _note_in_flight(self, pid: int, killed_at: float) -> None:
-        """The jobs a killed worker held (its entries in the leases hash), to time their
-        recovery: the report gives, per kill, how long until the last of them started again."""
-        from conveyor import Queue
-        from conveyor.storage.protocol import Lease
-
-        with contextlib.suppress(Exception):  # Redis may be down: that kill goes untimed
-            async with Queue(QUEUE, url=self.url, prefix=PREFIX) as queue:
-                leases = await queue.redis.command("HGETALL", queue.commands.keys.leases)
-            held = {
-                str(job_id)
-                for job_id, value in dict(leases).items()
-                if f":{pid}:" in Lease.parse(str(value)).worker
-            }
-            if held:
-                self.in_flight_at_kill.append((killed_at, held))
 
     def _signal(self, proc: subprocess.Popen[bytes], sig: int, name: str) -> None:
         if proc.poll() is None:
@@ -376,7 +355,6 @@ class Soak:
             "elapsed_s": round(elapsed, 1),
             "redis_recovery_s": redis_recovery,
             "longest_gap_s": round(max(gaps), 3) if gaps else None,
-            "kill_recovery_s": self.kill_recoveries(rows),
             "kills": self.kills,
             "enqueue_retries": self.enqueue_errors,
             **({"sabotaged": self.sabotaged} if self.args.sabotage else {}),
@@ -385,21 +363,6 @@ class Soak:
             "lease_s": self.args.lease,
             "seed": self.args.seed,
         }
-
-    def kill_recoveries(self, rows: list[tuple[str, float, float]]) -> list[float | None]:
-        """Per SIGKILL that left jobs in flight: seconds until the last of them started again
-        on another worker (None: one never did)."""
-        restarts: dict[str, list[float]] = {}
-        for job_id, t_start, _ in rows:
-            restarts.setdefault(job_id, []).append(t_start)
-        times: list[float | None] = []
-        for killed_at, held in self.in_flight_at_kill:
-            firsts = [
-                min((t for t in restarts.get(j, []) if t > killed_at), default=None) for j in held
-            ]
-            known = [t for t in firsts if t is not None]
-            times.append(round(max(known) - killed_at, 3) if len(known) == len(firsts) else None)
-        return times
 
     def close(self) -> None:
         self.db.close()
