@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from tests.support.processes import SpawnedProcess
+from tests.support.redis_server import RedisServer
 from tests.support.waiting import async_wait_for
 
 from conveyor import JobState, Queue
@@ -281,3 +282,26 @@ async def _len_at_least(entries: Any, n: int) -> bool:
 
 async def _equals(value: Any, expected: int) -> bool:
     return await value == expected
+
+
+@pytest.mark.timeout(60)
+async def test_redis_frozen_for_longer_than_the_liveness_period_reclaims_nobody(
+    start_worker: StartWorker, jobs_queue: Queue, ledger: Ledger, redis_server: RedisServer
+) -> None:
+    # Every worker falls silent together (Redis SIGSTOPped 5 s, past the 4 s liveness): each
+    # judges the others' silence against its own, so nobody is taken for dead.
+    a = start_worker("A")
+    job = await jobs_queue.add("record", {"sleep": 8})
+    await async_wait_for(lambda: ledger("started"), timeout=10, message="A never started")
+    b = await _start_watcher(start_worker)
+    redis_server.pause()
+    try:
+        await asyncio.sleep(5)
+    finally:
+        redis_server.resume()
+    assert await job.wait(timeout=20) == {"worker": "A"}
+    await asyncio.sleep(1.0)
+    assert await ledger("started") == [(job.id, "A")]
+    done = await jobs_queue.get_job(job.id)
+    assert done is not None and done.stalls == 0
+    assert "is dead" not in b.stderr() and "taken for dead" not in a.stderr(), b.stderr()
