@@ -35,6 +35,11 @@ class Settings:
     #: How long a fetched job is leased to its worker before it counts as stalled. Workers renew
     #: leases every third of this, so a worker must be unreachable for the whole period to lose one.
     lease_seconds: float = 30.0
+    #: A worker whose liveness beats (sent every eighth of this from a thread of its own, so a
+    #: handler blocking the event loop does not stop them) have been silent this long is dead:
+    #: another worker hands its jobs back at once, without waiting out their leases. One whose
+    #: Redis connections are all gone (the process died) is dead after a quarter of this.
+    liveness_seconds: float = 4.0
     #: A job whose lease expires more than this many times fails with reason "stalled".
     max_stalls: int = 2
     #: Completed jobs kept: the newest ``keep_completed`` of them, none older than the age.
@@ -80,6 +85,10 @@ class Settings:
             raise ConfigurationError(
                 f"idle_wake_seconds must be between 0.01 and 3600, not {self.idle_wake_seconds}"
             )
+        if self.liveness_seconds < 0.1:
+            raise ConfigurationError(
+                f"liveness_seconds must be at least 0.1, not {self.liveness_seconds}"
+            )
         if self.lease_seconds < 0.1:
             raise ConfigurationError(
                 f"lease_seconds must be at least 0.1, not {self.lease_seconds}"
@@ -88,6 +97,21 @@ class Settings:
     @property
     def lease_ms(self) -> int:
         return int(self.lease_seconds * 1000)
+
+    @property
+    def liveness_beat_seconds(self) -> float:
+        """How often a worker's liveness thread beats (and checks on the other workers)."""
+        return self.liveness_seconds / 8
+
+    @property
+    def liveness_grace_ms(self) -> int:
+        """How long a worker with no connection left may be silent before it counts as dead:
+        two beats, so a live worker whose connection was just reset has reconnected by then."""
+        return int(self.liveness_seconds * 1000 / 4)
+
+    @property
+    def liveness_ms(self) -> int:
+        return int(self.liveness_seconds * 1000)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""

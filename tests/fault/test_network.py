@@ -6,6 +6,7 @@ ran where) and every other worker talk to Redis directly.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Callable, Iterator
@@ -139,7 +140,7 @@ async def test_500ms_of_latency_each_way_expires_no_lease(
     redis_url: str,
 ) -> None:
     proxy.delay(0.5)  # a 1 s round trip, against a 4 s lease renewed every 4/3 s
-    start_worker("A", lease=4, **via(proxy, redis_url))
+    a = start_worker("A", lease=4, **via(proxy, redis_url))
     # Let the worker finish its start-up (new connections cost several round trips each) and
     # publish its first heartbeat; from then on a renewal needs one round trip.
     await async_wait_for(
@@ -148,6 +149,12 @@ async def test_500ms_of_latency_each_way_expires_no_lease(
         message="A never sent a heartbeat",
     )
     jobs = await jobs_queue.add_bulk([{"name": "record", "data": {"sleep": 9}}] * 5)
+    await async_wait_for(
+        lambda: _at_least(_count(ledger("started")), 5), timeout=20, message="A took fewer than 5"
+    )
+    # A live worker on a direct link, watching A's beats arrive late (every ~1.5 s, against a
+    # 4 s liveness and a 1 s grace) through a connection that stays open.
+    b = start_worker("B")
     await async_wait_for(
         lambda: _at_least(completed(jobs_queue), 5),
         timeout=40,
@@ -159,6 +166,55 @@ async def test_500ms_of_latency_each_way_expires_no_lease(
         assert done is not None and done.state is JobState.COMPLETED
         assert done.stalls == 0, f"job {job.id} lost its lease to latency"
     assert len(await ledger("started")) == 5  # nobody ran them a second time
+    assert "is dead" not in b.stderr(), b.stderr()
+    assert "taken for dead" not in a.stderr(), a.stderr()
+
+
+@pytest.mark.timeout(90)
+async def test_a_black_holed_workers_job_runs_elsewhere_within_seconds(
+    start_worker: StartWorker,
+    jobs_queue: Queue,
+    ledger: Ledger,
+    proxy: TcpProxy,
+    redis_url: str,
+) -> None:
+    # Default lease and liveness; A's connections stay open (the proxy swallows every byte),
+    # so only the silence of its beats tells.
+    a = start_worker("A", socket_timeout=2, **via(proxy, redis_url))
+    job = await jobs_queue.add("record", {"sleep": 8})
+    await async_wait_for(lambda: ledger("started"), timeout=10, message="A never started")
+    b = start_worker("B")
+    await asyncio.sleep(0.6)  # B judges silence against its own previous beat
+    proxy.drop()
+    cut_at = time.monotonic()
+    await async_wait_for(
+        lambda: _started_on(ledger, "B"),
+        timeout=15,
+        interval=0.02,
+        message=lambda: f"B never took the cut-off worker's job:\n{b.stderr()}",
+    )
+    took = time.monotonic() - cut_at
+    assert took < 8, f"re-delivery took {took:.2f} s"
+    assert await job.wait(timeout=10) == {"worker": "B"}
+    proxy.heal()
+    # A is back: it learns it was taken for dead, and its late completion is refused.
+    await async_wait_for(
+        lambda: "taken for dead" in a.stderr() and "was lost before it finished" in a.stderr(),
+        timeout=30,
+        message=lambda: f"A never reported being reclaimed:\n{a.stderr()}",
+    )
+    done = await jobs_queue.get_job(job.id)
+    assert done is not None and done.result == {"worker": "B"} and done.attempts_made == 1
+    assert a.alive, a.describe()
+    print(f"re-delivered {took:.2f} s after the black hole")
+
+
+async def _started_on(ledger: Ledger, worker: str) -> bool:
+    return any(w == worker for _, w in await ledger("started"))
+
+
+async def _count(entries: Any) -> int:
+    return len(await entries)
 
 
 async def _at_least(value: Any, n: int) -> bool:

@@ -705,3 +705,57 @@ async def test_jobs_behind_expired_ones_run_without_waiting_for_the_idle_wake(
     for job in expired:
         with pytest.raises(JobFailed, match="expired"):
             await job.wait(timeout=1)
+
+
+async def test_a_dead_workers_jobs_are_reclaimed_once_and_its_late_fetch_leases_nothing(
+    make_queue: Callable[..., Queue],
+) -> None:
+    # liveness 0.4 s: a beat is 50 ms, the grace 100 ms (the default's ratios).
+    queue = make_queue(liveness_seconds=0.4)
+    jobs = await queue.add_bulk([{"name": "held"}, {"name": "held"}])
+    commands, run = queue.commands, queue.redis.run
+    await run(commands.keep_alive("doomed", "first"))
+    fetched = await run(commands.fetch("doomed", 2))
+    assert len(fetched.jobs) == 2
+    await run(commands.keep_alive("watcher", "first"))
+    # Every worker silent alike (as when Redis itself stalls): nobody is late.
+    await asyncio.sleep(0.5)
+    assert (await run(commands.keep_alive("watcher", "again"))).late == []
+    await run(commands.keep_alive("doomed", "again"))
+    # Then only "doomed" falls silent, for longer than the liveness period.
+    for _ in range(10):
+        await asyncio.sleep(0.05)
+        beat = await run(commands.keep_alive("watcher", "again"))
+    late = dict(beat.late)
+    assert set(late) == {"doomed"} and late["doomed"] >= 400
+    # Two watchers reclaiming at once: the jobs go back once.
+    first, second = await queue.redis.run_many(
+        [commands.reclaim_worker("doomed", 400), commands.reclaim_worker("doomed", 400)]
+    )
+    assert (first.reclaimed, first.recovered, first.failed) == (True, 2, 0)
+    assert not second.reclaimed
+    counts = await queue.counts()
+    assert (counts["waiting"], counts["active"]) == (2, 0)
+    for job in jobs:
+        back = await queue.get_job(job.id)
+        assert back is not None and back.stalls == 1
+    # A fetch the dead worker had in flight leases it nothing (and the jobs stay waiting) ...
+    assert (await run(commands.fetch("doomed", 2))).reclaimed
+    assert (await queue.counts())["waiting"] == 2
+    # ... until it beats again: it learns it was taken for dead, and may work again.
+    assert (await run(commands.keep_alive("doomed", "again"))).revived
+    assert len((await run(commands.fetch("doomed", 2))).jobs) == 2
+    meta = await queue.redis.command("HGETALL", commands.keys.meta)
+    assert meta["reclaimed_workers"] == "1" and meta["revived_workers"] == "1"
+
+
+async def test_a_worker_that_beat_recently_is_not_reclaimed(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(liveness_seconds=0.4)
+    await queue.add("held")
+    await queue.redis.run(queue.commands.keep_alive("busy", "first"))
+    await queue.redis.run(queue.commands.fetch("busy", 1))
+    reclaim = await queue.redis.run(queue.commands.reclaim_worker("busy", 400))
+    assert not reclaim.reclaimed
+    assert (await queue.counts())["active"] == 1

@@ -12,8 +12,13 @@ first start only, chosen per job with ``data["crash"]`` or for every job with ``
 * ``before_ack``: the handler has done its work (recorded as ran) and returned its result in
   spirit, but the process dies before the worker acknowledges it.
 
+``block_loop`` and ``sleep_sync`` jobs hold their worker in ways that must not make it look
+dead: the first blocks the event loop (``time.sleep`` in an async handler), the second sleeps
+in a worker thread; each appends ``started <id> <worker>`` and ``ran <id> <worker>`` lines to
+the file ``CT_LEDGER_FILE`` (outside Redis), so a test counts every run.
+
 Other environment variables: ``CT_URL``, ``CT_PREFIX``, ``CT_WORKER`` (name in the ledger),
-``CT_QUEUE`` (default ``jobs``), ``CT_LEASE``, ``CT_MAX_STALLS``, ``CT_GRACE``,
+``CT_QUEUE`` (default ``jobs``), ``CT_LEASE``, ``CT_LIVENESS``, ``CT_MAX_STALLS``, ``CT_GRACE``,
 ``CT_CONCURRENCY``, ``CT_RECORD_URL`` (where the ledger lists live; default ``CT_URL``, which
 must then be a plain ``redis://`` URL).
 """
@@ -40,6 +45,7 @@ queue = Queue(
     url=URL,
     prefix=PREFIX,
     lease_seconds=float(os.environ.get("CT_LEASE", "30")),
+    liveness_seconds=float(os.environ.get("CT_LIVENESS", "4")),
     max_stalls=int(os.environ.get("CT_MAX_STALLS", "2")),
     shutdown_grace_seconds=float(os.environ.get("CT_GRACE", "30")),
     socket_timeout_seconds=float(os.environ.get("CT_SOCKET_TIMEOUT", "10")),
@@ -65,6 +71,27 @@ async def record(job: Job) -> dict[str, str]:
     if crash == "before_ack":
         os._exit(CRASH_EXIT_CODE)
     return {"worker": NAME}
+
+
+def _note(kind: str, job: Job) -> None:
+    with open(os.environ["CT_LEDGER_FILE"], "a") as ledger:
+        ledger.write(f"{kind} {job.id} {NAME}\n")
+
+
+@queue.handler("block_loop")
+async def block_loop(job: Job) -> None:
+    """Blocks the whole event loop for ``data["seconds"]`` (a CPU-bound async handler)."""
+    _note("started", job)
+    time.sleep(job.data["seconds"])  # noqa: ASYNC251 - blocking the loop is the point
+    _note("ran", job)
+
+
+@queue.handler("sleep_sync")
+def sleep_sync(job: Job) -> None:
+    """A sync handler running ``data["seconds"]`` in a worker thread."""
+    _note("started", job)
+    time.sleep(job.data["seconds"])
+    _note("ran", job)
 
 
 @queue.handler("exit")

@@ -81,8 +81,10 @@ class _Connection:
 class BlockingDirectClient:
     """Sends raw RESP to one server from any thread, over a pool of connections."""
 
-    def __init__(self, url: str, connect_timeout: float, timeout: float) -> None:
-        self.endpoint = Endpoint(url)
+    def __init__(
+        self, url: str, connect_timeout: float, timeout: float, client_name: str | None = None
+    ) -> None:
+        self.endpoint = Endpoint(url, client_name)
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._idle: collections.deque[_Connection] = collections.deque()

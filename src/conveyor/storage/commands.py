@@ -18,6 +18,7 @@ from .ops import (
     Command,
     Op,
     ScriptCommand,
+    client_names,
     config_get,
     info,
     ping,
@@ -31,6 +32,8 @@ from .protocol import (
     FetchReply,
     Heartbeat,
     LeaseRenewal,
+    LivenessBeat,
+    Reclaim,
     StalledRecovery,
 )
 from .reads import QueueReads
@@ -43,6 +46,7 @@ __all__ = [
     "Op",
     "QueueCommands",
     "ScriptCommand",
+    "client_names",
     "config_get",
     "info",
     "ping",
@@ -116,6 +120,9 @@ class QueueCommands(QueueReads):
                 ("METRICS_TTL", s.metrics_retention_seconds),
                 ("LEASE_MS", s.lease_ms),
                 ("MAX_STALLS", s.max_stalls),
+                ("ALIVE_TTL_MS", s.liveness_ms),
+                ("ALIVE_GRACE_MS", s.liveness_grace_ms),
+                ("ALIVE_BEAT_MS", int(s.liveness_beat_seconds * 1000)),
             )
         )
         self._scripts: dict[str, tuple[Script, bytes]] = {}
@@ -231,6 +238,14 @@ class QueueCommands(QueueReads):
 
     def recover_stalled(self, limit: int = 1000) -> Op[StalledRecovery]:
         return self._op("recover_stalled", limit, parse=StalledRecovery.parse)
+
+    def keep_alive(self, worker_id: str, state: str) -> Op[LivenessBeat]:
+        """A liveness beat (see keep_alive.lua); ``state`` is "first", "again" or "stop"."""
+        return self._op("keep_alive", worker_id, state, parse=LivenessBeat.parse)
+
+    def reclaim_worker(self, worker_id: str, silent_ms: int) -> Op[Reclaim]:
+        """Hand a dead worker's jobs back, if its beats are still ``silent_ms`` old."""
+        return self._op("reclaim_worker", worker_id, silent_ms, parse=Reclaim.parse)
 
     def update_progress(self, job_id: str, token: str, progress: str) -> Op[Code]:
         """``Code.OK`` or ``Code.LEASE_LOST`` (as ``append_log``)."""

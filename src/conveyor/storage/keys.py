@@ -111,6 +111,16 @@ class QueueKeys:
         return f"{self.base}metrics:total"
 
     @property
+    def alive(self) -> str:
+        """Worker id -> its last liveness beat, ms (zset; keep_alive.lua, reclaim_worker.lua)."""
+        return f"{self.base}alive"
+
+    def reclaimed(self, worker_id: str) -> str:
+        """Set while a worker taken for dead has not beaten again (string with a TTL;
+        reclaim_worker.lua writes it, fetch.lua leases that worker nothing meanwhile)."""
+        return f"{self.base}reclaimed:{worker_id}"
+
+    @property
     def data_lost(self) -> str:
         """The record of a data loss noticed on this queue (string with a TTL; heartbeat.lua)."""
         return f"{self.base}data_lost"

@@ -20,6 +20,7 @@ __all__ = [
     "Command",
     "Op",
     "ScriptCommand",
+    "client_names",
     "config_get",
     "info",
     "ping",
@@ -149,3 +150,22 @@ def unblock_client(client_id: int) -> Op[bool]:
     """CLIENT UNBLOCK: end another connection's blocking read as if it timed out; True when
     that connection was blocked."""
     return Op((("CLIENT", "UNBLOCK", client_id),), lambda r: r[0] == 1)
+
+
+def client_names() -> Op[set[str]]:
+    """The names (CLIENT SETNAME) of the server's client connections, from CLIENT LIST."""
+
+    def parse(r: list[Any]) -> set[str]:
+        reply = r[0]
+        if isinstance(reply, bytes):
+            reply = reply.decode(errors="replace")
+        if isinstance(reply, str):  # one client a line, "id=1 addr=... name=... ..."
+            return {
+                field[5:]
+                for line in reply.splitlines()
+                for field in line.split(" ")
+                if field.startswith("name=")
+            }
+        return {str(client.get("name", "")) for client in reply or []}  # redis-py's parsed form
+
+    return Op((("CLIENT", "LIST", "TYPE", "normal"),), parse)

@@ -23,6 +23,8 @@ __all__ = [
     "Heartbeat",
     "Lease",
     "LeaseRenewal",
+    "LivenessBeat",
+    "Reclaim",
     "StalledRecovery",
     "lua_constants",
 ]
@@ -110,6 +112,8 @@ class FetchReply:
     #: Milliseconds until the earliest delayed job is due, when fewer jobs were handed out
     #: than asked for; None when there is no delayed job (or every slot was filled).
     next_due_ms: int | None = None
+    #: 1 when this worker was taken for dead (reclaim_worker.lua): nothing was handed out.
+    reclaimed: int = 0
 
     @classmethod
     def parse(cls, reply: list[Any]) -> FetchReply:
@@ -174,3 +178,35 @@ class StalledRecovery(NamedTuple):
     @classmethod
     def parse(cls, reply: list[Any]) -> StalledRecovery:
         return cls(int(reply[0]), int(reply[1]))
+
+
+class LivenessBeat(NamedTuple):
+    """keep_alive.lua's reply."""
+
+    #: This worker's entry was gone: it was reclaimed while alive (or Redis lost data).
+    revived: bool
+    #: (worker id, ms since its last beat) of the workers whose beats are late.
+    late: list[tuple[str, int]]
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> LivenessBeat:
+        late = reply[1]
+        pairs = zip(late[0::2], late[1::2], strict=True)
+        return cls(bool(reply[0]), [(str(worker), int(ms)) for worker, ms in pairs])
+
+
+class Reclaim(NamedTuple):
+    """reclaim_worker.lua's reply."""
+
+    #: False when the worker beat again meanwhile, or another worker reclaimed it first.
+    reclaimed: bool
+    #: Its jobs handed back to waiting.
+    recovered: int
+    #: Its jobs failed as stalled (past their stall limit), or cancelled.
+    failed: int
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Reclaim:
+        if reply[0] != Code.OK:
+            return cls(False, 0, 0)
+        return cls(True, int(reply[1]), int(reply[2]))

@@ -230,17 +230,24 @@ def _direct_client(
     return resp.DirectClient(settings.url, settings.socket_timeout_seconds, timeout)
 
 
-def _blocking_direct_client(settings: Settings) -> BlockingDirectClient | None:
+def _blocking_direct_client(
+    settings: Settings, client_name: str | None
+) -> BlockingDirectClient | None:
     if not _direct_url(settings):
         return None
     timeout = settings.socket_timeout_seconds
-    return BlockingDirectClient(settings.url, timeout, timeout)
+    return BlockingDirectClient(settings.url, timeout, timeout, client_name)
 
 
-def _make_client(settings: Settings, blocking: bool, lib: Any) -> Any:
-    """A client for the URL's target; ``lib`` is redis-py's blocking or asyncio flavour."""
+def _make_client(
+    settings: Settings, blocking: bool, lib: Any, client_name: str | None = None
+) -> Any:
+    """A client for the URL's target; ``lib`` is redis-py's blocking or asyncio flavour;
+    ``client_name`` names its connections (CLIENT SETNAME; not on a Cluster)."""
     target = parse_url(settings.url)
     options: dict[str, Any] = _client_options(settings, blocking)
+    if client_name and target.kind != "cluster":
+        options["client_name"] = client_name
     if _ASYNC_MAINT_NOTIFICATIONS and lib is async_redis and target.kind != "cluster":
         # redis-py 8's asyncio pool skips its check for connections the server closed while
         # maintenance notifications are on "auto" (the default, and useless on RESP2): after
@@ -373,10 +380,14 @@ class SyncRedis:
     the blocking direct connection (``storage.blocking_resp``) where the asyncio client would
     take the direct one, else on a blocking redis-py client."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, client_name: str | None = None) -> None:
+        """``client_name``: every connection of this client says so (CLIENT SETNAME), so
+        CLIENT LIST shows whose it is (not on a Cluster)."""
         self.settings = settings
-        self.client: Any = _make_client(settings, False, sync_redis)
-        self.direct = _blocking_direct_client(settings)
+        target = parse_url(settings.url)
+        self.is_cluster = target.kind == "cluster"
+        self.client: Any = _make_client(settings, False, sync_redis, client_name)
+        self.direct = _blocking_direct_client(settings, client_name)
 
     def run(self, op: Op[T]) -> T:
         value = op.parse(self._execute(op.commands))

@@ -191,7 +191,8 @@ class Endpoint:
     """Where one server is and how a new connection logs in (from a ``redis://`` or
     ``unix://`` URL); shared by the asyncio and the blocking direct connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client_name: str | None = None) -> None:
+        """``client_name``: sent with CLIENT SETNAME on every new connection."""
         params: dict[str, Any] = dict(redis_parse_url(url))
         self.host: str = params.get("host", "localhost")
         self.port: int = int(params.get("port", 6379))
@@ -203,6 +204,8 @@ class Endpoint:
             self.handshake.append(("AUTH", user, password) if user else ("AUTH", password))
         if int(params.get("db") or 0):
             self.handshake.append(("SELECT", int(params["db"])))
+        if client_name:
+            self.handshake.append(("CLIENT", "SETNAME", client_name))
 
     @property
     def where(self) -> str:
@@ -214,8 +217,8 @@ class Endpoint:
         )
 
     def check_handshake(self, replies: Sequence[Any]) -> None:
-        """Raise if the server refused the login or the database (``replies`` start with the
-        handshake's)."""
+        """Raise if the server refused the login, the database or the name (``replies`` start
+        with the handshake's)."""
         for reply in replies[: len(self.handshake)]:
             if isinstance(reply, hiredis.ReplyError):
                 raise errors.ConnectionError(

@@ -55,6 +55,9 @@ class Acknowledger:
         #: Attempts recorded (completed or failed), and of those the failed ones.
         self.processed = 0
         self.failed = 0
+        #: Outcomes refused because the lease was lost (LEASE_LOST): another worker owns the job
+        #: (its lease expired, or this worker was taken for dead). Counted, never silent.
+        self.lost = 0
 
     def put(self, leased: LeasedJob, outcome: AttemptOutcome) -> None:
         self._outbox.append((leased, outcome))
@@ -161,6 +164,7 @@ class Acknowledger:
             key = leased.key
             settled.append(key)
             if key in lost:
+                self.lost += 1
                 log.warning(
                     "lease of job %s in %s was lost before it finished; its outcome was discarded "
                     "(another worker owns the job now)",

@@ -29,11 +29,16 @@ class FetchRound(NamedTuple):
     asked: int
     #: Seconds until the earliest delayed job is due, or None.
     next_due: float | None
+    #: This worker was taken for dead (see ``liveness``): nothing is leased to it until its
+    #: next liveness beat lists it again.
+    reclaimed: bool = False
 
     @classmethod
     def of(cls, asked: int, replies: Sequence[FetchReply]) -> FetchRound:
         dues = [r.next_due_ms / 1000 for r in replies if r.next_due_ms is not None]
-        return cls(sum(len(r.jobs) for r in replies), asked, min(dues) if dues else None)
+        got = sum(len(r.jobs) for r in replies)
+        reclaimed = any(r.reclaimed for r in replies)
+        return cls(got, asked, min(dues) if dues else None, reclaimed)
 
 
 async def first_of(*awaitables: Any) -> None:
@@ -107,6 +112,9 @@ class Fetcher:
                     log.warning("fetch failed (%s); retrying in %.1f s", exc, delay)
                     await self._sleep_unless_stopping(delay)
                     continue
+            if done.reclaimed:
+                await self._sleep_unless_stopping(self._settings.liveness_beat_seconds)
+                continue
             if done.got >= done.asked:
                 continue
             if host.burst and done.got == 0:

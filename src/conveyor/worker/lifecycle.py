@@ -2,7 +2,8 @@
 
 The worker wires its parts together and runs them: the fetch loop (``fetching``), one task
 per running job in the slots (``running``, ``slots``), the acknowledgements (``acks``) and the
-periodic duties (``duties``: lease renewal, heartbeat and stalled recovery, see ``leases``).
+periodic duties (``duties``: lease renewal, heartbeat and stalled recovery, see ``leases``),
+and the liveness thread that notices dead workers within seconds (``liveness``).
 
 Shutdown (``close()``, SIGTERM or SIGINT): stop fetching at once, give running jobs the grace
 period, cancel what is left and hand those jobs back to waiting exactly once (release.lua).
@@ -37,6 +38,7 @@ from .duties import Duty, run_duties
 from .fetching import Fetcher, first_of
 from .leased import LeasedJobs
 from .leases import LeaseKeeper
+from .liveness import LivenessBeacon
 from .running import JobStarter
 from .slots import Slots
 
@@ -105,6 +107,7 @@ class Worker:
         # The parts that talk to Redis are made in run(), with the connections.
         self._acks: Acknowledger | None = None
         self._keeper: LeaseKeeper | None = None
+        self._beacon: LivenessBeacon | None = None
 
     def __repr__(self) -> str:
         names = ",".join(q.name for q in self.queues)
@@ -118,6 +121,16 @@ class Worker:
     @property
     def failed(self) -> int:
         return self._acks.failed if self._acks is not None else 0
+
+    @property
+    def leases_lost(self) -> int:
+        """Outcomes refused because another worker owned the job by then (LEASE_LOST)."""
+        return self._acks.lost if self._acks is not None else 0
+
+    @property
+    def reclaimed_workers(self) -> int:
+        """Dead workers whose jobs this worker handed back (see ``liveness``)."""
+        return self._beacon.reclaimed_workers if self._beacon is not None else 0
 
     @property
     def data_losses(self) -> int:
@@ -155,10 +168,15 @@ class Worker:
         host = _FetchHost(self, starter)
         fetcher = Fetcher(host, self._commands, self.settings, redis, blocking, self._stopping)
         duties = [Duty("housekeeping", keeper.keep, keeper.interval)]
+        beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id)
+        beating = False
         if install_signal_handlers:
             self._set_signal_handlers(install=True)
         try:
             await self._check_redis(redis)
+            # Listed as live before leasing a job, so that its death is noticed from the start.
+            await asyncio.to_thread(beacon.start)
+            beating = True
             log.info("worker %s started: %s", self.id, self._describe())
             fetching = asyncio.create_task(self._guarded(fetcher.run()), name="conveyor-fetch")
             acking = asyncio.create_task(self._guarded(acks.run()), name="conveyor-ack")
@@ -179,6 +197,10 @@ class Worker:
         finally:
             if install_signal_handlers:
                 self._set_signal_handlers(install=False)
+            if beating:
+                # A worker that still holds jobs (it could not hand them back) stays listed:
+                # once its beats fall silent another worker hands them back.
+                await asyncio.to_thread(beacon.stop, goodbye=not self._leased)
             self._slots.shutdown()
             await redis.close()
             await blocking.close()
@@ -264,6 +286,7 @@ class Worker:
                 "busy": self._slots.busy,
                 "processed": self.processed,
                 "failed": self.failed,
+                "leases_lost": self.leases_lost,
                 "started_at": int(self._started_at * 1000),
                 "version": __version__,
             }

@@ -9,6 +9,7 @@ Returns {header, then 11 fields per job:
     paused       true (1 in the reply): the queue is paused (nothing handed out)
     next_due_ms  ms until the earliest delayed job is due when fewer than N jobs were handed
                  out (the worker sleeps until then)
+    reclaimed    true: this worker was taken for dead (reclaim_worker); nothing handed out
 All jobs of one fetch share one lease token ("<n>@<worker>", n from the queue's lease
 counter); the lease
 ("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".
@@ -22,6 +23,13 @@ Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry
 
 local worker, want = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
+
+-- A worker taken for dead may still have a fetch in flight (sent before it froze, queued
+-- behind its idle wait): it leases nothing, and the wake-up its wait took goes to the others.
+if redis.call("EXISTS", BASE .. "reclaimed:" .. worker) == 1 then
+  if redis.call("ZCARD", WAIT) > 0 then wake_workers() end
+  return {{"reclaimed", true}}
+end
 
 -- The earliest delayed job first: when it is not due yet (the common case), nothing is promoted
 -- and its due time is already known for the reply.

@@ -11,32 +11,11 @@ Events: "stalled" for each recovered job, "failed" for each job failed as stalle
 -- @include queue
 -- @include leases
 -- @include finished
+-- @include stall
 
 local now = now_ms()
 local expired = redis.call("ZRANGEBYSCORE", ACTIVE, "-inf", now, "LIMIT", 0, tonumber(ARGV[1]))
-local recovered, failed = 0, 0
-for _, id in ipairs(expired) do
-  local key = job_key(id)
-  if redis.call("EXISTS", key) == 0 then  -- deleted by hand while running: forget it
-    redis.call("HDEL", LEASES, id)
-    redis.call("ZREM", ACTIVE, id)
-  else
-    end_leases({id})
-    local stalls = redis.call("HINCRBY", key, "stalls", 1)
-    if stalls > MAX_STALLS then
-      move_to_failed(id, key, now,
-        "stalled: its lease expired " .. stalls .. " times (worker killed, frozen or cut off)")
-      failed = failed + 1
-    else
-      if move_to_wait(id, key, now) then
-        emit("stalled", id, "stalls", stalls)
-        recovered = recovered + 1
-      else
-        failed = failed + 1
-      end
-    end
-  end
-end
-if recovered > 0 then wake_workers() end
+local recovered, failed = stall_jobs(expired, now, "its lease expired",
+  "worker killed, frozen or cut off")
 flush_metrics(now)
 return {recovered, failed}

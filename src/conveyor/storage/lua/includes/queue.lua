@@ -19,12 +19,14 @@ Every script receives the same KEYS, built by storage/keys.py:
   KEYS[12] leases      hash  id of each active job -> "<token>|<started ms>|<worker id>"; a job
                              has an entry exactly while it is in "active" (its hash keeps the
                              state it had before: readers take "active" from here)
-The client's settings are not arguments: the loader (storage/scripts.py) writes them into
-the script as constants where "-- @settings" stands (EVENTS_MAX: events stream length;
+The client's settings are not arguments: the loader (storage/scripts.py) writes them into the
+script as constants where "-- @settings" stands (EVENTS_MAX: events stream length;
 KEEP_COMPLETED / KEEP_FAILED: how many finished jobs to keep, and _MS: for how long;
-MAX_LOG_LINES; METRICS_TTL in seconds; LEASE_MS; MAX_STALLS). Each set of settings is then its
-own script in Redis's cache, and a call carries only its own arguments (ARGV): every argument
-and every decode costs Redis time on each call, and a single add is a few dozen microseconds.
+MAX_LOG_LINES; METRICS_TTL in seconds; LEASE_MS; MAX_STALLS; ALIVE_TTL_MS, ALIVE_GRACE_MS and
+ALIVE_BEAT_MS: when a worker's silence means it is dead, see keep_alive.lua). Each set of
+settings is then its own script in Redis's cache, and a call carries only its own arguments
+(ARGV): every argument and every decode costs Redis time on each call, and a single add is a
+few dozen microseconds.
 Where "-- @protocol" stands, the loader writes the return codes (CODE_OK, CODE_NOT_FOUND,
 CODE_LEASE_LOST, ...) and the numbers Lua and Python share (PRIORITY_BAND, PRIORITY_OFFSET,
 DATA_LOSS_TTL_SECONDS), all defined once in storage/protocol.py: a script returns a code by

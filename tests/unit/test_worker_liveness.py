@@ -1,0 +1,42 @@
+"""The pieces of worker liveness that need no Redis: connection names and CLIENT LIST replies,
+and the timings derived from one setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor import Settings
+from conveyor.errors import ConfigurationError
+from conveyor.storage.ops import client_names
+from conveyor.worker.liveness import connection_name
+
+
+def test_a_plain_worker_id_names_its_connection_as_is() -> None:
+    assert connection_name("host:123:abcdef") == "conveyor:w:host:123:abcdef"
+
+
+@pytest.mark.parametrize("worker_id", ["has space", "naïve", "tab\there", ""])
+def test_an_id_redis_would_refuse_as_a_name_is_named_by_its_digest(worker_id: str) -> None:
+    name = connection_name(worker_id)
+    assert name.startswith("conveyor:w:sha1:")
+    assert all("!" <= c <= "~" for c in name)  # what CLIENT SETNAME accepts
+    assert name != connection_name(worker_id + "x")
+
+
+def test_client_names_are_read_from_client_list_text_and_parsed_forms() -> None:
+    text = (
+        "id=3 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=8 name=conveyor:w:a age=1 cmd=client\n"
+        "id=4 addr=127.0.0.1:5001 laddr=127.0.0.1:6379 fd=9 name= age=2 cmd=evalsha\n"
+    )
+    parse = client_names().parse
+    assert parse([text]) == {"conveyor:w:a", ""}
+    assert parse([[{"id": "3", "name": "conveyor:w:b"}, {"id": "4"}]]) == {"conveyor:w:b", ""}
+
+
+def test_the_beat_and_the_grace_follow_the_liveness_period() -> None:
+    settings = Settings(liveness_seconds=4.0)
+    assert settings.liveness_beat_seconds == 0.5
+    assert settings.liveness_grace_ms == 1000
+    assert settings.liveness_ms == 4000
+    with pytest.raises(ConfigurationError, match="liveness_seconds"):
+        Settings(liveness_seconds=0)
