@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import serializer
+from .coalescing import AddCoalescer
 from .errors import ConfigurationError, ConnectionError, JobError, WaitTimeout
 from .events import Event, finished_outcome, is_pending
 from .job import Job, JobState
@@ -29,6 +30,7 @@ from .procedures import (
     single_action,
 )
 from .settings import Settings
+from .storage.commands import AddSpec
 from .storage.redis import MAX_BLOCK_SECONDS, AsyncRedis
 
 __all__ = ["Handler", "Queue"]
@@ -66,6 +68,7 @@ class Queue(QueueCore):
         self.handlers: dict[str, Handler] = {}
         self._redis: AsyncRedis | None = None
         self._blocking: AsyncRedis | None = None
+        self._adds = AddCoalescer(self._send_adds)
 
     async def _drive(self, procedure: Procedure[T]) -> T:
         """Run a procedure (see ``procedures``): each Op it yields is one round trip."""
@@ -119,8 +122,10 @@ class Queue(QueueCore):
     async def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Add one job. Options: attempts, backoff, delay, run_at, priority, job_id, timeout,
         ttl. If ``job_id`` names an existing job, that job is returned and nothing is added."""
-        spec = build_spec(self.settings, name, data, **options)
-        return (await self.redis.run(self._add_op([spec], self)))[0]
+        return await self._adds.add(build_spec(self.settings, name, data, **options))
+
+    async def _send_adds(self, specs: Sequence[AddSpec]) -> list[Job]:
+        return await self.redis.run(self._add_op(specs, self))
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated

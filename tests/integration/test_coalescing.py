@@ -1,0 +1,149 @@
+"""Concurrent single adds share script calls, and each keeps its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import redis
+from tests.support.redis_server import RedisServer
+
+from conveyor import ConveyorError, Job, Queue, SyncQueue
+from conveyor.errors import ConfigurationError
+
+
+@pytest.fixture
+async def private(make_redis: Callable[..., RedisServer]) -> AsyncIterator[tuple[Queue, str]]:
+    """A queue on a Redis of its own (the tests count that server's script calls), with the
+    add script loaded and the queue registered by one first add."""
+    url = make_redis().url
+    queue = Queue("q", url=url)
+    await queue.add("warm", {})
+    yield queue, url
+    await queue.close()
+
+
+def script_calls(url: str) -> int:
+    """How many EVALSHA/EVAL calls the server has run (INFO commandstats)."""
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
+async def test_concurrent_adds_share_calls(private: tuple[Queue, str]) -> None:
+    queue, url = private
+    before = script_calls(url)
+    jobs = await asyncio.gather(*(queue.add("email", {"n": n}) for n in range(200)))
+    calls = script_calls(url) - before
+    assert [job.data for job in jobs] == [{"n": n} for n in range(200)]
+    assert len({job.id for job in jobs}) == 200
+    assert (await queue.counts())["waiting"] == 201
+    # The first goes out alone; the rest queue behind it and go in calls of at most 100.
+    assert calls <= 5, calls
+    stored = await queue.get_jobs("waiting", 0, 300)
+    assert sorted(job.data["n"] for job in stored if job.name == "email") == list(range(200))
+
+
+async def test_a_lone_add_is_one_call(private: tuple[Queue, str]) -> None:
+    queue, url = private
+    before = script_calls(url)
+    for n in range(5):
+        await queue.add("email", {"n": n})
+    assert script_calls(url) - before == 5
+
+
+async def test_each_add_is_validated_on_its_own(queue: Queue) -> None:
+    results = await asyncio.gather(
+        queue.add("ok", {"n": 1}),
+        queue.add("bad", {"n": 2}, attempts=0),
+        queue.add("ok", {"n": 3}),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Job) and isinstance(results[2], Job)
+    assert isinstance(results[1], ConfigurationError)
+    assert "attempts" in str(results[1])
+    assert (await queue.counts())["waiting"] == 2
+
+
+async def test_same_job_id_in_one_call(queue: Queue) -> None:
+    _, second, third = await asyncio.gather(
+        queue.add("warm", {}),
+        queue.add("sync", {"v": 1}, job_id="user-7"),
+        queue.add("sync", {"v": 2}, job_id="user-7"),
+    )
+    assert second.id == third.id == "user-7"
+    assert third.data == {"v": 1}  # the stored job, not the refused one
+    assert (await queue.counts())["waiting"] == 2
+
+
+async def test_an_add_cancelled_in_line_is_not_added(private: tuple[Queue, str]) -> None:
+    queue, url = private
+    admin = redis.Redis.from_url(url)
+    admin.execute_command("CLIENT", "PAUSE", "300", "WRITE")  # holds the first call in flight
+    first = asyncio.create_task(queue.add("first", {}))
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(queue.add("cancelled", {}))
+    kept = asyncio.create_task(queue.add("kept", {}))
+    await asyncio.sleep(0.05)
+    queued.cancel()
+    await first
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    names = {job.name for job in await queue.get_jobs("waiting", 0, 10)}
+    assert names == {"warm", "first", "kept"}
+
+
+async def test_a_refused_call_fails_every_add_in_it(private: tuple[Queue, str]) -> None:
+    queue, url = private
+    admin = redis.Redis.from_url(url)
+    admin.config_set("maxmemory", "1")
+    try:
+        results = await asyncio.gather(
+            *(queue.add("email", {"n": n}) for n in range(10)), return_exceptions=True
+        )
+    finally:
+        admin.config_set("maxmemory", "0")
+    assert all(isinstance(result, ConveyorError) for result in results), results
+    assert all("OOM" in str(result) or "memory" in str(result) for result in results)
+    assert (await queue.counts())["waiting"] == 1
+    # The line is free again: the next add goes out.
+    assert (await queue.add("after", {})).name == "after"
+
+
+def test_sync_adds_from_threads_share_calls(make_redis: Callable[..., RedisServer]) -> None:
+    url = make_redis().url
+    queue = SyncQueue("q", url=url)
+    queue.add("warm", {})
+    before = script_calls(url)
+    results: dict[int, Job] = {}
+    errors: list[BaseException] = []
+
+    def produce(thread: int) -> None:
+        try:
+            for n in range(50):
+                results[thread * 100 + n] = queue.add("email", {"t": thread, "n": n})
+            try:
+                queue.add("bad", {}, priority="high")
+            except ConfigurationError:
+                pass
+            else:
+                errors.append(AssertionError("a bad add was accepted"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    calls = script_calls(url) - before
+    assert not errors, errors
+    assert len(results) == 800
+    assert all(job.data == {"t": key // 100, "n": key % 100} for key, job in results.items())
+    assert queue.counts()["waiting"] == 801
+    assert calls < 800
+    queue.close()
