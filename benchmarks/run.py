@@ -45,7 +45,9 @@ LIBRARIES = [
     report.BASELINE,
     report.BASELINE_SYNC,
 ]
-SCENARIOS = ["enqueue", "bulk", "drain_noop", "drain_sleep", "latency"]
+#: the scenarios of the rows that measure a producer only (report.ENQUEUE_ONLY)
+PRODUCER_ONLY = ("enqueue", "enqueue_concurrent")
+SCENARIOS = ["enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency"]
 #: library -> scenario -> the result of each run, in order
 Raw = dict[str, dict[str, list[dict[str, Any]]]]
 
@@ -106,7 +108,7 @@ def interpreter_for(lib: str) -> str:
 
 
 def scenarios_for(lib: str, chosen: list[str]) -> list[str]:
-    return [x for x in chosen if x == "enqueue" or adapter_name(lib) not in report.ENQUEUE_ONLY]
+    return [x for x in chosen if x in PRODUCER_ONLY or adapter_name(lib) not in report.ENQUEUE_ONLY]
 
 
 def with_base(libs: list[str], rev: str, chosen: list[str]) -> list[str]:

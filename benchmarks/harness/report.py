@@ -14,6 +14,7 @@ from harness.base_tree import adapter_name
 #: (column key, header, higher_is_better)
 COLUMNS: list[tuple[str, str, bool]] = [
     ("enqueue", "(a) enqueue 1-by-1 jobs/s", True),
+    ("enqueue_concurrent", "(a2) enqueue, concurrent producers jobs/s", True),
     ("bulk", "(b) bulk enqueue jobs/s", True),
     ("drain_noop", "(c) drain no-op jobs/s", True),
     ("drain_sleep", "(d) drain sleep(10ms) jobs/s", True),
@@ -23,6 +24,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
 #: column key -> (scenario, field of its runs' results)
 SOURCES: dict[str, tuple[str, str]] = {
     "enqueue": ("enqueue", "value"),
+    "enqueue_concurrent": ("enqueue_concurrent", "value"),
     "bulk": ("bulk", "value"),
     "drain_noop": ("drain_noop", "value"),
     "drain_sleep": ("drain_sleep", "value"),
@@ -33,7 +35,7 @@ SUBJECT = "conveyor"  # Queue (asyncio): the row the ratio row is about
 SUBJECT_SYNC = "conveyor_sync"  # SyncQueue (blocking), scenario (a) only
 BASELINE = "redis_lpush"  # bare redis.asyncio LPUSH: physical limit for asyncio clients
 BASELINE_SYNC = "redis_lpush_sync"  # bare sync redis-py LPUSH: limit for blocking clients
-#: rows that run scenario (a) only
+#: rows that run the producer scenarios only (a, a2)
 ENQUEUE_ONLY = (SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
 #: rows never taken as the "best peer" (nor their runs of an earlier commit, "conveyor@REV")
 NOT_PEERS = (SUBJECT, SUBJECT_SYNC, BASELINE, BASELINE_SYNC)

@@ -6,7 +6,8 @@ benchmarks/.venv-peers for peers):
     python -m harness.scenario LIB check
     python -m harness.scenario LIB SCENARIO --url URL --n N [--timeout S] ...
 
-SCENARIO is one of enqueue, bulk, drain_noop, drain_sleep, latency; an adapter may
+SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency; an
+adapter may
 support fewer (its ``SCENARIOS``), the others answer ``n/a``.
 """
 
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -144,6 +146,43 @@ async def run_enqueue(adapter: ModuleType, args: argparse.Namespace) -> Result:
     finally:
         await producer.close()
     return {"status": "ok", "value": args.n / elapsed}
+
+
+#: Producers adding at once in scenario enqueue_concurrent, as a web app under load does:
+#: asyncio tasks for an asyncio client, threads for a blocking one (``BLOCKING_PRODUCER``).
+CONCURRENT_TASKS = 100
+CONCURRENT_THREADS = 16
+
+
+async def run_enqueue_concurrent(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    """Single adds from many producers at once; each producer adds its share in a loop."""
+    producer = await adapter.open_producer(args.url)
+    blocking = getattr(adapter, "BLOCKING_PRODUCER", False)
+    count = CONCURRENT_THREADS if blocking else CONCURRENT_TASKS
+    shares = [range(k, args.n, count) for k in range(count)]
+
+    async def produce(share: range) -> None:
+        for i in share:
+            await producer.enqueue("noop", payload(i))
+
+    try:
+        for i in range(20):  # warm up connections / script cache
+            await producer.enqueue("noop", payload(-i))
+        t0 = time.perf_counter()
+        if blocking:  # the adapter's enqueue never yields: each thread drives its own loop
+            threads = [
+                threading.Thread(target=asyncio.run, args=(produce(share),)) for share in shares
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        else:
+            await asyncio.gather(*(produce(share) for share in shares))
+        elapsed = time.perf_counter() - t0
+    finally:
+        await producer.close()
+    return {"status": "ok", "value": args.n / elapsed, "producers": count, "threads": blocking}
 
 
 async def run_bulk(adapter: ModuleType, args: argparse.Namespace) -> Result:
@@ -301,7 +340,7 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
     }
 
 
-SCENARIOS = ("enqueue", "bulk", "drain_noop", "drain_sleep", "latency")
+SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")
 
 
 def supported(adapter: ModuleType) -> tuple[str, ...]:
@@ -336,6 +375,8 @@ async def run_one(adapter: ModuleType, args: argparse.Namespace) -> Result:
         return {"status": "n/a", "detail": f"{args.lib} runs only {', '.join(supported(adapter))}"}
     if args.scenario == "enqueue":
         return await run_enqueue(adapter, args)
+    if args.scenario == "enqueue_concurrent":
+        return await run_enqueue_concurrent(adapter, args)
     if args.scenario == "bulk":
         return await run_bulk(adapter, args)
     if args.scenario in ("drain_noop", "drain_sleep"):

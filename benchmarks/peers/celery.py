@@ -11,6 +11,8 @@ from harness.probe import done
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "celery"
+#: its producer blocks: concurrent producers are threads (harness/scenario.py)
+BLOCKING_PRODUCER = True
 SETTINGS = (
     "1 `celery worker` per process, --pool=threads (prefork children would exceed the "
     "2-process cap), -c 8 & prefetch_multiplier=64 (no-op) / -c 100 & multiplier 4 (sleep), "

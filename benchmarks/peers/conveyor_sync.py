@@ -1,4 +1,4 @@
-"""Conveyor's blocking producer, ``SyncQueue.add``, one call at a time: scenario (a) only.
+"""Conveyor's blocking producer, ``SyncQueue.add``, one call at a time: the producer scenarios only.
 
 Like the sync peers (huey, rq, celery, dramatiq), ``enqueue`` makes a blocking call inside
 the harness's coroutine: it never yields to the event loop, so the producer pays no asyncio
@@ -13,8 +13,10 @@ from peers.conveyor import ORIGIN as ORIGIN  # the same proof of which tree it i
 from peers.conveyor import VERSION as VERSION
 
 DIST = "conveyor-queue"
-SETTINGS = "conveyor.SyncQueue(QUEUE, url=url).add(task, data), blocking; scenario (a) only"
-SCENARIOS = ("enqueue",)
+#: its producer blocks: concurrent producers are threads (harness/scenario.py)
+BLOCKING_PRODUCER = True
+SETTINGS = "conveyor.SyncQueue(QUEUE, url=url).add(task, data), blocking; producer scenarios only"
+SCENARIOS = ("enqueue", "enqueue_concurrent")
 QUEUE = "bench"
 
 

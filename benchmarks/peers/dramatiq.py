@@ -13,6 +13,8 @@ from harness.probe import done
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "dramatiq"
+#: its producer blocks: concurrent producers are threads (harness/scenario.py)
+BLOCKING_PRODUCER = True
 SETTINGS = (
     "dramatiq.Worker per process (what `dramatiq -p 1` runs), worker_threads=8 (no-op) / "
     "100 (sleep), default prefetch (2 x threads), default middleware; no bulk API"

@@ -11,6 +11,8 @@ from huey import RedisHuey
 from peers.base import SLEEP_S, NoBulk, Payload
 
 DIST = "huey"
+#: its producer blocks: concurrent producers are threads (harness/scenario.py)
+BLOCKING_PRODUCER = True
 SETTINGS = (
     "RedisHuey(blocking=True), 1 consumer per process, worker_type=thread, workers=8 "
     "(no-op) / 100 (sleep), periodic=False, check_worker_health=False, results off; "

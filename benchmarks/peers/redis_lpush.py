@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from peers.base import NoBulk, Payload
 
 DIST = "redis"
-SETTINGS = "redis.asyncio.Redis.lpush(key, json.dumps(payload)); scenario (a) only"
-SCENARIOS = ("enqueue",)
+SETTINGS = "redis.asyncio.Redis.lpush(key, json.dumps(payload)); producer scenarios only"
+SCENARIOS = ("enqueue", "enqueue_concurrent")
 
 
 class Producer(NoBulk):

@@ -13,8 +13,10 @@ import redis
 from peers.base import NoBulk, Payload
 
 DIST = "redis"
-SETTINGS = "redis.Redis.lpush(key, json.dumps(payload)), blocking; scenario (a) only"
-SCENARIOS = ("enqueue",)
+#: its producer blocks: concurrent producers are threads (harness/scenario.py)
+BLOCKING_PRODUCER = True
+SETTINGS = "redis.Redis.lpush(key, json.dumps(payload)), blocking; producer scenarios only"
+SCENARIOS = ("enqueue", "enqueue_concurrent")
 
 
 class Producer(NoBulk):

@@ -11,6 +11,8 @@ from rq import Queue, SimpleWorker
 from peers.base import SLEEP_S, Payload
 
 DIST = "rq"
+#: its producer blocks: concurrent producers are threads (harness/scenario.py)
+BLOCKING_PRODUCER = True
 SETTINGS = (
     "rq.SimpleWorker per process (no fork per job: RQ's documented fast path), "
     "1 job at a time per process; Queue.enqueue_many (one pipeline) chunks of 1000"
