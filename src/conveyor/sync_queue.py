@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import serializer
-from .coalescing import BlockingAddCoalescer
 from .errors import WaitTimeout
 from .events import finished_outcome, is_pending
 from .job import Job, JobState
@@ -28,8 +27,6 @@ from .procedures import (
     requeue_all,
     single_action,
 )
-from .settings import Settings
-from .storage.commands import AddSpec
 from .storage.redis import SyncRedis
 
 __all__ = ["SyncQueue"]
@@ -45,17 +42,6 @@ class SyncQueue(QueueCore):
     #: client, all but one left for the garbage collector to close. One lock for every queue:
     #: first uses are rare.
     _creating = threading.Lock()
-
-    def __init__(
-        self,
-        name: str,
-        url: str | None = None,
-        *,
-        settings: Settings | None = None,
-        **overrides: Any,
-    ) -> None:
-        super().__init__(name, url, settings=settings, **overrides)
-        self._adds = BlockingAddCoalescer(self._send_adds)
 
     @property
     def redis(self) -> SyncRedis:
@@ -86,10 +72,8 @@ class SyncQueue(QueueCore):
 
     def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Same options as ``Queue.add``."""
-        return self._adds.add(build_spec(self.settings, name, data, **options))
-
-    def _send_adds(self, specs: Sequence[AddSpec]) -> list[Job]:
-        return self.redis.run(self._add_op(specs, None))
+        spec = build_spec(self.settings, name, data, **options)
+        return self.redis.run(self._add_op([spec], None))[0]
 
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Same as ``Queue.add_bulk``; chunks of 1000, one round trip each."""
