@@ -8,7 +8,7 @@ at random, kill Redis once, and count what was lost, run twice, failed or left p
 
 The ledger is SQLite, outside the Redis under test: the producer records each job id once its
 enqueue was acknowledged; each worker process writes one row per execution to its own SQLite file
-(committed inside the handler, before the job is acknowledged). Redis runs with AOF
+(committed inside the handler, before the job is acknowledged), and one row per start. Redis runs with AOF
 ``appendfsync always`` in a temporary directory; it is SIGKILLed once, mid-run, and restarted.
 
 Chaos, every ``--chaos-interval`` seconds on a random worker: SIGKILL (60 %), SIGTERM (25 %) or
@@ -22,6 +22,9 @@ Figures (Jepsen's queue checker vocabulary):
   failed      jobs in Conveyor's failed set (e.g. stalled more than max_stalls times)
   pending     acknowledged jobs still waiting/active/delayed when the drain ended
   unexpected  executions of ids the producer never had acknowledged                (must be 0)
+  recovery    per SIGKILL and SIGSTOP: seconds from the signal until every job the process
+              had in hand started again elsewhere (p50 and max over the kills that had jobs in
+              hand; each kill in the JSON). 2 % of the jobs take 0.3-1 s, so most kills do.
 Exit status: 0 when lost, pending and unexpected are all 0, else 1.
 """
 
@@ -47,6 +50,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 QUEUE = "soak"
+#: The signals after which the soak times how soon the process's jobs start elsewhere.
+RECOVERED_FROM = ("SIGKILL", "SIGSTOP")
+#: The share of jobs that take 0.3-1 s instead of 1-5 ms.
+LONG_JOB_SHARE = 0.02
 PREFIX = "soak"
 
 
@@ -64,6 +71,7 @@ def worker_main(url: str, ledger_dir: str, concurrency: int, lease: float, grace
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("CREATE TABLE IF NOT EXISTS runs (id TEXT, pid INTEGER, t_start REAL, t_end REAL)")
+    db.execute("CREATE TABLE IF NOT EXISTS starts (id TEXT, pid INTEGER, t_start REAL)")
     queue = Queue(
         QUEUE,
         url=url,
@@ -77,7 +85,11 @@ def worker_main(url: str, ledger_dir: str, concurrency: int, lease: float, grace
     @queue.handler("soak")
     async def soak(job: Job) -> None:
         started = time.time()
-        await asyncio.sleep(random.uniform(0.001, 0.005))
+        # Every start, so that a kill's jobs in hand (started, never ended there) are known.
+        db.execute("INSERT INTO starts VALUES (?, ?, ?)", (job.id, pid, started))
+        # Mostly short jobs; a few long ones, so that a killed worker usually has one in hand.
+        long_job = random.random() < LONG_JOB_SHARE
+        await asyncio.sleep(random.uniform(0.3, 1.0) if long_job else random.uniform(0.001, 0.005))
         db.execute("INSERT INTO runs VALUES (?, ?, ?, ?)", (job.id, pid, started, time.time()))
         if job.data and job.data.get("fail"):
             raise RuntimeError("fails after it ran, as the checker's self-test asks")
@@ -102,6 +114,8 @@ class Soak:
         self.url = self.redis.url
         self.workers: list[subprocess.Popen[bytes]] = []
         self.kills = {"SIGKILL": 0, "SIGTERM": 0, "SIGSTOP": 0, "redis": 0}
+        #: (signal name, pid, wall time) of each SIGKILL and SIGSTOP sent
+        self.kill_log: list[tuple[str, int, float]] = []
         self.acked = 0
         self.enqueue_errors = 0
         self.sabotaged = 0
@@ -216,6 +230,8 @@ class Soak:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
                 self.kills[name] += 1
+                if name in RECOVERED_FROM:
+                    self.kill_log.append((name, proc.pid, time.time()))
 
     async def kill_redis(self) -> None:
         self.redis.kill()
@@ -309,11 +325,54 @@ class Soak:
                 proc.wait()
 
     def runs(self) -> list[tuple[str, float, float]]:
-        rows: list[tuple[str, float, float]] = []
+        return self._ledger("SELECT id, t_start, t_end FROM runs")
+
+    def _ledger(self, query: str) -> list[Any]:
+        rows: list[Any] = []
         for path in sorted(self.ledger_dir.glob("runs-*.db")):
             with contextlib.closing(sqlite3.connect(path)) as db:
-                rows += db.execute("SELECT id, t_start, t_end FROM runs").fetchall()
+                rows += db.execute(query).fetchall()
         return rows
+
+    def recoveries(self) -> dict[str, Any]:
+        """Per SIGKILL and SIGSTOP, how long until every job the process had in hand started
+        again on another process: a job is the process's when its last start before the signal
+        was there (running, or done but not yet acknowledged) and it started again after."""
+        starts: dict[str, list[tuple[float, int]]] = {}
+        for job_id, pid, t_start in self._ledger("SELECT id, pid, t_start FROM starts"):
+            starts.setdefault(job_id, []).append((t_start, pid))
+        for runs in starts.values():
+            runs.sort()
+        per_kill: list[dict[str, Any]] = []
+        for name, pid, at in self.kill_log:
+            back = []
+            for runs in starts.values():
+                before = [run for run in runs if run[0] <= at]
+                if not before or before[-1][1] != pid:
+                    continue
+                again = next((t for t, other in runs if t > at and other != pid), None)
+                if again is not None:
+                    back.append(again - at)
+            per_kill.append(
+                {
+                    "signal": name,
+                    "jobs_started_again": len(back),
+                    "recovery_s": round(max(back), 3) if back else None,
+                }
+            )
+        summary: dict[str, Any] = {"per_kill": per_kill}
+        for name in RECOVERED_FROM:
+            times = sorted(
+                k["recovery_s"]
+                for k in per_kill
+                if k["signal"] == name and k["recovery_s"] is not None
+            )
+            summary[name] = {
+                "kills_with_jobs": len(times),
+                "p50_s": times[len(times) // 2] if times else None,
+                "max_s": times[-1] if times else None,
+            }
+        return summary
 
     def report(
         self,
@@ -356,6 +415,7 @@ class Soak:
             "redis_recovery_s": redis_recovery,
             "longest_gap_s": round(max(gaps), 3) if gaps else None,
             "kills": self.kills,
+            "recovery": self.recoveries(),
             "enqueue_retries": self.enqueue_errors,
             **({"sabotaged": self.sabotaged} if self.args.sabotage else {}),
             "workers": self.args.workers,
@@ -412,6 +472,8 @@ def main(argv: list[str]) -> int:
             soak.close()
     width = max(len(k) for k in result)
     for key, value in result.items():
+        if key == "recovery":  # the per-kill list is in the JSON
+            value = {k: v for k, v in value.items() if k != "per_kill"}
         print(f"{key:<{width}}  {value}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -34,6 +34,13 @@ def test_ci_soak_loses_nothing_under_worker_and_redis_kills(tmp_path: Path) -> N
     assert figures["lost"] == 0 and figures["pending"] == 0 and figures["unexpected"] == 0
     kills = figures["kills"]
     assert isinstance(kills, dict) and kills["redis"] == 1 and kills["SIGKILL"] >= 1
+    recovery = figures["recovery"]
+    assert isinstance(recovery, dict)
+    per_kill = recovery["per_kill"]
+    assert len(per_kill) == kills["SIGKILL"] + kills["SIGSTOP"], recovery
+    for kill in per_kill:  # a kill's jobs started again after it, or it had none in hand
+        assert (kill["recovery_s"] is None) == (kill["jobs_started_again"] == 0), kill
+        assert kill["recovery_s"] is None or kill["recovery_s"] > 0, kill
 
 
 @pytest.mark.timeout(120)
