@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -9,6 +10,7 @@ import click
 
 from . import logs
 from .cli_common import EXIT_USAGE, cli_settings, exit_code_for, fail
+from .settings import Settings
 
 __all__ = ["dashboard", "demo"]
 
@@ -122,6 +124,16 @@ def demo(**params: Any) -> None:
     show_envvar=True,
     help="Show everything, change nothing (no retry, remove, pause, ...).",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="CONVEYOR_FORWARDED_ALLOW_IPS",
+    show_envvar=True,
+    help=(
+        "Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Default: none, so the client address is the socket's "
+        "(a local process cannot pose as another client to dodge the login throttle)."
+    ),
+)
 def dashboard(
     host: str,
     port: int,
@@ -131,6 +143,7 @@ def dashboard(
     username: str | None,
     password: str | None,
     read_only: bool,
+    forwarded_allow_ips: str | None,
 ) -> None:
     """Serve the dashboard and the JSON API (http://HOST:PORT/). Without --token or
     --username/--password it binds to loopback only."""
@@ -159,4 +172,33 @@ def dashboard(
     click.echo(f"Conveyor dashboard on http://{shown}:{port}/  (Redis {settings.redacted_url()})")
     if not (token or username):
         click.echo("No credentials configured: serving loopback clients only.")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    unreachable = redis_problem(settings)
+    if unreachable:
+        click.echo(f"Warning: {unreachable} The dashboard says so until it answers.", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or "",
+    )
+
+
+def redis_problem(settings: Settings) -> str | None:
+    """Why Redis cannot be used now (said once at start, since the page may not be opened for a
+    while), or None when it answers a PING."""
+    from .storage.commands import ping
+    from .storage.redis import SyncRedis
+    from .storage.urls import redact_url
+
+    redis: SyncRedis | None = None
+    try:
+        redis = SyncRedis(dataclasses.replace(settings, socket_timeout_seconds=2.0))
+        redis.run(ping())
+    except Exception as exc:  # a hint at start: whatever the client raises must not stop serving
+        return f"Redis at {settings.redacted_url()}: {redact_url(str(exc)).rstrip('.')}."
+    finally:
+        if redis is not None:
+            redis.close()
+    return None

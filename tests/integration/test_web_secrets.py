@@ -113,6 +113,7 @@ def test_no_url_secret_reaches_the_dashboard_answers_or_its_output(
     proc.terminate()
     output = proc.output()
     assert "Conveyor dashboard on" in output
+    assert "Warning: Redis at" in output  # said at start, not only once the page is opened
     assert leaks(answers) == [], answers
     assert leaks(output) == [], output
 
@@ -129,6 +130,7 @@ def test_a_logged_in_client_of_a_reachable_redis_sees_no_secret_either(
     assert f"redis://:***@127.0.0.1:{server.port}/0" in answers  # /api/config
     public = every_answer(base)
     proc.terminate()
+    assert "Warning" not in proc.output()
     assert leaks(answers + public + proc.output()) == []
     # Without credentials, not even where Redis is.
     assert f"127.0.0.1:{server.port}" not in public

@@ -331,6 +331,11 @@ def test_repeated_failed_logins_are_slowed_down_per_client(
         # Even the right password waits: a throttled client learns nothing from an answer.
         r = c.post("/api/login", json={"username": USER, "password": PASSWORD})
         assert r.status_code == 429
+        # Posing as another client through a proxy header does not help: no proxy is trusted
+        # unless --forwarded-allow-ips names it.
+        posed = {"x-forwarded-for": "203.0.113.9"}
+        r = c.post("/api/login", json={"username": USER, "password": "guess-y"}, headers=posed)
+        assert r.status_code == 429
     print(f"20 wrong guesses took {time.monotonic() - started:.2f} s: {statuses}")
     # Another client (another loopback address) is not blocked.
     other = httpx.HTTPTransport(local_address="127.0.0.2")
