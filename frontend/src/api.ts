@@ -36,7 +36,8 @@ type JobQuery = NonNullable<paths["/api/queues/{queue}/jobs"]["get"]["parameters
 export type Sort = (typeof sortValues)[number];
 
 export class ApiError extends Error {
-  constructor(public status: number, public code: string, message: string) {
+  /** `retryAfter`: the seconds a 429 asks the client to wait (its Retry-After header). */
+  constructor(public status: number, public code: string, message: string, public retryAfter: number | null = null) {
     super(message);
   }
 }
@@ -66,7 +67,9 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   }
   if (!res.ok) {
     const e = (payload as { error?: { code?: string; message?: string } } | null)?.error;
-    throw new ApiError(res.status, e?.code ?? "http_error", e?.message ?? `HTTP ${res.status}`);
+    const wait = Number(res.headers.get("retry-after") ?? "NaN");
+    throw new ApiError(res.status, e?.code ?? "http_error", e?.message ?? `HTTP ${res.status}`,
+      Number.isFinite(wait) && wait > 0 ? wait : null);
   }
   return payload as T;
 }

@@ -3,6 +3,7 @@ inert XSS payloads, screenshots of every page."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,22 @@ def test_bidi_controls_are_shown_as_code_points_and_a_bad_link_does_not_break_th
     # test on any uncaught error in the page).
     page.goto(base + "#/%E0%A4%A")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+def test_a_throttled_login_counts_down_before_the_next_try(browser: Any, dashboard: Any) -> None:
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.goto(dashboard.url)
+    token = page.get_by_placeholder("API token")
+    sign_in = page.get_by_test_id("sign-in")
+    for i in range(12):  # a few wrong guesses are answered; then the server says wait
+        token.fill(f"wrong-guess-{i}")
+        sign_in.click()
+        page.wait_for_function("document.querySelector('[role=alert]').textContent !== ''")
+        if sign_in.is_disabled():
+            break
+    expect(sign_in).to_be_disabled()
+    expect(sign_in).to_have_text(re.compile(r"Try again in \d+ s"))
+    expect(page.get_by_role("alert")).to_contain_text("before the next try")
+    shot(page, "12-login-throttled")
+    context.close()
