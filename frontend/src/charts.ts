@@ -10,6 +10,22 @@ function cssVar(name: string): string {
 
 interface SeriesSpec { key: string; label: string; color: string; bars?: boolean }
 
+/** The smallest of 1, 2, 2.5, 5 x 10^k at or above `value`: the top of the y axis, so that the
+ * top gridline sits above every point instead of a line running past it. */
+export function niceCeil(value: number): number {
+  if (value <= 1) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  const step = [1, 2, 2.5, 5, 10].find((m) => m * power >= value) ?? 10;
+  return step * power;
+}
+
+/** The last value of a series that is not null: what the legend shows while the pointer is
+ * not over the chart (uPlot's default is a row of placeholders). */
+function latest(values: readonly (number | null)[]): number | null {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
+  return null;
+}
+
 export class Chart {
   readonly el: HTMLElement;
   private plot: uPlot | null = null;
@@ -48,14 +64,18 @@ export class Chart {
       height: 180,
       cursor: { drag: { x: false, y: false } },
       legend: { show: true },
-      scales: { x: { time: true }, y: { auto: true, range: (_u, min, max) => [Math.min(0, min), Math.max(max, 1)] } },
+      scales: { x: { time: true }, y: { auto: true, range: (_u, min, max) => [Math.min(0, min), niceCeil(max)] } },
       axes: [
         { stroke: axisColor, grid, ticks: grid },
         { stroke: axisColor, grid, ticks: grid, values: fmt, size: 72 },
       ],
       series: [
-        {},
-        ...this.specs.map((s) => ({
+        {
+          label: "At",
+          value: (_u: uPlot, v: number | null) =>
+            v === null ? "latest" : new Date(v * 1000).toLocaleTimeString(undefined, { hour12: false }),
+        },
+        ...this.specs.map((s, index) => ({
           label: s.label,
           stroke: s.color,
           fill: s.bars ? s.color + "aa" : undefined,
@@ -63,8 +83,10 @@ export class Chart {
           paths: s.bars ? bars : undefined,
           spanGaps: !s.bars,
           points: { show: false },
-          value: (_u: uPlot, v: number | null) =>
-            v === null ? "—" : this.unit === "ms" ? duration(v) : String(v),
+          value: (u: uPlot, v: number | null, _series: number, idx: number | null) => {
+            const shown = idx === null ? latest(u.data[index + 1] as (number | null)[]) : v;
+            return shown === null ? "—" : this.unit === "ms" ? duration(shown) : String(shown);
+          },
         })),
       ],
     };
@@ -92,6 +114,7 @@ export class Chart {
 export function throughputChart(): Chart {
   return new Chart("Throughput", [
     { key: "completed", label: "completed", color: cssVar("--ok"), bars: true },
+    { key: "retried", label: "retried", color: cssVar("--warn"), bars: true },
     { key: "failed", label: "failed", color: cssVar("--bad"), bars: true },
   ], "count");
 }

@@ -35,7 +35,14 @@ class Dashboard implements App {
   private busy = false;
 
   start(): void {
-    this.applyTheme(localStorage.getItem(THEME_KEY) ?? "dark");
+    // A choice made here wins; until then the system's light/dark preference, followed live.
+    const prefersLight = window.matchMedia("(prefers-color-scheme: light)");
+    this.applyTheme(localStorage.getItem(THEME_KEY) ?? (prefersLight.matches ? "light" : "dark"));
+    prefersLight.addEventListener("change", (ev) => {
+      if (localStorage.getItem(THEME_KEY)) return;
+      this.applyTheme(ev.matches ? "light" : "dark");
+      this.view?.restyle?.();
+    });
     const root = document.getElementById("app")!;
     replace(root, this.header(), this.banner, this.main,
       h("footer", {}, "Conveyor · ", h("a", { href: "api/openapi.json" }, "OpenAPI"), " · ",

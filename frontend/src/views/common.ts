@@ -18,12 +18,12 @@ export interface App {
   readonly ranges: readonly Range[];
 }
 
-/** "1h" -> "Last hour", "6h" -> "Last 6 hours", "7d" -> "Last 7 days". */
+/** "15m" -> "Last 15 minutes", "1h" -> "Last hour", "7d" -> "Last 7 days". */
 export function rangeLabel(range: Range): string {
-  const m = /^(\d+)([hd])$/.exec(range);
+  const m = /^(\d+)([mhd])$/.exec(range);
   if (!m) return range;
   const count = Number(m[1]);
-  const unit = m[2] === "h" ? "hour" : "day";
+  const unit = { m: "minute", h: "hour", d: "day" }[m[2] as "m" | "h" | "d"];
   return count === 1 ? `Last ${unit}` : `Last ${count} ${unit}s`;
 }
 
@@ -37,15 +37,18 @@ export function progressBar(progress: unknown): HTMLElement | null {
       ? (progress as { percent: number }).percent : null;
   if (value === null) return null;
   const pct = Math.max(0, Math.min(100, value));
-  const bar = h("div", { class: "progress", role: "progressbar", "aria-valuenow": pct, "aria-valuemin": 0, "aria-valuemax": 100 },
+  const bar = h("div", { class: "progress", role: "progressbar", "aria-label": `progress ${Math.round(pct)}%`, "aria-valuenow": pct, "aria-valuemin": 0, "aria-valuemax": 100 },
     h("div", { class: "progress-fill" }));
   (bar.firstElementChild as HTMLElement).style.width = `${pct}%`;
   return bar;
 }
 
+/** States whose count column a narrow screen drops first (waiting, active and failed stay). */
+export const NARROW_HIDDEN: ReadonlySet<State> = new Set<State>(["delayed", "completed"]);
+
 export function countsCells(queue: string, counts: Counts): HTMLElement[] {
   return STATES.map((s: State) =>
-    h("td", { class: `num c-${s}${counts[s] ? "" : " zero"}`, "data-testid": `count-${s}` },
+    h("td", { class: `num c-${s}${counts[s] ? "" : " zero"}${NARROW_HIDDEN.has(s) ? " narrow-hide" : ""}`, "data-testid": `count-${s}` },
       h("a", { href: `#/queues/${encodeURIComponent(queue)}/${s}` }, counts[s].toLocaleString())));
 }
 
@@ -78,4 +81,10 @@ export async function act(app: App, fn: () => Promise<unknown>, success?: string
 
 export function empty(text: string): HTMLElement {
   return h("div", { class: "empty" }, text);
+}
+
+/** The tab's title: what the view shows, the counts worth a glance from another tab first. */
+export function setTitle(what: string, counts?: Pick<Counts, "waiting" | "failed">): void {
+  const tally = counts ? `(${counts.waiting.toLocaleString()} waiting${counts.failed ? `, ${counts.failed.toLocaleString()} failed` : ""}) ` : "";
+  document.title = `${tally}${what} · Conveyor`;
 }

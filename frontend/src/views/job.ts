@@ -1,6 +1,6 @@
 import { api, ApiError, type Job } from "../api";
 import { duration, h, pretty, replace, stamp } from "../dom";
-import { act, type App, badge, confirmDialog, progressBar, type View } from "./common";
+import { act, type App, badge, confirmDialog, progressBar, setTitle, type View } from "./common";
 
 export function jobView(app: App, queue: string, id: string): View {
   const enc = encodeURIComponent(queue);
@@ -15,6 +15,7 @@ export function jobView(app: App, queue: string, id: string): View {
   }
 
   function render(j: Job): void {
+    setTitle(`#${j.id} ${j.name} (${j.state})`);
     replace(head,
       h("a", { href: `#/queues/${enc}`, class: "muted" }, `${queue} /`),
       h("h1", { "data-testid": "job-title" }, h("span", { class: "mono" }, `#${j.id}`), " ", h("span", { "data-testid": "job-name" }, j.name)),

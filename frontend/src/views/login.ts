@@ -9,7 +9,7 @@ export function loginView(_app: App, done: () => void): HTMLElement {
   const error = h("p", { class: "error-text", role: "alert" });
   const submit = h("button", { class: "primary", type: "submit", "data-testid": "sign-in" }, "Sign in");
   const form = h("form", { class: "card login" },
-    h("h2", {}, "Sign in to Conveyor"),
+    h("h1", { class: "login-title" }, "Sign in to Conveyor"),
     h("p", { class: "muted" }, "Use the dashboard token, or a username and password."),
     token, h("div", { class: "or" }, "or"), user, pass, error, submit);
   let timer: number | undefined;

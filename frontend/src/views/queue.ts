@@ -1,7 +1,7 @@
 import { api, type BulkAction, type JobPage, type QueueDetail, type State, STATES } from "../api";
 import { latencyChart, throughputChart } from "../charts";
 import { ago, duration, h, num, replace } from "../dom";
-import { act, type App, confirmDialog, empty, progressBar, type View } from "./common";
+import { act, type App, confirmDialog, empty, progressBar, setTitle, type View } from "./common";
 
 export function queueView(app: App, name: string, initialState: string): View {
   const state: State = (STATES as readonly string[]).includes(initialState) ? (initialState as State) : "waiting";
@@ -18,7 +18,8 @@ export function queueView(app: App, name: string, initialState: string): View {
   const pauseBtn = h("button", { "data-testid": "pause" }, "Pause");
   pauseBtn.addEventListener("click", () => void act(app, () => api.pause(name, !detail?.paused)));
   const info = h("div", { class: "queue-info muted" });
-  const tabs = h("div", { class: "tabs", role: "tablist" });
+  // Links to each state's list: a navigation, not an ARIA tablist (whose tabs would need panels).
+  const tabs = h("nav", { class: "tabs", "aria-label": "jobs by state" });
   const nameInput = h("input", { type: "search", placeholder: "Job name", "aria-label": "filter by job name", "data-testid": "filter-name" });
   const searchInput = h("input", { type: "search", placeholder: "Search in data…", "aria-label": "search in job data", "data-testid": "search" });
   const idInput = h("input", { type: "search", placeholder: "Find by id", "aria-label": "find job by id", "data-testid": "find-id" });
@@ -56,9 +57,9 @@ export function queueView(app: App, name: string, initialState: string): View {
     h("div", { class: "card" },
       h("div", { class: "toolbar row wrap" }, filters, findForm, h("div", { class: "spacer" }), stateActions),
       bulkBar,
-      h("div", { class: "table-wrap" }, h("table", { class: "table jobs", "data-testid": "jobs" },
+      h("div", { class: "table-wrap", tabindex: 0 }, h("table", { class: "table jobs", "data-testid": "jobs" },
         h("thead", {}, h("tr", {}, h("th", { class: "check" }, selectAll), h("th", {}, "Id"), h("th", {}, "Name"),
-          h("th", {}, "Data"), h("th", {}, "Attempts"), h("th", {}, "Progress"),
+          h("th", { class: "narrow-hide" }, "Data"), h("th", {}, "Attempts"), h("th", { class: "narrow-hide" }, "Progress"),
           h("th", {}, state === "failed" ? "Error" : "When"))),
         tbody)),
       pager));
@@ -66,11 +67,13 @@ export function queueView(app: App, name: string, initialState: string): View {
   function renderTabs(): void {
     replace(tabs, STATES.map((s) => h("a", {
       class: s === state ? "tab active" : "tab", href: `#/queues/${enc}/${s}`, "data-testid": `tab-${s}`,
+      "aria-current": s === state ? "page" : null,
     }, s, h("span", { class: "tab-count" }, num(detail?.counts[s] ?? 0)))));
   }
 
   function renderHeader(): void {
     if (!detail) return;
+    setTitle(name, detail.counts);
     pauseBtn.textContent = detail.paused ? "Resume" : "Pause";
     pauseBtn.className = detail.paused ? "primary" : "";
     pauseBtn.hidden = app.readOnly;
@@ -155,9 +158,9 @@ export function queueView(app: App, name: string, initialState: string): View {
         h("td", { class: "check" }, box),
         h("td", { class: "mono" }, h("a", { href: link }, job.id)),
         h("td", {}, h("a", { href: link }, job.name)),
-        h("td", { class: "mono preview" }, job.data_preview),
+        h("td", { class: "mono preview narrow-hide" }, job.data_preview),
         h("td", { class: "num" }, `${job.attempts_made}/${job.attempts}`),
-        h("td", {}, progressBar(job.progress) ?? ""),
+        h("td", { class: "narrow-hide" }, progressBar(job.progress) ?? ""),
         h("td", {}, when));
     }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match." : `No ${state} jobs.`))));
     renderBulk();

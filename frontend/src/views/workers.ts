@@ -1,18 +1,19 @@
 import { api } from "../api";
 import { ago, h, replace } from "../dom";
-import { type App, empty, type View } from "./common";
+import { type App, empty, setTitle, type View } from "./common";
 
 export function workersView(_app: App): View {
   const tbody = h("tbody", {});
   const el = h("section", {},
     h("h1", {}, "Workers"),
-    h("div", { class: "card" }, h("div", { class: "table-wrap" },
+    h("div", { class: "card" }, h("div", { class: "table-wrap", tabindex: 0 },
       h("table", { class: "table", "data-testid": "workers" },
         h("thead", {}, h("tr", {}, ...["Worker", "Host", "PID", "Queues", "Busy", "Concurrency", "Processed", "Failed", "Heartbeat", "Up since"]
           .map((t, i) => h("th", { class: i >= 4 && i <= 7 ? "num" : "" }, t)))),
         tbody))));
   async function refresh(): Promise<void> {
     const { workers } = await api.workers();
+    setTitle(`Workers (${workers.length} online)`);
     const now = Date.now();
     replace(tbody, workers.length ? workers.map((w) => h("tr", {},
       h("td", { class: "mono" }, w.id), h("td", {}, w.host), h("td", { class: "mono" }, String(w.pid)),

@@ -29,6 +29,8 @@ __all__ = [
 
 #: Chart ranges: name -> (minutes covered, minutes per point).
 RANGES: dict[str, tuple[int, int]] = {
+    # First: the dashboard's default, short enough that a fresh queue's data fills the chart.
+    "15m": (15, 1),
     "1h": (60, 1),
     "6h": (360, 5),
     "24h": (1440, 15),
