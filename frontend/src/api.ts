@@ -20,6 +20,7 @@ export type QueueSummary = Schemas["QueueSummary"];
 export type MetricsSummary = Schemas["MetricsSummary"];
 export type Metrics = Schemas["Metrics"];
 export type Worker = Schemas["Worker"];
+export type WorkerNow = Schemas["WorkerNow"];
 export type QueueDetail = Schemas["QueueDetail"];
 export type JobSummary = Schemas["JobSummary"];
 export type JobPage = Schemas["JobPage"];
@@ -102,5 +103,5 @@ export const api = {
     request<{ count: number }>("POST", `${q(queue)}/clean`, { state }),
   metrics: (queue: string | null, range: Range) =>
     request<Metrics>("GET", queue ? `${q(queue)}/metrics?range=${range}` : `api/metrics?range=${range}`),
-  workers: () => request<{ workers: Worker[] }>("GET", "api/workers"),
+  workers: () => request<{ workers: WorkerNow[] }>("GET", "api/workers"),
 };

@@ -34,16 +34,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["Supervisor", "watch_parent"]
+__all__ = ["RESTARTS_ENV", "Supervisor", "watch_parent"]
 
 log = logging.getLogger("conveyor.supervisor")
 
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".tox"}
 
 
+#: The environment variable that tells a worker process how often its slot was restarted (its
+#: heartbeat publishes it, so the workers view shows a crash loop).
+RESTARTS_ENV = "CONVEYOR_WORKER_RESTARTS"
+
+
 @dataclasses.dataclass(slots=True)
 class _Slot:
     number: int
+    #: How many times this slot's process died and was started again (told to the child).
+    restarts: int = 0
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
@@ -137,6 +144,7 @@ class Supervisor:
     def _start(self, slot: _Slot) -> None:
         env = dict(self.env)
         env["CONVEYOR_WORKER_PROCESS"] = str(slot.number)
+        env[RESTARTS_ENV] = str(slot.restarts)
         try:
             slot.proc = subprocess.Popen(
                 self.command, env=env, stdin=subprocess.DEVNULL, process_group=0
@@ -177,6 +185,7 @@ class Supervisor:
             delay = self.backoff(slot.quick_deaths)
             slot.restart_at = now + delay
             self.restarts += 1
+            slot.restarts += 1
             log.warning(
                 "worker process %d (pid %d) %s after %.1f s; restarting in %.1f s",
                 slot.number,

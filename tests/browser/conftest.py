@@ -50,9 +50,16 @@ async def flaky(job):
         raise RuntimeError("smtp refused: " + str((job.data or {}).get("note", "")))
     return {"ok": True}
 
+async def hold(job):
+    # Runs until the flag file exists (at most 30 s): a job to watch while it runs.
+    for _ in range(300):
+        if os.path.exists(flag):
+            return "released"
+        await asyncio.sleep(0.1)
+
 async def main():
     print("worker starting", flush=True)
-    await Worker(queue, {"send": send, "flaky": flaky}, concurrency=4).run()
+    await Worker(queue, {"send": send, "flaky": flaky, "hold": hold}, concurrency=4).run()
 
 asyncio.run(main())
 """

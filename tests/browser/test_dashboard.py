@@ -194,3 +194,20 @@ def test_a_throttled_login_counts_down_before_the_next_try(browser: Any, dashboa
     expect(page.get_by_role("alert")).to_contain_text("before the next try")
     shot(page, "12-login-throttled")
     context.close()
+
+
+def test_the_workers_view_shows_what_each_worker_runs_now(
+    page: Any, queue: SyncQueue, start_worker: Any, flag_file: Path
+) -> None:
+    held = queue.add("hold", {"report": 7})
+    start_worker()
+    page.goto(page.url.split("#")[0] + "#/workers")
+    running = page.get_by_test_id("workers").get_by_test_id("running")
+    expect(running).to_contain_text(f"#{held.id} hold")
+    expect(running).to_contain_text(f"{QUEUE} · for")
+    expect(page.get_by_test_id("restarts")).to_have_text("0")
+    shot(page, "06b-workers-running")
+    running.get_by_role("link", name=f"#{held.id}").click()
+    expect(page.get_by_test_id("job-name")).to_have_text("hold")
+    flag_file.touch()
+    wait_for(lambda: queue.counts()["completed"] == 1, timeout=20, message="the held job ends")

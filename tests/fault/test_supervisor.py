@@ -3,6 +3,7 @@ them all on SIGTERM, and leaves nothing behind even when it is killed itself."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -14,6 +15,8 @@ from tests.support.processes import ProcessManager, SpawnedProcess
 from tests.support.waiting import wait_for
 
 from conveyor import SyncQueue
+from conveyor.admin.discovery import QueueDiscovery
+from conveyor.settings import Settings
 from conveyor.supervisor import Supervisor
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(90)]
@@ -55,6 +58,17 @@ def _children(proc: SpawnedProcess) -> dict[int, int]:
     return found
 
 
+def _restarts(redis_url: str, key_prefix: str) -> dict[int, int]:
+    """pid -> the restarts its heartbeat publishes, for every live worker."""
+
+    async def read() -> dict[int, int]:
+        settings = Settings(url=redis_url, prefix=key_prefix)
+        async with QueueDiscovery(settings=settings) as discovery:
+            return {w["pid"]: w["restarts"] for w in await discovery.workers()}
+
+    return asyncio.run(read())
+
+
 @pytest.fixture
 def supervised(
     tmp_path: Path, spawn: ProcessManager, redis_url: str, key_prefix: str
@@ -82,6 +96,10 @@ def test_a_killed_worker_is_restarted_and_sigterm_stops_all(
         pids = {queue.wait(job.id, timeout=20) for job in jobs}
     current = set(_children(proc).values())
     assert pids <= current
+    # Each worker's heartbeat says how often its slot was restarted (the workers view shows it).
+    restarted, untouched = _children(proc)[1], first[2]
+    wait_for(lambda: _restarts(redis_url, key_prefix).get(restarted) == 1, timeout=10)
+    assert _restarts(redis_url, key_prefix)[untouched] == 0
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, proc.describe()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -206,6 +207,14 @@ async def test_cancel_stops_a_running_job_and_delete_refuses_it(
         workers = (await client.get("/api/workers")).json()["workers"]
         assert workers and workers[0]["concurrency"] == 5
         assert "run" in workers[0]["queues"]
+        # What the worker runs now, from its lease: the job, its queue and since when.
+        assert workers[0]["running_total"] == 1
+        (now_running,) = workers[0]["running"]
+        assert {k: now_running[k] for k in ("queue", "id", "name")} == {
+            "queue": "run", "id": job.id, "name": "slow",
+        }  # fmt: skip
+        assert 0 <= time.time() * 1000 - now_running["since"] < 30_000
+        assert workers[0]["restarts"] == 0  # no supervisor restarted it
         r = await client.post(f"/api/queues/run/jobs/{job.id}/cancel")
         assert r.status_code == 200
         await async_wait_for(lambda: _count(client, "run", "failed", 1), timeout=10)

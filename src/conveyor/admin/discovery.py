@@ -185,12 +185,17 @@ class QueueDiscovery:
             )
         return out
 
-    async def workers(self) -> list[dict[str, Any]]:
-        """Every live worker (deduplicated across queues), with its last heartbeat."""
+    async def workers(self, *, running: bool = False) -> list[dict[str, Any]]:
+        """Every live worker (deduplicated across queues), with its last heartbeat; with
+        ``running``, also what it runs now (``running``: up to ``RUNNING_SHOWN`` jobs, oldest
+        first, and ``running_total``), as Sidekiq's Busy page shows."""
         names = await self.queue_names()
-        replies = await self.redis.run_many([self._commands(n).workers() for n in names])
+        ops: list[Op[Any]] = [self._commands(n).workers() for n in names]
+        if running:
+            ops += [self._commands(n).running() for n in names]
+        replies = await self.redis.run_many(ops) if ops else []
         seen: dict[str, dict[str, Any]] = {}
-        for entries in replies:
+        for entries in replies[: len(names)]:
             for entry in entries:
                 if not entry[2]:
                     continue
@@ -198,6 +203,18 @@ class QueueDiscovery:
                 known = seen.get(info["id"])
                 if known is None or info["last_heartbeat"] > known["last_heartbeat"]:
                     seen[info["id"]] = info
+        if running:
+            jobs = sorted((j for per_queue in replies[len(names) :] for j in per_queue),
+                          key=lambda j: j["since"])  # fmt: skip
+            for info in seen.values():
+                mine = [j for j in jobs if j["worker"] == info["id"]]
+                info["running_total"] = len(mine)
+                # The leases are current; the heartbeat's count may be a beat old.
+                info["busy"] = len(mine)
+                info["running"] = [
+                    {k: j[k] for k in ("queue", "id", "name", "since")}
+                    for j in mine[:RUNNING_SHOWN]
+                ]
         return sorted(seen.values(), key=lambda w: (w["host"], w["pid"], w["id"]))
 
 
@@ -224,6 +241,10 @@ class AdminQueue(Queue):
         return await self._drive(procedure)
 
 
+#: A worker's running jobs listed in the workers view (the count says how many more).
+RUNNING_SHOWN = 20
+
+
 def worker_info(entry: tuple[str, int, str | None]) -> dict[str, Any]:
     """A worker's registry entry (id, last beat, its JSON description) as a plain dict."""
     worker_id, beat, raw = entry
@@ -242,6 +263,7 @@ def worker_info(entry: tuple[str, int, str | None]) -> dict[str, Any]:
         "busy": int(info.get("busy") or 0),
         "processed": int(info.get("processed") or 0),
         "failed": int(info.get("failed") or 0),
+        "restarts": int(info.get("restarts") or 0),
         "started_at": info.get("started_at"),
         "version": info.get("version"),
         "last_heartbeat": beat,

@@ -193,6 +193,33 @@ class QueueReads:
 
         return Op((("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES"),), parse)
 
+    def running(self) -> Op[list[dict[str, Any]]]:
+        """The jobs leased now, each ``{"queue", "id", "name", "worker", "since"}`` (``since``:
+        the lease's start, ms), oldest first: the leases hash, then the jobs' names. The hash
+        holds one entry per job running, so its size is bounded by the workers' slots."""
+
+        def parse(r: list[Any]) -> list[dict[str, Any]] | Op[list[dict[str, Any]]]:
+            leases = []
+            for job_id, value in dict(r[0] or {}).items():
+                try:
+                    lease = Lease.parse(str(value))
+                    leases.append((str(job_id), lease.worker, int(lease.started)))
+                except ValueError:  # a malformed entry is skipped here, not fatal to a view
+                    continue
+            if not leases:
+                return []
+            leases.sort(key=lambda entry: entry[2])
+
+            def named(names: list[Any]) -> list[dict[str, Any]]:
+                return [
+                    {"queue": self.queue, "id": i, "name": n, "worker": w, "since": since}
+                    for (i, w, since), (n,) in zip(leases, names, strict=True)
+                ]
+
+            return Op(tuple(("HMGET", self.keys.job(i), "name") for i, _, _ in leases), named)
+
+        return Op((("HGETALL", self.keys.leases),), parse)
+
     def job_fields(self, ids: Sequence[str], fields: Sequence[str]) -> Op[list[list[str | None]]]:
         """Some fields of many jobs (HMGET each) in one round trip."""
         return Op(tuple(("HMGET", self.keys.job(i), *fields) for i in ids), list)

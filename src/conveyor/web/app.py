@@ -255,7 +255,7 @@ class _Api:
         return await self.admin.metrics(None, self.chart_range(request))
 
     async def workers(self, request: Request) -> dict[str, Any]:
-        return {"workers": await self.admin.workers()}
+        return {"workers": await self.admin.workers(running=True)}
 
     # -- writes --------------------------------------------------------------------------------
 

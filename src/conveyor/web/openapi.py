@@ -87,11 +87,20 @@ _SCHEMAS: dict[str, Any] = {
             "busy": _INT,
             "processed": _INT,
             "failed": _INT,
+            "restarts": _INT,
             "started_at": _NULLABLE_INT,
             "version": _NULLABLE_TEXT,
             "last_heartbeat": _INT,
         }
     ),
+    "RunningJob": _closed({"queue": _TEXT, "id": _TEXT, "name": _NULLABLE_TEXT, "since": _INT}),
+    # /api/workers: a worker and what it runs now (up to 20 jobs, oldest first, and the count).
+    "WorkerNow": {
+        "allOf": [
+            _ref("Worker"),
+            _closed({"running": _array(_ref("RunningJob")), "running_total": _INT}),
+        ]
+    },
     "MetricsSummary": _closed(
         {
             "completed": _INT,
@@ -426,7 +435,7 @@ def build_spec() -> dict[str, Any]:
                 "Live workers",
                 _responses(
                     "200",
-                    _obj({"workers": {"type": "array", "items": _ref("Worker")}}, ["workers"]),
+                    _obj({"workers": {"type": "array", "items": _ref("WorkerNow")}}, ["workers"]),
                     _READ,
                 ),
                 tag="workers",

@@ -31,6 +31,7 @@ from ..storage.commands import QueueCommands
 from ..storage.protocol import LEASE_SEPARATOR
 from ..storage.redis import AsyncRedis
 from ..storage.safety import check_safety_async
+from ..supervisor import RESTARTS_ENV
 from ..version import __version__
 from .acks import Acknowledger
 from .context import LeasedJobContext
@@ -287,6 +288,7 @@ class Worker:
                 "processed": self.processed,
                 "failed": self.failed,
                 "leases_lost": self.leases_lost,
+                "restarts": _restarts(),
                 "started_at": int(self._started_at * 1000),
                 "version": __version__,
             }
@@ -350,3 +352,11 @@ class _FetchHost:
     async def wait_until_settled(self) -> None:
         self._leased.settled.clear()
         await first_of(self._leased.settled.wait(), self._stopping.wait())
+
+
+def _restarts() -> int:
+    """How often the supervisor restarted this process's slot (0 when none runs it)."""
+    try:
+        return max(int(os.environ.get(RESTARTS_ENV, "0")), 0)
+    except ValueError:
+        return 0
