@@ -76,6 +76,12 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 }
 
 const q = (name: string) => `api/queues/${encodeURIComponent(name)}`;
+/** The live event streams (server-sent events; see web/live.py). */
+export const streams = {
+  all: "api/events",
+  queue: (name: string) => `${q(name)}/events`,
+  job: (queue: string, id: string) => `${q(queue)}/events?job=${encodeURIComponent(id)}`,
+};
 const j = (queue: string, id: string) => `${q(queue)}/jobs/${encodeURIComponent(id)}`;
 
 export const api = {

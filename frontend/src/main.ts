@@ -1,4 +1,5 @@
-// Conveyor dashboard: hash-routed views over the JSON API, refreshed by polling.
+// Conveyor dashboard: hash-routed views over the JSON API, refreshed when the server's event
+// stream says something changed (server-sent events), with polling as the fallback.
 import "./style.css";
 import { api, ApiError, type Config, DOCUMENTED_RANGES, type Range } from "./api";
 import { h, plain, replace } from "./dom";
@@ -20,6 +21,10 @@ function decodePart(part: string): string {
 }
 
 const POLL_KEY = "conveyor.poll";
+/** While the event stream is open, a poll still runs this seldom: a safety net, not the driver. */
+const STREAMING_POLL_SECONDS = 30;
+/** Refreshes driven by events come at most this often (a burst is one refresh). */
+const EVENT_REFRESH_MS = 500;
 const THEME_KEY = "conveyor.theme";
 
 class Dashboard implements App {
@@ -33,6 +38,11 @@ class Dashboard implements App {
   /** Seconds between refreshes (0: paused); set from the served choices once config is in. */
   private pollSeconds = 0;
   private busy = false;
+  /** The open event stream (null: none, e.g. paused, hidden, or the server offers none). */
+  private source: EventSource | null = null;
+  private streaming = false;
+  private lastRefresh = 0;
+  private eventTimer: number | undefined;
 
   start(): void {
     // A choice made here wins; until then the system's light/dark preference, followed live.
@@ -48,7 +58,7 @@ class Dashboard implements App {
       h("footer", {}, "Conveyor · ", h("a", { href: "api/openapi.json" }, "OpenAPI"), " · ",
         h("a", { href: "metrics" }, "Prometheus metrics")));
     window.addEventListener("hashchange", () => void this.route());
-    document.addEventListener("visibilitychange", () => this.schedule());
+    document.addEventListener("visibilitychange", () => { this.follow(); this.schedule(); });
     void this.boot();
   }
 
@@ -76,6 +86,7 @@ class Dashboard implements App {
     poll.addEventListener("change", () => {
       this.pollSeconds = Number(poll.value);
       localStorage.setItem(POLL_KEY, poll.value);
+      this.follow();
       this.schedule();
     });
     const theme = h("button", { class: "ghost", title: "toggle dark / light", "aria-label": "toggle theme" }, "◐");
@@ -111,6 +122,7 @@ class Dashboard implements App {
       view = overviewView(this);
     }
     this.view = view;
+    this.follow();
     for (const a of document.querySelectorAll("header nav a")) {
       const href = a.getAttribute("href") ?? "";
       a.classList.toggle("active", href === "#/" + (parts[0] === "workers" ? "workers" : "") );
@@ -119,9 +131,44 @@ class Dashboard implements App {
     await this.refresh();
   }
 
+  /** Open the current view's event stream (closing any other), unless updates are paused or
+   * the page is hidden. EventSource reconnects by itself, resuming from the last event id. */
+  private follow(): void {
+    const url = this.pollSeconds > 0 && !document.hidden ? this.view?.events ?? null : null;
+    if (this.source && this.source.url.endsWith(url ?? "\0")) return;
+    this.source?.close();
+    this.source = null;
+    this.streaming = false;
+    if (!url) return this.showLive();
+    const source = new EventSource(url);
+    this.source = source;
+    const changed = () => this.onEvent();
+    source.addEventListener("open", () => { this.streaming = true; this.schedule(); });
+    source.addEventListener("message", changed);
+    source.addEventListener("queues", changed);
+    source.addEventListener("unreachable", changed); // the refresh shows the error
+    source.addEventListener("error", () => {
+      // Reconnecting (or refused for good, e.g. 503 too many streams): poll meanwhile.
+      this.streaming = false;
+      if (source.readyState === EventSource.CLOSED && this.source === source) this.source = null;
+      this.schedule();
+    });
+  }
+
+  /** Something changed: refresh now, or as soon as EVENT_REFRESH_MS has passed since the last. */
+  private onEvent(): void {
+    if (this.eventTimer !== undefined) return;
+    const wait = Math.max(this.lastRefresh + EVENT_REFRESH_MS - Date.now(), 0);
+    this.eventTimer = window.setTimeout(() => {
+      this.eventTimer = undefined;
+      void this.refresh();
+    }, wait);
+  }
+
   async refresh(): Promise<void> {
     if (!this.view || this.busy) return this.schedule();
     this.busy = true;
+    this.lastRefresh = Date.now();
     const view = this.view;
     try {
       await view.refresh();
@@ -152,19 +199,25 @@ class Dashboard implements App {
     const on = this.pollSeconds > 0 && !document.hidden;
     this.live.classList.toggle("on", on && !this.liveDown);
     this.live.classList.toggle("down", this.liveDown);
-    this.live.textContent = this.liveDown ? "offline" : on ? "live" : "paused";
-    this.live.title = this.liveDown ? "cannot reach Redis or the server; retrying" : "live updates";
+    this.live.textContent = this.liveDown ? "offline" : !on ? "paused" : this.streaming ? "live" : "polling";
+    this.live.title = this.liveDown ? "cannot reach Redis or the server; retrying"
+      : this.streaming ? "updates as they happen (server-sent events)"
+        : on ? `refreshing every ${this.pollSeconds} s` : "updates paused";
   }
 
   schedule(): void {
     window.clearTimeout(this.timer);
     const on = this.pollSeconds > 0 && !document.hidden;
     this.showLive();
-    if (on) this.timer = window.setTimeout(() => void this.refresh(), this.pollSeconds * 1000);
+    const seconds = this.streaming ? Math.max(this.pollSeconds, STREAMING_POLL_SECONDS) : this.pollSeconds;
+    if (on) this.timer = window.setTimeout(() => void this.refresh(), seconds * 1000);
   }
 
   private showLogin(): void {
     window.clearTimeout(this.timer);
+    this.source?.close();
+    this.source = null;
+    this.streaming = false;
     this.view?.destroy?.();
     this.view = null;
     replace(this.main, loginView(this, () => void this.route()));

@@ -180,6 +180,8 @@ def dashboard(
         host=host,
         port=port,
         log_level="warning",
+        # Live event streams never end by themselves: give them this long at shutdown.
+        timeout_graceful_shutdown=3,
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips or "",
     )

@@ -211,3 +211,26 @@ def test_the_workers_view_shows_what_each_worker_runs_now(
     expect(page.get_by_test_id("job-name")).to_have_text("hold")
     flag_file.touch()
     wait_for(lambda: queue.counts()["completed"] == 1, timeout=20, message="the held job ends")
+
+
+def test_server_sent_events_drive_the_views_not_the_poll(
+    page: Any, queue: SyncQueue, start_worker: Any, flag_file: Path
+) -> None:
+    # The slowest poll: a stream open, the next poll is 30 s away; every change below shows
+    # within a few seconds, so it came from the event stream.
+    page.get_by_test_id("poll").select_option("10")
+    expect(page.get_by_test_id("live")).to_have_text("live")
+    queue.add("send", {"to": "first@example.com"})  # the queue appears on the overview
+    expect(_row(page).get_by_test_id("count-waiting")).to_have_text("1", timeout=8_000)
+    queue.add("send", {"to": "second@example.com"})
+    expect(_row(page).get_by_test_id("count-waiting")).to_have_text("2", timeout=5_000)
+    held = queue.add("hold", {})
+    start_worker()
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}/jobs/{held.id}")
+    expect(page.get_by_test_id("state")).to_have_text("active", timeout=15_000)
+    flag_file.touch()
+    expect(page.get_by_test_id("state")).to_have_text("completed", timeout=5_000)
+    expect(page.get_by_test_id("job-result")).to_contain_text("released")
+    # Paused means paused: the stream is closed too.
+    page.get_by_test_id("poll").select_option("0")
+    expect(page.get_by_test_id("live")).to_have_text("paused")

@@ -5,6 +5,8 @@ import { h } from "../dom";
 export interface View {
   el: HTMLElement;
   refresh(): Promise<void>;
+  /** The server-sent event stream whose messages mean "refresh now" (polling is the fallback). */
+  events?: string;
   destroy?(): void;
   restyle?(): void;
 }

@@ -1,4 +1,4 @@
-import { api, ApiError, type Job } from "../api";
+import { api, ApiError, type Job, streams } from "../api";
 import { duration, h, pretty, replace, stamp } from "../dom";
 import { act, type App, badge, confirmDialog, progressBar, setTitle, type View } from "./common";
 
@@ -117,5 +117,5 @@ export function jobView(app: App, queue: string, id: string): View {
     }
   }
 
-  return { el, refresh };
+  return { el, refresh, events: streams.job(queue, id) };
 }

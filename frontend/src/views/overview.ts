@@ -1,4 +1,4 @@
-import { api, type Metrics, type QueueSummary, STATES } from "../api";
+import { api, type Metrics, type QueueSummary, STATES, streams } from "../api";
 import { latencyChart, throughputChart } from "../charts";
 import { duration, h, num, replace } from "../dom";
 import { type App, countsCells, empty, NARROW_HIDDEN, rangeLabel, setTitle, type View } from "./common";
@@ -74,6 +74,7 @@ export function overviewView(app: App): View {
   return {
     el,
     refresh,
+    events: streams.all,
     destroy: () => { throughput.destroy(); wait.destroy(); run.destroy(); },
     restyle: () => { throughput.restyle(); wait.restyle(); run.restyle(); },
   };

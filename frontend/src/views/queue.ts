@@ -1,4 +1,4 @@
-import { api, type BulkAction, type JobPage, type QueueDetail, type State, STATES } from "../api";
+import { api, type BulkAction, type JobPage, type QueueDetail, type State, STATES, streams } from "../api";
 import { latencyChart, throughputChart } from "../charts";
 import { ago, duration, h, num, replace } from "../dom";
 import { act, type App, confirmDialog, empty, progressBar, setTitle, type View } from "./common";
@@ -198,6 +198,7 @@ export function queueView(app: App, name: string, initialState: string): View {
   return {
     el,
     refresh,
+    events: streams.queue(name),
     destroy: () => { throughput.destroy(); run.destroy(); },
     restyle: () => { throughput.restyle(); run.restyle(); },
   };

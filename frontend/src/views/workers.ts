@@ -1,4 +1,4 @@
-import { api, type WorkerNow } from "../api";
+import { api, streams, type WorkerNow } from "../api";
 import { ago, duration, h, replace } from "../dom";
 import { type App, empty, setTitle, type View } from "./common";
 
@@ -42,5 +42,5 @@ export function workersView(_app: App): View {
       h("td", { class: "narrow-hide" }, ago(w.started_at, now)))) :
       h("tr", {}, h("td", { colspan: columns.length }, empty("No workers online. Start one with: conveyor worker app:queue"))));
   }
-  return { el, refresh };
+  return { el, refresh, events: streams.all };
 }

@@ -10,7 +10,7 @@ of one queue are built by ``commands.QueueCommands``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from .keys import registry_key
@@ -25,6 +25,7 @@ __all__ = [
     "info",
     "ping",
     "queue_names",
+    "read_event_streams",
     "registry_prefixes",
     "server_time_ms",
     "unblock_client",
@@ -144,6 +145,22 @@ def wait_for_marker(markers: Sequence[str], timeout: float) -> Op[bool]:
     """Block on the queues' marker keys (BZPOPMIN) for at most ``timeout`` seconds: True when a
     marker was popped (an add, a due delayed job, a resume), False when the time ran out."""
     return Op((("BZPOPMIN", *markers, timeout),), lambda r: r[0] is not None)
+
+
+def read_event_streams(
+    after: Mapping[str, str], count: int, block_ms: int
+) -> Op[list[tuple[str, list[Any]]]]:
+    """One blocking XREAD of several event streams (key -> the last id read): the
+    (key, entries) of those that have new ones. The keys must share a node (not on Cluster)."""
+    command = ("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *after, *after.values())
+
+    def parse(r: list[Any]) -> list[tuple[str, list[Any]]]:
+        reply = r[0] or []
+        if isinstance(reply, dict):  # RESP3 answers a map
+            return [(str(k), list(v)) for k, v in reply.items()]
+        return [(str(k), list(v)) for k, v in reply]
+
+    return Op((command,), parse)
 
 
 def unblock_client(client_id: int) -> Op[bool]:

@@ -39,6 +39,7 @@ from .contract import (
 from .errors import web_error
 from .fields import parse_query
 from .limits import MAX_BODY, BodyLimitMiddleware, BodyTooLarge
+from .live import LiveEvents
 from .openapi import build_spec
 from .prometheus import render_metrics
 from .security import (
@@ -347,6 +348,7 @@ def create_app(
     if secret_key is not None:
         security.secret_key = secret_key
     api = _Api(admin, security)
+    live = LiveEvents(admin)
     ep = api.endpoint
 
     def route(path: str, handler: Handler, methods: list[str], **kw: bool) -> Route:
@@ -362,6 +364,8 @@ def create_app(
         route("/metrics", api.prometheus, ["GET"]),
         route("/api/metrics", api.all_metrics, ["GET"]),
         route("/api/workers", api.workers, ["GET"]),
+        route("/api/events", live.all_queues_stream, ["GET"]),
+        route(f"{q}/events", live.queue_stream, ["GET"]),
         route("/api/queues", api.queues, ["GET"]),
         route(q, api.queue, ["GET"]),
         route(f"{q}/metrics", api.metrics, ["GET"]),

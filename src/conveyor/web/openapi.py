@@ -94,6 +94,12 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
     "RunningJob": _closed({"queue": _TEXT, "id": _TEXT, "name": _NULLABLE_TEXT, "since": _INT}),
+    "LiveEvents": _closed(
+        {
+            "events": _array(_closed({"queue": _TEXT, "event": _TEXT, "job": _TEXT})),
+            "count": _INT,
+        }
+    ),
     # /api/workers: a worker and what it runs now (up to 20 jobs, oldest first, and the count).
     "WorkerNow": {
         "allOf": [
@@ -252,7 +258,8 @@ _ERRORS = {
     "413": "payload too large",
     "415": "body is not JSON",
     "429": "too many failed logins from this client: wait Retry-After seconds",
-    "503": "Redis unavailable",
+    "501": "not on Redis Cluster",
+    "503": "Redis unavailable, or too many live streams open",
 }
 
 
@@ -277,6 +284,17 @@ _ID = JOB_ID.parameter("path")
 _RANGE_PARAM = RANGE_QUERY.parameter()
 _READ = "401 403 429 503"
 _WRITE = "400 401 403 415 429 503"
+
+
+def _event_stream(codes: str) -> dict[str, Any]:
+    """A text/event-stream answer: each message's data is a ``LiveEvents`` object, its id the
+    last stream entry read (send it back as Last-Event-ID to resume)."""
+    out = _responses("200", _ref("LiveEvents"), codes)
+    out["200"] = {
+        "description": 'server-sent events; event "queues" when a queue appeared',
+        "content": {"text/event-stream": {"schema": _ref("LiveEvents")}},
+    }
+    return out
 
 
 def _op(summary: str, responses: dict[str, Any], params: list[Any] | None = None,
@@ -428,6 +446,24 @@ def build_spec() -> dict[str, Any]:
                 _responses("200", _ref("Metrics"), f"{_READ} 400"),
                 [_RANGE_PARAM],
                 tag="metrics",
+            )
+        },
+        "/api/events": {
+            "get": _op(
+                "Live: every queue's transitions as server-sent events (one Redis node only)",
+                _event_stream(f"{_READ} 501"),
+                tag="live",
+            )
+        },
+        "/api/queues/{queue}/events": {
+            "get": _op(
+                "Live: one queue's transitions (or one job's, with job=) as server-sent events",
+                _event_stream(f"{_READ} 404"),
+                [
+                    _Q,
+                    {"name": "job", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                tag="live",
             )
         },
         "/api/workers": {
