@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["outbox_relay"]
 
 
-@click.command("outbox-relay")
+@click.command(name="outbox-relay")
 @click.argument("queue")
 @click.option(
     "--dsn",
