@@ -169,19 +169,41 @@ try:
 except RuntimeError:
     pass
 from billing.models import Order
-print(json.dumps({"kept": kept.json()["order"], "orders": Order.objects.count()}))
+from django.db import transaction
+from conveyor.errors import ConfigurationError
+from conveyor.integrations.django import add_on_commit
+
+with transaction.atomic():
+    add_on_commit("emails", "plain", {"n": 1})  # a plain Conveyor job, same rule
+try:
+    with transaction.atomic():
+        add_on_commit("emails", "plain", {"n": 2})
+        raise RuntimeError
+except RuntimeError:
+    pass
+refused = ""
+try:
+    add_on_commit("emails", "plain", {}, atempts=2)
+except ConfigurationError as exc:
+    refused = str(exc)
+print(json.dumps({"kept": kept.json()["order"], "orders": Order.objects.count(),
+                  "refused": refused}))
 """
 )
 
 
-def test_enqueue_on_commit_sends_only_committed_orders(
+def test_on_commit_helpers_send_only_committed_work(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
     out = json.loads(ok(run(["-c", ON_COMMIT], tmp_path, redis_url, key_prefix)))
     assert out["orders"] == 1  # the failed view rolled back
+    assert "unknown job options ['atempts']" in out["refused"]
     with SyncQueue("emails", url=redis_url, prefix=key_prefix) as emails:
-        jobs = emails.get_jobs("waiting", 0, -1)
-        assert [job.data["args"] for job in jobs] == [[out["kept"]]]
+        jobs = emails.get_jobs("waiting", 0, -1, newest_first=False)
+        assert [job.data.get("args") for job in jobs if job.name == "django_task"] == [
+            [out["kept"]]
+        ]
+        assert [job.data for job in jobs if job.name == "plain"] == [{"n": 1}]
 
 
 BAD_CONFIG = """
