@@ -114,8 +114,14 @@ def _traced_add_op(
     now_ms = int(time.time() * 1000)
     spans, traced = [], []
     for spec in specs:
+        options = orjson.loads(spec.opts)
+        # A job written to the outbox carries its writer's context: the span sent by the relay
+        # belongs to the request that wrote the row, not to the relay.
+        written = options.get("trace")
+        parent = propagate.extract(written) if isinstance(written, dict) else None
         span = state.tracer.start_span(
             f"send {self.name}",
+            context=parent,
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": SYSTEM,
@@ -133,7 +139,6 @@ def _traced_add_op(
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         # "ready": when the job may first run (the producer's clock), for the queue wait.
         carrier["ready"] = now_ms + spec.delay_ms
-        options = orjson.loads(spec.opts)
         options["trace"] = carrier
         spans.append(span)
         traced.append(spec._replace(opts=orjson.dumps(options).decode()))
@@ -174,6 +179,17 @@ def _then(
         return finish(value)
 
     return Op(op.commands, parse)
+
+
+def outbox_context(spec: AddSpec) -> AddSpec:
+    """``spec`` with the caller's current trace context in its opts (for ``Outbox.add``)."""
+    carrier: dict[str, Any] = {}
+    propagate.inject(carrier)
+    if not carrier:
+        return spec
+    options = orjson.loads(spec.opts)
+    options["trace"] = carrier
+    return spec._replace(opts=orjson.dumps(options).decode())
 
 
 # -- consumer ---------------------------------------------------------------------------------

@@ -215,3 +215,33 @@ async def test_the_cli_relay_moves_rows_and_refuses_a_missing_dsn(
     assert "--dsn" in missing.stderr
     bad = _cli(*base, "--dsn", pg_dsn, "--table", "Bad Name", "--once")
     assert bad.returncode == 2 and "outbox table" in bad.stderr
+
+
+async def test_the_relays_span_belongs_to_the_trace_that_wrote_the_row(
+    outbox: Outbox, queue: Queue, pg_dsn: str
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from conveyor import otel
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    otel.instrument(tracer_provider=provider)
+    try:
+        with trace.get_tracer("app", tracer_provider=provider).start_as_current_span("POST"):
+            with psycopg.connect(pg_dsn) as conn:
+                row = outbox.add(conn, "receipt", {"order": 1})
+            request = trace.get_current_span().get_span_context()
+        assert await outbox.relay(once=True) == 1
+    finally:
+        otel.uninstrument()
+    [send] = [s for s in memory.get_finished_spans() if s.name == "send orders"]
+    assert send.context.trace_id == request.trace_id
+    assert send.parent is not None and send.parent.span_id == request.span_id
+    job = await queue.get_job(f"outbox-{row}")
+    assert job is not None  # and the job carries the send span's context on to the consumer
+    assert job.trace["traceparent"].split("-")[2] == format(send.context.span_id, "016x")

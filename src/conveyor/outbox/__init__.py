@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,10 @@ class Outbox:
                 f"unknown job options {unknown}; use {', '.join(sorted(OPTION_NAMES))}"
             )
         spec = build_spec(self.queue.settings, name, data, **options)
+        if _otel_on():  # keep the writer's trace context for the span the relay sends
+            from .. import otel
+
+            spec = otel.outbox_context(spec)
         params = (
             self.name,
             spec.name,
@@ -153,6 +158,11 @@ class Outbox:
 
     def _after_add(self, ids: list[int]) -> None:
         """Called between a batch's Redis add and its commit: a seam for crash tests."""
+
+
+def _otel_on() -> bool:
+    otel = sys.modules.get("conveyor.otel")
+    return otel is not None and bool(otel.is_instrumented())
 
 
 # -- connections of every kind ---------------------------------------------------------------
