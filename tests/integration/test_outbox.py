@@ -245,3 +245,25 @@ async def test_the_relays_span_belongs_to_the_trace_that_wrote_the_row(
     job = await queue.get_job(f"outbox-{row}")
     assert job is not None  # and the job carries the send span's context on to the consumer
     assert job.trace["traceparent"].split("-")[2] == format(send.context.span_id, "016x")
+
+
+async def test_a_running_cli_relay_moves_rows_as_they_commit_and_stops_on_sigterm(
+    outbox: Outbox, queue: Queue, pg_dsn: str, redis_url: str, key_prefix: str, spawn: Any
+) -> None:
+    import signal
+
+    args = ["outbox-relay", "orders", "--url", redis_url, "--prefix", key_prefix]
+    relay = spawn(
+        "from conveyor.cli import main; main()", args=[*args, "--dsn", pg_dsn, "--poll", "30"]
+    )
+    relay.wait_for_output("started", timeout=15)
+    with psycopg.connect(pg_dsn) as conn:
+        rows = [outbox.add(conn, "receipt", {"i": i}) for i in range(5)]
+
+    async def moved() -> bool:
+        return (await queue.counts())["waiting"] == len(rows)
+
+    await async_wait_for(moved, timeout=10, message="the running relay moved nothing")
+    relay.send_signal(signal.SIGTERM)
+    assert relay.wait(timeout=10) == 0, relay.describe()
+    assert "moved 5 jobs to orders" in relay.output()
