@@ -228,10 +228,12 @@ memory = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(memory))
 before = otel.is_instrumented()
+LATE = len(sys.argv) > 3
+early = Queue("auto", url=sys.argv[1], prefix=sys.argv[2]) if LATE else None  # made first
 trace.set_tracer_provider(provider)  # the app configures the SDK; nothing else is asked of it
 
 async def main():
-    q = Queue("auto", url=sys.argv[1], prefix=sys.argv[2])
+    q = early or Queue("auto", url=sys.argv[1], prefix=sys.argv[2])
     await q.add("noop", {})
     await Worker(q, {"noop": lambda job: None}, burst=True).run(install_signal_handlers=False)
     await q.close()
@@ -269,5 +271,8 @@ def test_a_configured_sdk_switches_the_spans_on_by_itself(redis_url: str, key_pr
     out = _python(AUTO, redis_url, key_prefix)
     assert out["before"] is False and out["after"] is True
     assert out["spans"] == ["process auto", "send auto"]
-    off = _python(AUTO, redis_url, key_prefix, CONVEYOR_OTEL="0")
+    off = _python(AUTO, redis_url, key_prefix + "off", CONVEYOR_OTEL="0")
     assert off["after"] is False and off["spans"] == []
+    # Queue made first: the add is not traced, but the worker switches the spans on at start.
+    late = _python(AUTO, redis_url, key_prefix + "late", "late")
+    assert late["after"] is True and late["spans"] == ["process auto"]
