@@ -242,3 +242,24 @@ def test_bad_queues_and_options_are_refused_clearly(
     out = ok(run(["-c", BAD_CONFIG], tmp_path, redis_url, key_prefix))
     assert "Queue 'nowhere' is not valid for backend" in out
     assert "ConfigurationError" in out and "unknown keys ['colour']" in out
+
+
+ENQUEUE_ONE = (
+    SETUP
+    + """
+from billing.tasks import add
+print(add.enqueue(20, 22).id)
+"""
+)
+
+
+def test_plain_conveyor_worker_sets_django_up_itself(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    result_id = ok(run(["-c", ENQUEUE_ONE], tmp_path, redis_url, key_prefix)).strip()
+    cli = "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tasksite.settings'\n"
+    cli += "from conveyor.cli import main; main()"
+    ok(run(["-c", cli, "worker", TARGET, "--burst"], tmp_path, redis_url, key_prefix))
+    with SyncQueue("default", url=redis_url, prefix=key_prefix) as default:
+        job = default.get_job(result_id)
+        assert job is not None and job.state is JobState.COMPLETED and job.result == 42
