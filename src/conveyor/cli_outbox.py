@@ -69,4 +69,4 @@ async def _relay(outbox: Outbox, batch: int, poll: float, once: bool) -> int:
     try:
         return await outbox.relay(batch=batch, poll=poll, once=once, stop=stop)
     finally:
-        await outbox.queue.close()
+        await outbox.close()

@@ -156,6 +156,16 @@ class Outbox:
             row = await cursor.fetchone()
             return int(row[0]) if row else 0
 
+    async def close(self) -> None:
+        """Close the relay's Redis connections (those of ``self.queue``)."""
+        await self.queue.close()
+
+    async def __aenter__(self) -> Outbox:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     def _after_add(self, ids: list[int]) -> None:
         """Called between a batch's Redis add and its commit: a seam for crash tests."""
 
