@@ -267,3 +267,27 @@ async def test_a_running_cli_relay_moves_rows_as_they_commit_and_stops_on_sigter
     relay.send_signal(signal.SIGTERM)
     assert relay.wait(timeout=10) == 0, relay.describe()
     assert "moved 5 jobs to orders" in relay.output()
+
+
+async def test_a_relay_rides_out_its_postgresql_connection_being_killed(
+    outbox: Outbox, queue: Queue, pg_dsn: str
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.relay(poll=0.2, stop=stop))
+    await asyncio.sleep(0.5)  # idle, listening
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    with psycopg.connect(pg_dsn) as conn:
+        row = outbox.add(conn, "receipt", {"after": "the kill"})
+
+    async def arrived() -> bool:
+        return await queue.get_job(f"outbox-{row}") is not None
+
+    await async_wait_for(arrived, timeout=15, message="the relay did not reconnect")
+    assert not task.done()
+    stop.set()
+    assert await asyncio.wait_for(task, 5) == 1

@@ -90,22 +90,24 @@ class Relay:
                 try:
                     if conn is None or conn.closed:
                         conn = await self._open()
-                    moved = await self.move_batch(conn)
-                except (ConnectionError, pg.OperationalError) as exc:
+                    if await self.move_batch(conn):
+                        pause = _RETRY_FIRST
+                        continue  # more may be waiting: no sleep between full batches
+                    pause = _RETRY_FIRST
+                    if once:
+                        break
+                    await self._wait_for_rows(conn, stop)
+                except (ConnectionError, pg.OperationalError, pg.InterfaceError) as exc:
+                    # Redis or PostgreSQL went away (a restart, a failover, a killed backend):
+                    # whatever batch was in flight rolled back; reconnect and go on.
                     if once:
                         raise
                     log.warning("outbox relay: %s; retrying in %.1f s", exc, pause)
-                    if conn is not None and conn.closed:
+                    if conn is not None and (conn.closed or conn.broken):
+                        await conn.close()
                         conn = None
                     await _sleep_or_stop(stop, pause)
                     pause = min(pause * 2, _RETRY_CAP)
-                    continue
-                pause = _RETRY_FIRST
-                if moved:
-                    continue  # more may be waiting: no sleep between full batches
-                if once:
-                    break
-                await self._wait_for_rows(conn, stop)
         finally:
             if conn is not None:
                 await conn.close()
