@@ -42,6 +42,7 @@ from .cli_common import (
     url_option,
 )
 from .cli_info import info
+from .cli_outbox import outbox_relay  # ecosystem: the PostgreSQL outbox relay
 from .cli_serve import dashboard, demo
 from .errors import ConfigurationError, ConveyorError
 from .queue import Handler, Queue
@@ -75,7 +76,7 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, demo, dashboard]:
+for _command in [info, *COMMANDS, demo, dashboard, outbox_relay]:
     main.add_command(_command)
 
 

@@ -98,6 +98,8 @@ class Job:
     token: str | None = None
     #: Set when the stored job could not be decoded; the fields above are best effort then.
     decode_error: str | None = None
+    #: ecosystem (OpenTelemetry): the producer's trace context, as stored in the job's opts.
+    trace: Any = None
     _context: JobContext | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -131,6 +133,7 @@ class Job:
         """Take timeout, ttl and backoff from options as stored (the job's ``opts`` JSON)."""
         self.timeout = options.get("timeout")
         self.ttl = options.get("ttl")
+        self.trace = options.get("trace")  # ecosystem: OpenTelemetry
         if options.get("backoff"):
             self.backoff = Backoff.from_dict(options["backoff"])
 
@@ -259,5 +262,6 @@ class Job:
             worker=fields.get("worker") or None,
             token=None,
             decode_error="; ".join(problems) or None,
+            trace=opts.get("trace"),  # ecosystem: OpenTelemetry
             _context=context,
         )

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from .errors import ConfigurationError, InvalidTransition, JobActive, JobNotFound, WrongState
 from .job import CANCELLABLE_STATES, Job, JobContext, JobState
+from .otel_auto import autostart
 from .settings import Settings
 from .storage.commands import AddSpec, Op, QueueCommands
 from .storage.protocol import Code
@@ -54,6 +55,7 @@ class QueueCore:
         self.commands = QueueCommands(self.settings, name)
         self.name = name
         self._registered = False
+        autostart()  # ecosystem: OpenTelemetry switches itself on when its SDK is configured
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, url={self.settings.redacted_url()!r})"

@@ -58,3 +58,21 @@ def test_the_scan_resolves_relative_imports_and_skips_function_bodies() -> None:
     # demo.py imports conveyor.web inside dashboard_app() only.
     assert "from .web import create_app" in (SRC / "demo.py").read_text(encoding="utf-8")
     assert "conveyor.web" not in _import_time_imports(SRC / "demo.py")
+
+
+# ecosystem: the optional extras (otel, outbox, django) cost nothing when not installed.
+EXTRA_ONLY = {"opentelemetry": {"otel.py"}, "psycopg": set(), "django_tasks": set()}
+
+
+def test_extras_are_imported_only_by_their_own_modules() -> None:
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC)
+        for name in _import_time_imports(path):
+            parts = name.split(".")
+            owners = EXTRA_ONLY.get(parts[0])
+            if owners is not None and str(relative) not in owners:
+                offenders.append(f"{relative}: {name}")
+            if parts[:2] == ["conveyor", "otel"] and str(relative) != "otel.py":
+                offenders.append(f"{relative}: {name}")  # loaded only once the SDK is
+    assert offenders == []

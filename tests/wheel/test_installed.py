@@ -30,6 +30,9 @@ SOURCE_PACKAGE = Path(__file__).resolve().parents[2] / "src" / "conveyor"
 NOT_IN_BASE = [
     "starlette", "uvicorn", "prometheus-client", "pytest", "pytest-asyncio", "mypy", "ruff",
     "httpx", "fastapi", "flask", "django", "schemathesis", "playwright",
+    # ecosystem extras: [outbox], [otel], [django] and what their tests use
+    "psycopg", "psycopg-binary", "opentelemetry-api", "opentelemetry-sdk", "django-tasks",
+    "sqlalchemy",
 ]  # fmt: skip
 
 TASKS = """
@@ -99,7 +102,7 @@ def test_conveyor_is_imported_from_the_virtualenv(tmp_path: Path) -> None:
 def test_cli_help(tmp_path: Path) -> None:
     done = run([str(BIN / "conveyor"), "--help"], tmp_path)
     assert done.returncode == 0, done.stderr
-    for command in ("worker", "dashboard", "info", "enqueue"):
+    for command in ("worker", "dashboard", "info", "enqueue", "outbox-relay"):
         assert re.search(rf"^\s+{command}\s", done.stdout, re.MULTILINE), done.stdout
 
 
@@ -157,6 +160,34 @@ def test_dashboard_without_the_web_extra_says_what_to_install(tmp_path: Path) ->
     assert done.returncode != 0
     assert "pip install 'conveyor-queue[web]'" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.skipif(EXTRA != "base", reason="the base install only")
+def test_extras_not_installed_cost_nothing_and_say_what_to_install(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # ecosystem: the outbox relay without psycopg names its extra; queues and workers run, and
+    # import neither the outbox's nor OpenTelemetry's modules.
+    done = run(
+        [str(BIN / "conveyor"), "outbox-relay", "orders", "--once", "--url", redis_url,
+         "--dsn", "postgresql://127.0.0.1:1/none"],
+        tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'conveyor-queue[outbox]'" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    out = python(
+        "import sys\n"
+        "from conveyor import SyncQueue\n"
+        "from conveyor.outbox import Outbox\n"
+        "with SyncQueue('lean', sys.argv[1]) as q: q.add('x')\n"
+        "Outbox('lean')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'opentelemetry')"
+        " or m == 'conveyor.otel'))",
+        tmp_path,
+        redis_url,
+    )
+    assert out.strip() == "[]"
 
 
 def _get(url: str) -> tuple[int, str, bytes]:

@@ -25,6 +25,7 @@ import orjson
 
 from ..backoff import BackoffStrategy
 from ..errors import CommandRefused, ConfigurationError, ConnectionError, UnsafeRedisConfig
+from ..otel_auto import autostart
 from ..queue import Handler, Queue
 from ..runner import Handlers
 from ..storage.commands import QueueCommands
@@ -148,6 +149,7 @@ class Worker:
         the worker stops as on SIGTERM and ``run`` raises that error."""
         if self._started_at:
             raise ConfigurationError("a Worker runs once; create a new one to run again")
+        autostart()  # ecosystem: OpenTelemetry, when its SDK was configured after the queues
         redis = AsyncRedis(self.settings)
         blocking = AsyncRedis(self.settings, blocking=True, single_caller=True)
         self._started_at = time.time()

@@ -22,8 +22,9 @@ from typing import Any
 
 from ...settings import Settings
 from ...sync_queue import SyncQueue
+from .on_commit import add_on_commit, enqueue_on_commit  # ecosystem: enqueue after commit
 
-__all__ = ["get_queue", "get_settings"]
+__all__ = ["add_on_commit", "enqueue_on_commit", "get_queue", "get_settings"]
 
 _lock = threading.Lock()
 

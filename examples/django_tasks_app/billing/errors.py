@@ -1,0 +1,2 @@
+class PaymentDeclined(Exception):
+    """Raised by a task, so its result names this class."""

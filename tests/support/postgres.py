@@ -1,0 +1,47 @@
+"""A throwaway PostgreSQL database per test, on the machine's server.
+
+The server is ``$CONVEYOR_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/
+postgres``; scripts/setup makes sure it runs). Each test gets its own database,
+``conveyor_test_<random>``, created here and dropped at teardown; no other database is touched.
+Tests skip, saying why, only when the server cannot be reached at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+ADMIN_DSN = os.environ.get(
+    "CONVEYOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_connection():  # type: ignore[no-untyped-def]
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (scripts/setup)")
+    try:
+        return psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is unreachable at {ADMIN_DSN} ({exc}); run scripts/setup")
+
+
+def dsn_for(database: str) -> str:
+    base, _, _ = ADMIN_DSN.rpartition("/")
+    return f"{base}/{database}"
+
+
+@contextlib.contextmanager
+def temporary_database() -> Iterator[str]:
+    """The DSN of a fresh, empty database, dropped (with its connections) afterwards. Test
+    modules wrap it in their own ``pg_dsn`` fixture."""
+    name = f"conveyor_test_{secrets.token_hex(6)}"
+    with _admin_connection() as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield dsn_for(name)
+    finally:
+        with _admin_connection() as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
