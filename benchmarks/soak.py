@@ -7,9 +7,10 @@ at random, kill Redis once, and count what was lost, run twice, failed or left p
     python benchmarks/soak.py --jobs 20000 --seed 7 --json result.json
 
 The ledger is SQLite, outside the Redis under test: the producer records each job id once its
-enqueue was acknowledged; each worker process writes one row per execution to its own SQLite file
-(committed inside the handler, before the job is acknowledged), and one row per start. Redis runs with AOF
-``appendfsync always`` in a temporary directory; it is SIGKILLed once, mid-run, and restarted.
+enqueue was acknowledged; each worker process writes one row per start and one per execution to
+its own SQLite file (committed inside the handler, before the job is acknowledged). Redis runs
+with AOF ``appendfsync always`` in a temporary directory; it is SIGKILLed once, mid-run, and
+restarted.
 
 Chaos, every ``--chaos-interval`` seconds on a random worker: SIGKILL (60 %), SIGTERM (25 %) or
 SIGSTOP for two lease periods then SIGCONT (15 %). A supervisor restarts every worker that exits.

@@ -87,20 +87,20 @@ def test_a_job_stream_keeps_that_jobs_events_only(server: str, queue: SyncQueue)
 def test_the_all_queues_stream_follows_queues_made_after_it_opened(
     server: str, queue: SyncQueue, redis_url: str, key_prefix: str
 ) -> None:
-    with httpx.Client(base_url=server, headers=AUTH, timeout=20) as client:
-        with client.stream("GET", "/api/events") as response:
-            stream = messages(response)
-            with SyncQueue("newcomer", url=redis_url, prefix=key_prefix) as newcomer:
-                job = newcomer.add("hello")
-                seen = next(stream)
-                assert seen.get("event") == "queues"  # the page refreshes: a new row
-                queue.add("x")
-                newcomer.add("again")
-                received = []
-                while len(received) < 2:
-                    received += json.loads(next(stream)["data"])["events"]
-            assert {e["queue"] for e in received} == {"live", "newcomer"}
-            assert job.id  # the first add is what made the queue
+    with (
+        httpx.Client(base_url=server, headers=AUTH, timeout=20) as client,
+        client.stream("GET", "/api/events") as response,
+        SyncQueue("newcomer", url=redis_url, prefix=key_prefix) as newcomer,
+    ):
+        stream = messages(response)
+        newcomer.add("hello")  # the first add registers the queue
+        assert next(stream).get("event") == "queues"  # the page refreshes: a new row
+        queue.add("x")
+        newcomer.add("again")
+        received: list[dict[str, Any]] = []
+        while len(received) < 2:
+            received += json.loads(next(stream)["data"])["events"]
+        assert {e["queue"] for e in received} == {"live", "newcomer"}
 
 
 def test_streams_need_credentials_and_a_known_queue(server: str, queue: SyncQueue) -> None:
