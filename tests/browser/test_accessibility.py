@@ -62,7 +62,9 @@ def test_every_view_has_no_serious_accessibility_finding(
     browser: Any, dashboard: Any, jobs: dict[str, str], width: int, scheme: str
 ) -> None:
     context = browser.new_context(
-        viewport={"width": width, "height": 900}, color_scheme=scheme, is_mobile=width < 500,
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,
+        is_mobile=width < 500,
         bypass_csp=True,  # only to inject axe; the page itself runs under its CSP elsewhere
     )
     page = context.new_page()
