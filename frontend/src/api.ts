@@ -24,6 +24,7 @@ export type WorkerNow = Schemas["WorkerNow"];
 export type QueueDetail = Schemas["QueueDetail"];
 export type JobSummary = Schemas["JobSummary"];
 export type JobPage = Schemas["JobPage"];
+export type SearchPage = Schemas["SearchPage"];
 export type Job = Schemas["Job"];
 export type Config = Schemas["Config"];
 export type Ok = Schemas["Ok"];
@@ -34,6 +35,13 @@ export type BulkAction = Schemas["Bulk"]["action"];
 export type CleanableState = NonNullable<Schemas["StateBody"]["state"]>;
 export type Range = Schemas["Metrics"]["range"];
 type JobQuery = NonNullable<paths["/api/queues/{queue}/jobs"]["get"]["parameters"]["query"]>;
+type SearchQuery = NonNullable<paths["/api/queues/{queue}/search"]["get"]["parameters"]["query"]>;
+
+function queryString(params: Record<string, unknown>): URLSearchParams {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== "" && v !== undefined && v !== null) search.set(k, String(v));
+  return search;
+}
 export type Sort = (typeof sortValues)[number];
 
 export class ApiError extends Error {
@@ -90,10 +98,10 @@ export const api = {
   logout: () => request<Ok>("POST", "api/logout"),
   queues: () => request<{ queues: QueueSummary[] }>("GET", "api/queues"),
   queue: (name: string) => request<QueueDetail>("GET", q(name)),
-  jobs: (name: string, params: JobQuery) => {
-    const search = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== "" && v !== undefined) search.set(k, String(v));
-    return request<JobPage>("GET", `${q(name)}/jobs?${search}`);
+  jobs: (name: string, params: JobQuery) => request<JobPage>("GET", `${q(name)}/jobs?${queryString(params)}`),
+  /** One bounded slice of a search of every job in a state; go on with its next_cursor. */
+  search: (name: string, params: SearchQuery) => {
+    return request<SearchPage>("GET", `${q(name)}/search?${queryString(params)}`);
   },
   job: (queue: string, id: string) => request<Job>("GET", j(queue, id)),
   action: (queue: string, id: string, action: "retry" | "promote" | "cancel") =>

@@ -234,3 +234,23 @@ def test_server_sent_events_drive_the_views_not_the_poll(
     # Paused means paused: the stream is closed too.
     page.get_by_test_id("poll").select_option("0")
     expect(page.get_by_test_id("live")).to_have_text("paused")
+
+
+def test_a_search_reads_every_job_of_the_state_not_only_the_newest(
+    page: Any, queue: SyncQueue
+) -> None:
+    # The one match is the oldest of 25,000 waiting jobs: beyond any "newest N" window.
+    queue.add("send", {"to": "needle-in-a-haystack@example.com"})
+    for _ in range(25):
+        queue.add_bulk([{"name": "send", "data": {"to": "hay@example.com"}}] * 1000)
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}/waiting")
+    page.get_by_test_id("search").fill("NEEDLE-in")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_test_id("jobs").locator("tbody tr[data-job]")
+    expect(rows).to_have_count(1, timeout=30_000)
+    expect(rows.first).to_contain_text("needle-in-a-haystack")
+    expect(page.get_by_test_id("search-done")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("search-progress")).to_contain_text(
+        "1 match · searched 25,001 of 25,001 waiting jobs"
+    )
+    shot(page, "07b-search-every-job")

@@ -1,4 +1,4 @@
-import { api, type BulkAction, type JobPage, type QueueDetail, type State, STATES, streams } from "../api";
+import { api, type BulkAction, type JobPage, type JobSummary, type QueueDetail, type State, STATES, streams } from "../api";
 import { latencyChart, throughputChart } from "../charts";
 import { ago, duration, h, num, replace } from "../dom";
 import { act, type App, confirmDialog, empty, progressBar, setTitle, type View } from "./common";
@@ -13,6 +13,10 @@ export function queueView(app: App, name: string, initialState: string): View {
   const selected = new Set<string>();
   let detail: QueueDetail | null = null;
   let current: JobPage | null = null;
+  /** A filtered view searches every job of the state, a bounded slice per call (api.search):
+   * the matches so far, where to go on from, and how far it got. */
+  const found = { hits: [] as JobSummary[], cursor: null as string | null, done: false, scanned: 0, total: 0, running: false, run: 0 };
+  const filtering = () => Boolean(filterName || search);
 
   const title = h("h1", {}, name);
   const pauseBtn = h("button", { "data-testid": "pause" }, "Pause");
@@ -29,6 +33,8 @@ export function queueView(app: App, name: string, initialState: string): View {
     filterName = nameInput.value.trim();
     search = searchInput.value.trim();
     page = 1;
+    Object.assign(found, { hits: [], cursor: null, done: false, scanned: 0, total: 0 });
+    if (filtering()) void searchMore();
     void app.refresh();
   });
   const findForm = h("form", { class: "filters" }, idInput, h("button", { type: "submit" }, "Open"));
@@ -143,9 +149,35 @@ export function queueView(app: App, name: string, initialState: string): View {
       h("button", { class: "ghost", onclick: () => { selected.clear(); renderRows(); } }, "Clear"));
   }
 
+  /** Search on until `size` more matches are in, the whole state was read, or Stop. */
+  async function searchMore(): Promise<void> {
+    const run = ++found.run;
+    const want = found.hits.length + size;
+    found.running = true;
+    renderPager();
+    try {
+      while (run === found.run && !found.done && found.hits.length < want) {
+        const r = await api.search(name, { state, size: want - found.hits.length, name: filterName, q: search, cursor: found.cursor ?? undefined });
+        if (run !== found.run) return; // stopped, or a newer search began
+        found.hits.push(...r.jobs);
+        found.cursor = r.next_cursor;
+        found.done = r.next_cursor === null;
+        found.scanned += r.scanned;
+        found.total = r.total;
+        renderRows();
+        renderPager();
+      }
+    } catch (err) {
+      app.showError(err);
+    } finally {
+      if (run === found.run) found.running = false;
+      renderPager();
+    }
+  }
+
   function renderRows(): void {
     const now = Date.now();
-    const jobs = current?.jobs ?? [];
+    const jobs = filtering() ? found.hits : current?.jobs ?? [];
     selectAll.checked = jobs.length > 0 && jobs.every((j) => selected.has(j.id));
     replace(tbody, jobs.length ? jobs.map((job) => {
       const box = h("input", { type: "checkbox", "aria-label": `select job ${job.id}`, checked: selected.has(job.id), "data-testid": "select-job" });
@@ -166,7 +198,17 @@ export function queueView(app: App, name: string, initialState: string): View {
     renderBulk();
   }
 
+  function renderSearchPager(): void {
+    const progress = `${num(found.hits.length)} ${found.hits.length === 1 ? "match" : "matches"} · searched ${num(found.scanned)} of ${num(found.total)} ${state} jobs`;
+    const control = found.running
+      ? h("button", { "data-testid": "search-stop", onclick: () => { found.run += 1; found.running = false; renderPager(); } }, "Stop")
+      : found.done ? h("span", { class: "muted", "data-testid": "search-done" }, "all searched")
+        : h("button", { "data-testid": "search-more", onclick: () => void searchMore() }, "Search on");
+    replace(pager, h("span", { class: "muted", "data-testid": "search-progress", "aria-live": "polite" }, progress, found.running ? " …" : ""), control);
+  }
+
   function renderPager(): void {
+    if (filtering()) return renderSearchPager();
     if (!current) return;
     const prev = h("button", { disabled: page <= 1 }, "← Newer");
     prev.addEventListener("click", () => { page -= 1; void app.refresh(); });
@@ -180,13 +222,14 @@ export function queueView(app: App, name: string, initialState: string): View {
   }
 
   async function refresh(): Promise<void> {
+    // A search's matches stay as found; a refresh updates everything around them.
     const [d, jobs, metrics] = await Promise.all([
       api.queue(name),
-      api.jobs(name, { state, page, size, name: filterName, q: search }),
+      filtering() ? Promise.resolve(null) : api.jobs(name, { state, page, size }),
       api.metrics(name, app.ranges[0]),
     ]);
     detail = d;
-    current = jobs;
+    if (jobs) current = jobs;
     renderTabs();
     renderHeader();
     renderRows();

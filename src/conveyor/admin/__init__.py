@@ -4,7 +4,8 @@
 through ``Queue``'s methods and procedures. Every state change still happens in a Lua script;
 this package only reads with plain commands (``Op``s from ``storage.commands``) and calls the
 Queue API. One concern per module: ``discovery`` (queues, workers, health), ``listing`` (jobs),
-``actions`` (changes), ``metrics`` (the recorded counters and histograms).
+``search`` (every retained job, a bounded slice per call), ``actions`` (changes), ``metrics``
+(the recorded counters and histograms).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from ..errors import QueueNotFound
 from .actions import BULK_ACTIONS, BULK_CHUNK, JobActions
 from .discovery import worker_info
-from .listing import SCAN_LIMIT, JobListing, JobPage, summarize_job
+from .listing import SCAN_LIMIT, JobPage, summarize_job
 from .metrics import DEFAULT_RANGE, RANGES, MetricsReads, bucket_bounds, percentile
+from .search import JobSearch
 
 __all__ = [
     "BULK_ACTIONS",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class Admin(JobListing, JobActions, MetricsReads):
+class Admin(JobSearch, JobActions, MetricsReads):
     """Read and steer every queue under one key prefix.
 
     ``Admin(url="redis://...", prefix="conveyor")``; ``await admin.close()`` when done.

@@ -88,6 +88,34 @@ class JobPage:
         }
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """``text`` with ASCII letters lower-cased, others kept: the case folding search.lua
+    applies (Lua's string.lower), so every search of the admin model folds alike."""
+    return text.translate(_ASCII_LOWER)
+
+
+def search_fields(needle: str | None) -> tuple[str, ...]:
+    """The job hash fields ``job_matches`` reads: the name, and the data for a text search."""
+    return ("name", "data") if needle else ("name",)
+
+
+def job_matches(
+    job_id: str, row: list[str | None], job_name: str | None, needle: str | None
+) -> bool:
+    """Whether a job (its ``search_fields``) has the name ``job_name`` (when given) and holds
+    the lower-cased ``needle`` in its id, name or data (when given)."""
+    found_name = row[0] or ""
+    if job_name and found_name != job_name:
+        return False
+    if needle is None:
+        return True
+    data = row[1] if len(row) > 1 else None
+    return needle in ascii_lower(f"{job_id}\n{found_name}\n{data or ''}")
+
+
 class JobListing(QueueDiscovery):
     """Reads of the jobs of one queue."""
 
@@ -141,8 +169,8 @@ class JobListing(QueueDiscovery):
         job_name: str | None,
         text: str | None,
     ) -> tuple[list[str], int]:
-        needle = text.lower() if text else None
-        fields = ("name", "data") if needle else ("name",)
+        needle = ascii_lower(text) if text else None
+        fields = search_fields(needle)
         matches: list[str] = []
         scanned = 0
         while scanned < SCAN_LIMIT:
@@ -151,15 +179,11 @@ class JobListing(QueueDiscovery):
             if not ids:
                 break
             rows = await self.redis.run(commands.job_fields(ids, fields))
-            for job_id, row in zip(ids, rows, strict=True):
-                found_name = row[0] or ""
-                if job_name and found_name != job_name:
-                    continue
-                if needle is not None:
-                    haystack = f"{job_id}\n{found_name}\n{row[1] or ''}".lower()
-                    if needle not in haystack:
-                        continue
-                matches.append(job_id)
+            matches += [
+                job_id
+                for job_id, row in zip(ids, rows, strict=True)
+                if job_matches(job_id, row, job_name, needle)
+            ]
             scanned += len(ids)
             if len(ids) < want:
                 break

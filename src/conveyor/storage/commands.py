@@ -46,6 +46,7 @@ __all__ = [
     "Op",
     "QueueCommands",
     "ScriptCommand",
+    "SearchSlice",
     "client_names",
     "config_get",
     "info",
@@ -98,6 +99,16 @@ class AddSpec(NamedTuple):
             self.delay_ms,
             self.ttl_ms,
         )
+
+
+class SearchSlice(NamedTuple):
+    """search.lua's reply: members read, whether the set's end was reached, the cursor after
+    the last one read, and the matching ids in order."""
+
+    read: int
+    end: bool
+    cursor: tuple[str, int]
+    ids: list[str]
 
 
 class QueueCommands(QueueReads):
@@ -287,6 +298,30 @@ class QueueCommands(QueueReads):
     def pause(self, paused: bool) -> Op[bool]:
         """True if the flag changed."""
         return self._op("pause", "1" if paused else "0", parse=lambda r: r == Code.OK)
+
+    def search(
+        self,
+        state: JobState,
+        cursor: tuple[str, int],
+        count: int,
+        newest_first: bool,
+        job_name: str,
+        needle: str,
+        enough: int,
+    ) -> Op[SearchSlice]:
+        """One slice of a search (search.lua): up to ``count`` members of the state's set read
+        from ``cursor`` ((score, members read at that score)), the matches kept."""
+        score, skip = cursor
+
+        def parse(r: list[Any]) -> SearchSlice:
+            return SearchSlice(
+                int(r[0]), r[1] == 1, (str(r[2]), int(r[3])), [str(i) for i in r[4:]]
+            )
+
+        return self._op(
+            "search", state.value, score, skip, count, "1" if newest_first else "0",
+            job_name, needle, enough, parse=parse,
+        )  # fmt: skip
 
     def clean(self, state: JobState, age_ms: int, limit: int, cursor: int) -> Op[tuple[int, int]]:
         return self._op(

@@ -29,6 +29,7 @@ __all__ = [
     "NEW_JOB",
     "POLL_SECONDS",
     "RANGE_QUERY",
+    "SEARCH_QUERY",
     "STATE_BODY",
     "STATE_NAMES",
     "job_options",
@@ -155,6 +156,16 @@ JOB_LIST_QUERY = (
     Field("page", "integer", minimum=1, maximum=MAX_PAGE, default=1),
     Field("size", "integer", minimum=1, maximum=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE),
     Field("sort", "string", enum=SORT_ORDERS, default=SORT_ORDERS[0]),
+)
+#: ``GET /api/queues/{queue}/search``: the filters of a listing, and where to go on from.
+SEARCH_QUERY = (
+    *(f for f in JOB_LIST_QUERY if f.name != "page"),
+    Field(
+        "cursor",
+        "string",
+        max_length=MAX_TEXT,
+        description="next_cursor of the previous answer; none to start",
+    ),
 )
 #: ``GET /api/metrics`` and ``GET /api/queues/{queue}/metrics``.
 RANGE_QUERY = Field("range", "string", enum=tuple(RANGES), default=DEFAULT_RANGE)

@@ -19,6 +19,7 @@ from .contract import (
     LOGIN,
     NEW_JOB,
     RANGE_QUERY,
+    SEARCH_QUERY,
     STATE_BODY,
     STATE_NAMES,
 )
@@ -163,6 +164,14 @@ _SCHEMAS: dict[str, Any] = {
             "pages": _INT,
             "truncated": {"type": "boolean"},
             "scanned": _NULLABLE_INT,
+        }
+    ),
+    "SearchPage": _closed(
+        {
+            "jobs": _array(_ref("JobSummary")),
+            "scanned": _INT,
+            "total": _INT,
+            "next_cursor": _NULLABLE_TEXT,
         }
     ),
     "JobOptions": _closed(
@@ -383,6 +392,15 @@ def build_spec() -> dict[str, Any]:
                 body="NewJob",
                 tag="jobs",
             ),
+        },
+        "/api/queues/{queue}/search": {
+            "get": _op(
+                "Search every job of one state by id, name and data: up to size matches, "
+                "reading at most 10,000 jobs per call; call again with next_cursor",
+                _responses("200", _ref("SearchPage"), f"{_READ} 400 404"),
+                [_Q, *(field.parameter() for field in SEARCH_QUERY)],
+                tag="jobs",
+            )
         },
         "/api/queues/{queue}/jobs/bulk": {
             "post": _op(
