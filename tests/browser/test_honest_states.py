@@ -138,3 +138,25 @@ def _rgb(css_hex: str) -> str:
     value = css_hex.strip().lstrip("#")
     r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgb({r}, {g}, {b})"
+
+
+def test_a_manual_retry_is_marked_between_the_runs_of_attempts(
+    page: Any, queue: SyncQueue, start_worker: Any
+) -> None:
+    start_worker()
+    job = queue.add("flaky", {"note": "run"}, attempts=2, backoff=Backoff.fixed(0.1))
+    wait_for(lambda: queue.counts()["failed"] == 1, timeout=20, message="the first run failed")
+    queue.retry(job.id)  # by hand: attempts count from 1 again
+    wait_for(lambda: queue.counts()["failed"] == 1 and len(queue.job_attempts(job.id)) == 4,
+             timeout=20, message="the second run failed")  # fmt: skip
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}/jobs/{job.id}")
+    summaries = page.locator(".attempt summary")
+    expect(summaries).to_have_count(4)
+    # Newest first: 2, 1 | retried by hand | 2, 1; the marker sits between the two runs.
+    marker = page.get_by_test_id("manual-retry")
+    expect(marker).to_have_count(1)
+    texts = page.locator(".attempts > *").all_inner_texts()
+    assert [t.split(" ·")[0] if t.startswith("Attempt") else "marker" for t in texts] == [
+        "Attempt 2", "Attempt 1", "marker", "Attempt 2", "Attempt 1",
+    ], texts  # fmt: skip
+    shot(page, "12b-job-manual-retry-marked")

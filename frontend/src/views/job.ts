@@ -56,6 +56,13 @@ export function jobView(app: App, queue: string, id: string): View {
     if (j.run_at) facts.push(["Runs at", stamp(j.run_at)]);
     if (j.stalls) facts.push(["Stalls", String(j.stalls)]);
     const attempts = [...j.attempts].reverse();
+    // A manual retry counts attempts from 1 again: mark where each such run began, so that
+    // "2, 1, 2, 1" reads as two runs of two attempts.
+    const runStarts = new Set<(typeof j.attempts)[number]>();
+    j.attempts.forEach((a, i) => {
+      const before = j.attempts[i - 1];
+      if (i > 0 && (a.attempt ?? 0) <= (before?.attempt ?? 0)) runStarts.add(a);
+    });
     replace(body,
       pane("Details",
         progress ? h("div", { class: "progress-row" }, progress, h("span", { class: "muted" }, pretty(j.progress))) :
@@ -66,11 +73,13 @@ export function jobView(app: App, queue: string, id: string): View {
       pane("Result", h("pre", { class: "json", "data-testid": "job-result" }, j.result === null ? "—" : pretty(j.result))),
       errorPane(j),
       pane(`Attempts (${j.attempts.length} failed)`,
-        attempts.length ? h("div", { class: "attempts" }, ...attempts.map((a) =>
+        attempts.length ? h("div", { class: "attempts" }, ...attempts.flatMap((a) => [
           h("details", { class: "attempt", open: a === attempts[0] },
             h("summary", {}, `Attempt ${a.attempt ?? "?"} · ${stamp(a.at)} · ${duration(a.duration_ms)} · `, h("span", { class: j.state === "failed" ? "error-text" : "earlier-error" }, a.error ?? "")),
             h("pre", { class: "traceback", "data-testid": "traceback" }, a.traceback ?? "(no traceback)"),
-            a.worker ? h("div", { class: "muted" }, `worker ${a.worker}`) : null)))
+            a.worker ? h("div", { class: "muted" }, `worker ${a.worker}`) : null),
+          runStarts.has(a) ? h("div", { class: "retry-marker muted small", "data-testid": "manual-retry" },
+            "↻ retried by hand: the attempts above count from 1 again") : null]))
           : h("p", { class: "muted" }, "No failed attempts.")),
       pane("Timeline", h("ol", { class: "timeline" }, ...j.timeline.map((e) =>
         h("li", {}, h("span", { class: "t-event" }, e.event), h("span", { class: "muted" }, ` ${stamp(e.at)}`), e.detail ? h("div", { class: "muted small" }, e.detail) : null)))),
