@@ -5,6 +5,8 @@ They are plain click commands; ``conveyor.cli`` adds them to the ``conveyor`` gr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +31,8 @@ from .cli_common import (
     with_known_queue,
     with_queue,
 )
-from .errors import JobFailed, WaitTimeout
+from .errors import ConveyorError, JobFailed, WaitTimeout
+from .events import Event
 from .job import CLEANABLE_STATES, Job, JobState
 from .procedures import Progress
 from .queue import Queue
@@ -266,21 +269,52 @@ def enqueue(
     queue = queue_for(queue_name, url, prefix)
 
     async def add(q: Queue) -> tuple[Job, Any]:
-        job = await q.add(name, payload, **options)
         if not wait_for:
-            return job, None
+            return await q.add(name, payload, **options), None
+        before = await q.redis.run(q.commands.last_event_id())
+        job = await q.add(name, payload, **options)
+        # While waiting, say on stderr what the job does (stdout keeps the JSON result).
+        follow = asyncio.create_task(_report_progress(q, job.id, before))
         try:
             return job, await job.wait(timeout=wait_timeout)
         except JobFailed as exc:
             fail(f"job {job.id} failed: {exc.reason}")
         except WaitTimeout:
             fail(f"job {job.id} did not finish within {wait_timeout} s")
+        finally:
+            follow.cancel()
 
     job, result = run_async(with_queue(queue, add))
     if wait_for:
         print_json({"id": job.id, "result": result})
     else:
         click.echo(job.id)
+
+
+#: The events ``enqueue --wait`` reports, and what it prints for each.
+_REPORTED: dict[str, Callable[[Event], str]] = {
+    "active": lambda e: "running",
+    "progress": lambda e: f"progress {e.fields.get('progress', '?')}",
+    "retrying": lambda e: (
+        f"attempt {e.fields.get('attempt', '?')} failed ({_last_line(e.fields.get('error'))}); "
+        f"retrying in {float(e.fields.get('delay') or 0) / 1000:g} s"
+    ),
+    "stalled": lambda e: "its worker went away; it runs again",
+}
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1][:200] if lines else "no message"
+
+
+async def _report_progress(queue: Queue, job_id: str, after: str) -> None:
+    """Print the job's transitions (running, progress, retries) to stderr as they happen."""
+    with contextlib.suppress(ConveyorError):  # a report that breaks off never fails the wait
+        async for event in queue.events(after=after):
+            describe = _REPORTED.get(event.event)
+            if event.job_id == job_id and describe is not None:
+                click.echo(f"job {job_id}: {describe(event)}", err=True)
 
 
 def _stderr_console() -> Any:

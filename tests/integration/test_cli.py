@@ -42,6 +42,14 @@ async def flaky(job):
         raise RuntimeError("first try fails")
     return {"sent": True}
 
+@queue.handler("steps")
+async def steps(job):
+    import asyncio
+    for percent in (25, 50, 100):
+        await job.update_progress(percent)
+        await asyncio.sleep(0.2)
+    return "done"
+
 @queue.handler("frozen")
 async def frozen(job):
     return gc.get_freeze_count()
@@ -241,6 +249,15 @@ def test_enqueue_wait_prints_the_result(
     assert out["result"] == 42
     failed = cli("enqueue", "mail", "boom", "--wait", "--wait-timeout", "20")
     assert failed.returncode == 1 and "bad recipient" in failed.stderr
+    # What the job does shows on stderr while stdout keeps the result.
+    stepped = cli("enqueue", "mail", "steps", "--wait")
+    assert json.loads(ok(stepped))["result"] == "done"
+    job_id = json.loads(stepped.stdout)["id"]
+    assert [f"job {job_id}: {line}" for line in ("running", "progress 25", "progress 50",
+            "progress 100")] == stepped.stderr.splitlines()  # fmt: skip
+    retried = cli("enqueue", "mail", "flaky", "--wait", "--attempts", "2", "--backoff", "fixed:0.2")
+    assert json.loads(ok(retried))["result"] == {"sent": True}
+    assert "attempt 1 failed (RuntimeError: first try fails); retrying in 0.2 s" in retried.stderr
     proc.terminate(timeout=20)
 
 
