@@ -52,6 +52,11 @@ class Code(enum.IntEnum):
     RETRYING = 2
     #: fail: the job failed for good.
     FAILED = 3
+    # -- job schedulers (storage/lua/*_schedule.lua) --
+    #: fire_schedule: the tick was skipped, its schedule's previous job is not finished.
+    SKIPPED = 4
+    #: The schedule's definition changed since the caller read it: read and plan again.
+    STALE = -6
 
 
 #: Width of one priority band in the wait set's scores: score = (PRIORITY_OFFSET - priority)
