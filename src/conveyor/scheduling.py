@@ -17,7 +17,7 @@ import orjson
 from . import serializer
 from .errors import ConfigurationError, ScheduleNotFound
 from .job import Job
-from .options import build_spec
+from .options import OPTION_NAMES, build_spec
 from .procedures import Procedure
 from .schedules import MISFIRE_POLICIES, Schedule, Timetable, check_schedule_id
 from .settings import Settings
@@ -54,6 +54,9 @@ def _template(
                 f"{option} is not an option of a schedule's jobs (the timetable says when they "
                 "run; a job's id comes from its schedule and tick)"
             )
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError(f"unknown job options {unknown} for a schedule")
     if misfire not in MISFIRE_POLICIES:
         raise ConfigurationError(
             f"misfire must be one of {', '.join(MISFIRE_POLICIES)}, not {misfire!r}"
