@@ -107,8 +107,17 @@ def upsert(
     template: ScheduleTemplate,
 ) -> Procedure[Schedule]:
     for _ in range(_RETRIES):
+        _total, found = yield commands.read([schedule_id])
         now = yield server_time_ms()
-        code, _existed = yield commands.upsert(schedule_id, template, timetable.next_after(now))
+        after = now
+        if found:
+            # A tick that is due but not fired yet stays due (an upsert of the same timetable,
+            # as every process of an app makes at boot, must not skip it); a tick fired
+            # meanwhile makes the script refuse this plan (Code.STALE), and we plan again.
+            pending = found[0].fields.get("next_run")
+            if pending:
+                after = min(now, int(pending) - 1)
+        code, _existed = yield commands.upsert(schedule_id, template, timetable.next_after(after))
         if code == Code.OK:
             found = yield from read_one(commands, schedule_id)
             assert found is not None  # (unless removed this very moment)
