@@ -46,6 +46,10 @@ MISFIRE_GRACE_MS = 5_000
 MIN_EVERY_SECONDS = 1.0
 #: The longest ``every``: ten years, as for delays.
 MAX_EVERY_SECONDS = 10 * 365 * 24 * 3600.0
+#: The latest ``start_at``/``end_at`` (9999-12-31 23:59:59 UTC), and the most runs ``limit``
+#: may ask for.
+MAX_EPOCH_SECONDS = 253_402_300_799
+MAX_LIMIT = 1_000_000_000
 #: The shorthands cron understands, spelled out (cronsim takes only the five fields).
 _CRON_ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -85,8 +89,10 @@ def _to_ms(what: str, value: object) -> int | None:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ConfigurationError(f"{what} must be timezone-aware (e.g. datetime.now(UTC))")
-        return int(value.timestamp() * 1000)
+        value = value.timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        if not 0 <= value <= MAX_EPOCH_SECONDS:
+            raise ConfigurationError(f"{what} must be between 1970 and 9999, not {value!r}")
         return int(value * 1000)
     raise ConfigurationError(f"{what} must be a datetime or epoch seconds, not {value!r}")
 
@@ -158,9 +164,11 @@ class Timetable:
         if start_ms is not None and end_ms is not None and end_ms <= start_ms:
             raise ConfigurationError("end_at must be after start_at")
         if limit is not None and (
-            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+            not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT
         ):
-            raise ConfigurationError(f"limit must be a positive number of runs, not {limit!r}")
+            raise ConfigurationError(
+                f"limit must be a number of runs from 1 to {MAX_LIMIT}, not {limit!r}"
+            )
         return cls(
             cron=_CRON_ALIASES.get(cron.strip().lower(), cron.strip()) if cron else None,
             every=float(every) if isinstance(every, int | float) else None,

@@ -106,6 +106,9 @@ def upsert(
     timetable: Timetable,
     template: ScheduleTemplate,
 ) -> Procedure[Schedule]:
+    # Listed in the queue registry, so the dashboard and CLI find a queue that has only
+    # schedules so far.
+    yield commands.commands.register()
     for _ in range(_RETRIES):
         _total, found = yield commands.read([schedule_id])
         now = yield server_time_ms()
