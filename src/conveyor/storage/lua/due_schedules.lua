@@ -19,6 +19,6 @@ for i = 1, #due, 2 do
   out[#out + 1] = due[i + 1]
   out[#out + 1] = f[1] or ""
   out[#out + 1] = f[2] or "{}"
-  out[#out + 1] = f[3] or "0"
+  out[#out + 1] = f[3] or ""
 end
 return out
