@@ -42,6 +42,7 @@ from .cli_common import (
     url_option,
 )
 from .cli_info import info
+from .cli_schedules import schedules  # job schedulers
 from .cli_serve import dashboard, demo
 from .errors import ConfigurationError, ConveyorError
 from .queue import Handler, Queue
@@ -75,7 +76,7 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, demo, dashboard]:
+for _command in [info, *COMMANDS, schedules, demo, dashboard]:
     main.add_command(_command)
 
 
