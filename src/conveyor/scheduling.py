@@ -22,7 +22,6 @@ from .procedures import Procedure
 from .schedules import MISFIRE_POLICIES, Schedule, Timetable, check_schedule_id
 from .settings import Settings
 from .storage.commands import QueueCommands
-from .storage.ops import server_time_ms
 from .storage.protocol import Code
 from .storage.schedule_commands import ScheduleCommands, ScheduleTemplate, StoredSchedule
 
@@ -88,16 +87,8 @@ def _schedule(stored: StoredSchedule) -> Schedule:
 
 
 def read_one(commands: ScheduleCommands, schedule_id: str) -> Procedure[Schedule | None]:
-    _total, found = yield commands.read([schedule_id])
+    found = (yield commands.read([schedule_id])).found
     return _schedule(found[0]) if found else None
-
-
-def _require(commands: ScheduleCommands, schedule_id: str) -> Procedure[StoredSchedule]:
-    _total, found = yield commands.read([check_schedule_id(schedule_id)])
-    if not found:
-        raise ScheduleNotFound(f"no schedule {schedule_id!r} in queue {commands.commands.queue!r}")
-    stored: StoredSchedule = found[0]
-    return stored
 
 
 def upsert(
@@ -110,8 +101,8 @@ def upsert(
     # schedules so far.
     yield commands.commands.register()
     for _ in range(_RETRIES):
-        _total, found = yield commands.read([schedule_id])
-        now = yield server_time_ms()
+        read = yield commands.read([schedule_id])
+        found, now = read.found, read.now_ms
         after = now
         if found:
             # A tick that is due but not fired yet stays due (an upsert of the same timetable,
@@ -130,11 +121,13 @@ def upsert(
 
 def resume(commands: ScheduleCommands, schedule_id: str) -> Procedure[bool]:
     for _ in range(_RETRIES):
-        stored = yield from _require(commands, schedule_id)
+        read = yield commands.read([check_schedule_id(schedule_id)])
+        if not read.found:
+            raise ScheduleNotFound(f"no schedule {schedule_id!r}")
+        stored, now = read.found[0], read.now_ms
         definition = serializer.decode(stored.fields.get("def") or "{}")
         timetable = Timetable.from_dict(definition.get("timetable", {}))
         runs = int(stored.fields.get("runs") or 0)
-        now = yield server_time_ms()
         gen = stored.fields.get("gen", "")
         code = yield commands.resume(schedule_id, gen, timetable.next_after(now, runs))
         if code == Code.NOT_FOUND:
@@ -170,10 +163,10 @@ def list_all(commands: ScheduleCommands) -> Procedure[list[Schedule]]:
     out: list[Schedule] = []
     start = 0
     while True:
-        total, found = yield commands.read_range(start, start + _PAGE - 1)
-        out.extend(_schedule(stored) for stored in found)
+        read = yield commands.read_range(start, start + _PAGE - 1)
+        out.extend(_schedule(stored) for stored in read.found)
         start += _PAGE
-        if start >= total:
+        if start >= read.total:
             return out
 
 

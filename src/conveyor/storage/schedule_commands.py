@@ -9,7 +9,13 @@ from typing import Any, NamedTuple
 from .commands import Op, QueueCommands
 from .protocol import Code
 
-__all__ = ["DueSchedule", "ScheduleCommands", "ScheduleTemplate", "StoredSchedule"]
+__all__ = [
+    "DueSchedule",
+    "ScheduleCommands",
+    "ScheduleTemplate",
+    "StoredSchedule",
+    "StoredSchedules",
+]
 
 
 class ScheduleTemplate(NamedTuple):
@@ -34,6 +40,16 @@ class DueSchedule(NamedTuple):
     gen: str
     definition: str
     runs: int
+
+
+class StoredSchedules(NamedTuple):
+    """read_schedules.lua's reply."""
+
+    #: How many schedules the queue has.
+    total: int
+    #: Redis's clock when they were read (ms).
+    now_ms: int
+    found: list[StoredSchedule]
 
 
 class StoredSchedule(NamedTuple):
@@ -140,19 +156,19 @@ class ScheduleCommands:
     def remove(self, schedule_id: str) -> Op[Code]:
         return self.commands._op("remove_schedule", schedule_id, parse=Code)
 
-    def read(self, ids: Sequence[str]) -> Op[tuple[int, list[StoredSchedule]]]:
-        """(how many schedules the queue has, those of ``ids`` that exist)."""
+    def read(self, ids: Sequence[str]) -> Op[StoredSchedules]:
+        """Those of ``ids`` that exist."""
         return self.commands._op("read_schedules", "ids", len(ids), *ids, parse=self._stored)
 
-    def read_range(self, start: int, stop: int) -> Op[tuple[int, list[StoredSchedule]]]:
+    def read_range(self, start: int, stop: int) -> Op[StoredSchedules]:
         """Schedules by next run (the paused and ended last), ``stop`` inclusive."""
         return self.commands._op("read_schedules", "range", start, stop, parse=self._stored)
 
     @staticmethod
-    def _stored(reply: list[Any]) -> tuple[int, list[StoredSchedule]]:
-        total, rest = int(reply[0]), reply[1:]
+    def _stored(reply: list[Any]) -> StoredSchedules:
+        rest = reply[2:]
         found = [
             StoredSchedule(_text(rest[i]), _pairs(rest[i + 1]), _text(rest[i + 2]))
             for i in range(0, len(rest), 3)
         ]
-        return total, found
+        return StoredSchedules(int(reply[0]), int(reply[1]), found)

@@ -2,8 +2,9 @@
 
 KEYS: see includes/queue.lua; the schedule's keys: includes/schedules.lua.
 ARGV: "ids", n, id... (those schedules) or "range", start, stop (by next run, stop inclusive)
-Returns {total number of schedules, then per schedule found: id, {field, value, ...}, the
-last job's state ("" when there is none or it is gone)}.
+Returns {total number of schedules, Redis time (ms), then per schedule found: id, {field,
+value, ...}, the last job's state ("" when there is none or it is gone)}. (The time saves the
+callers that plan a next run from now a TIME call of their own.)
 ]]
 -- @include queue
 -- @include schedules
@@ -14,7 +15,7 @@ if ARGV[1] == "ids" then
 else
   ids = redis.call("ZRANGE", SCHEDULES, tonumber(ARGV[2]), tonumber(ARGV[3]))
 end
-local out = {redis.call("ZCARD", SCHEDULES)}
+local out = {redis.call("ZCARD", SCHEDULES), now_ms()}
 for _, id in ipairs(ids) do
   local fields = redis.call("HGETALL", schedule_key(id))
   if #fields > 0 then
