@@ -98,6 +98,9 @@ class Job:
     token: str | None = None
     #: Set when the stored job could not be decoded; the fields above are best effort then.
     decode_error: str | None = None
+    #: Set on the job ``add`` returned when it deduplicated (``dedupe=``): the add found this
+    #: existing job and added nothing.
+    deduplicated: bool = False
     _context: JobContext | None = dataclasses.field(default=None, repr=False)
 
     @property

@@ -131,6 +131,10 @@ class QueueKeys:
         """One schedule's definition and record (hash)."""
         return f"{self.base}schedule:{schedule_id}"
 
+    def dedupe(self, key: str) -> str:
+        """The job id a dedup key holds (string with a TTL; lua/add_deduped.lua)."""
+        return f"{self.base}dedupe:{key}"
+
     @property
     def data_lost(self) -> str:
         """The record of a data loss noticed on this queue (string with a TTL; heartbeat.lua)."""

@@ -57,6 +57,9 @@ class Code(enum.IntEnum):
     SKIPPED = 4
     #: The schedule's definition changed since the caller read it: read and plan again.
     STALE = -6
+    # -- dedup modes (storage/lua/add_deduped.lua) --
+    #: add_deduped: the dedup key holds a job; that job was returned, nothing was added.
+    DEDUPLICATED = -7
 
 
 #: Width of one priority band in the wait set's scores: score = (PRIORITY_OFFSET - priority)
