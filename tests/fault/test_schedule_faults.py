@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,34 @@ async def test_ticks_hold_while_workers_are_sigkilled_and_restarted(
     # second job for the same tick.
     assert max(runs.values()) <= 2
     assert {job.id for job in jobs} == set(runs)
+
+
+async def test_a_worker_frozen_mid_turn_cannot_fire_a_stale_plan(
+    start_ticker: StartWorker, redis_url: str, key_prefix: str, ledger_file: Path
+) -> None:
+    # SIGSTOP freezes a worker wherever it is, possibly between reading a due tick and firing
+    # it; the others fire that tick and the next ones, and when the frozen one wakes its plan
+    # is refused: no tick runs twice.
+    workers = [start_ticker(name) for name in ("A", "B", "C")]
+    frozen: list[float] = []
+
+    def freeze(elapsed: float) -> None:
+        for at, index in ((2.0, 0), (4.0, 1)):
+            if elapsed >= at and at not in frozen:
+                workers[index].send_signal(signal.SIGSTOP)
+                frozen.append(at)
+        for at, index in ((6.0, 0), (7.0, 1)):
+            if elapsed >= at and at not in frozen:
+                workers[index].send_signal(signal.SIGCONT)
+                frozen.append(at)
+
+    async with Queue("ticks", url=redis_url, prefix=key_prefix) as queue:
+        ticks, runs, first_ms, last_ms = await _run_schedule_for(queue, 10, ledger_file, freeze)
+    assert len(frozen) == 4
+    _assert_every_tick_once(ticks, first_ms, last_ms)
+    # A job leased by a frozen worker may be handed to another (at least once); never a
+    # second job for one tick.
+    assert max(runs.values()) <= 2
 
 
 _UPSERTER = """
