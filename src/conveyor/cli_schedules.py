@@ -51,7 +51,7 @@ def schedules() -> None:
     trigger and remove act on one."""
 
 
-@schedules.command("list")
+@schedules.command(name="list")
 @click.argument("queue_name", metavar="QUEUE")
 @url_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -80,7 +80,7 @@ def _act(queue_name: str, url: str | None, prefix: str | None, action: Any) -> A
     return run_async(with_known_queue(queue, action))
 
 
-@schedules.command("pause")
+@schedules.command(name="pause")
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("schedule_id", metavar="ID")
 @url_option
@@ -90,7 +90,7 @@ def pause_schedule(queue_name: str, schedule_id: str, url: str | None, prefix: s
     click.echo(f"{queue_name}/{schedule_id}: paused" + ("" if changed else " (already)"))
 
 
-@schedules.command("resume")
+@schedules.command(name="resume")
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("schedule_id", metavar="ID")
 @url_option
@@ -100,7 +100,7 @@ def resume_schedule(queue_name: str, schedule_id: str, url: str | None, prefix: 
     click.echo(f"{queue_name}/{schedule_id}: resumed" + ("" if changed else " (was not paused)"))
 
 
-@schedules.command("trigger")
+@schedules.command(name="trigger")
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("schedule_id", metavar="ID")
 @url_option
@@ -112,7 +112,7 @@ def trigger_schedule(
     click.echo(job.id)
 
 
-@schedules.command("remove")
+@schedules.command(name="remove")
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("schedule_id", metavar="ID")
 @url_option
