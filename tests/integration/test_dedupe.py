@@ -167,3 +167,19 @@ def test_sync_queue_deduplicates_too(redis_url: str, key_prefix: str) -> None:
         assert again.deduplicated and again.id == first.id
         bulk = sync.add_bulk([{"name": "x", "dedupe": Dedupe.until_finished("k")}])
         assert bulk[0].deduplicated and bulk[0].id == first.id
+
+
+async def test_a_debounced_jobs_ttl_moves_with_its_timer(queue: Queue) -> None:
+    first = await queue.add("x", 1, ttl=2, dedupe=Dedupe.debounce("k", delay=1))
+    fields = queue.commands.keys.job(first.id)
+    client = aioredis.Redis.from_url(queue.settings.url, decode_responses=True)
+    try:
+        run_at, expire_at = map(int, await client.hmget(fields, "run_at", "expire_at"))
+        assert expire_at - run_at == 2000
+        await asyncio.sleep(0.3)
+        again = await queue.add("x", 2, ttl=2, dedupe=Dedupe.debounce("k", delay=1))
+        assert again.deduplicated
+        later, expire_later = map(int, await client.hmget(fields, "run_at", "expire_at"))
+        assert later > run_at and expire_later - later == 2000
+    finally:
+        await client.aclose()

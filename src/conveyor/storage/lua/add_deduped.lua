@@ -35,7 +35,12 @@ if existing then
   then
     -- debounce: the job has not started; the last add wins and the timer restarts.
     local run_at = now_ms() + window
-    redis.call("HSET", job_key(existing), "data", ARGV[3], "run_at", run_at)
+    local jkey = job_key(existing)
+    local before = redis.call("HMGET", jkey, "run_at", "expire_at")
+    redis.call("HSET", jkey, "data", ARGV[3], "run_at", run_at)
+    if before[1] and before[2] then  -- a ttl counts from the run-at: it moves with it
+      redis.call("HSET", jkey, "expire_at", tonumber(before[2]) + run_at - tonumber(before[1]))
+    end
     redis.call("ZADD", DELAYED, run_at, existing)
     redis.call("PEXPIRE", record, ARGV[12])
     emit("deduplicated", existing, "key", dedupe_key, "mode", mode, "run_at", run_at)
