@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import Coroutine
 from typing import Any
 
@@ -43,7 +44,16 @@ class Producer:
 
 
 async def open_producer(url: str) -> Producer:
-    return Producer(url)
+    producer = Producer(url)
+    # Job schedulers: CONVEYOR_BENCH_SCHEDULES=1000 defines that many (daily at 03:00, so none
+    # fires during a run) before the scenario, to show what defined schedules cost a drain.
+    # A tree without schedules (a --base row) runs without them.
+    count = int(os.environ.get("CONVEYOR_BENCH_SCHEDULES", "0"))
+    if count and hasattr(producer.q, "schedule"):
+        await asyncio.gather(
+            *(producer.q.schedule(f"bench-{i}", "noop", cron="0 3 * * *") for i in range(count))
+        )
+    return producer
 
 
 async def noop(job: Any) -> None:

@@ -7,6 +7,7 @@ exception tree), ``settings`` (every default).
 """
 
 from .backoff import Backoff
+from .dedupe import Dedupe  # dedup modes
 from .errors import ConveyorError, JobFailed, Retry, Unrecoverable
 from .events import Event
 from .job import Job, JobState
@@ -19,6 +20,7 @@ from .worker import Worker
 __all__ = [
     "Backoff",
     "ConveyorError",
+    "Dedupe",
     "Event",
     "Job",
     "JobFailed",

@@ -43,6 +43,7 @@ from .cli_common import (
 )
 from .cli_info import info
 from .cli_outbox import outbox_relay  # ecosystem: the PostgreSQL outbox relay
+from .cli_schedules import schedules  # job schedulers
 from .cli_serve import dashboard, demo
 from .errors import ConfigurationError, ConveyorError
 from .queue import Handler, Queue
@@ -76,7 +77,7 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, demo, dashboard, outbox_relay]:
+for _command in [info, *COMMANDS, schedules, demo, dashboard, outbox_relay]:
     main.add_command(_command)
 
 

@@ -15,6 +15,7 @@
     │                                       retrying the same command fails the same way
     ├── UnsafeRedisConfig                   Redis would evict keys (maxmemory-policy)
     ├── QueueNotFound (LookupError)         no queue of that name is registered
+    ├── ScheduleNotFound (LookupError)      no schedule of that id in the queue
     ├── JobError                            about one job; carries ``job_id``
     │   ├── JobNotFound (KeyError)
     │   ├── InvalidTransition               the job is not in a state that allows the action
@@ -59,6 +60,7 @@ __all__ = [
     "PayloadTooLarge",
     "QueueNotFound",
     "Retry",
+    "ScheduleNotFound",
     "Unrecoverable",
     "UnsafeRedisConfig",
     "WaitTimeout",
@@ -155,6 +157,12 @@ class QueueNotFound(ConveyorError, LookupError):
     """The queue name is valid but no queue of that name is registered."""
 
     code = "queue_not_found"
+
+
+class ScheduleNotFound(ConveyorError, LookupError):
+    """No schedule (job scheduler) with that id exists in the queue."""
+
+    code = "schedule_not_found"
 
 
 class JobError(ConveyorError):

@@ -24,7 +24,10 @@ _NO_VALUE = object()
 @dataclasses.dataclass(frozen=True, slots=True)
 class Event:
     """One transition: ``event`` is added, waiting, active, progress, completed, retrying,
-    failed, stalled, released, cancelling, removed, paused or resumed."""
+    failed, stalled, released, cancelling, removed, paused or resumed; job schedulers add
+    skipped (a tick that made no job: ``job_id`` is the job it would have been, the field
+    ``schedule`` its schedule), schedule_updated, schedule_paused, schedule_resumed and
+    schedule_removed (``job_id`` is the schedule's id); dedup modes add deduplicated."""
 
     #: Stream entry id ("<ms>-<n>"); pass it as ``after=`` to resume reading from here.
     id: str

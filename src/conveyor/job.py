@@ -100,6 +100,9 @@ class Job:
     decode_error: str | None = None
     #: ecosystem (OpenTelemetry): the producer's trace context, as stored in the job's opts.
     trace: Any = None
+    #: Set on the job ``add`` returned when it deduplicated (``dedupe=``): the add found this
+    #: existing job and added nothing.
+    deduplicated: bool = False
     _context: JobContext | None = dataclasses.field(default=None, repr=False)
 
     @property

@@ -13,6 +13,7 @@ import orjson
 
 from . import serializer
 from .backoff import Backoff
+from .dedupe import Dedupe
 from .errors import ConfigurationError
 from .limits import MAX_ATTEMPTS, MAX_PRIORITY, MAX_SECONDS, MAX_TEXT
 from .settings import Settings
@@ -148,6 +149,7 @@ def build_spec(
     job_id: str | None = None,
     timeout: float | dt.timedelta | None = None,
     ttl: float | dt.timedelta | None = None,
+    dedupe: Dedupe | None = None,
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
     _check_text("job name", name)
@@ -162,6 +164,7 @@ def build_spec(
         and job_id is None
         and timeout is None
         and ttl is None
+        and dedupe is None
     ):
         # Every option at its default (most jobs, and every entry of a plain bulk add): there
         # is nothing else to check.
@@ -192,6 +195,9 @@ def build_spec(
         opts["timeout"] = timeout_s
     if ttl_s is not None:
         opts["ttl"] = ttl_s
+    deduped = None
+    if dedupe is not None:  # dedup modes (conveyor.dedupe)
+        deduped, delay = _dedupe(dedupe, delay, run_at, job_id)
     return AddSpec(
         name=name,
         data=serializer.encode(data, settings.max_payload_bytes),
@@ -201,7 +207,27 @@ def build_spec(
         delay_ms=_delay_ms(delay, run_at),
         ttl_ms=int(ttl_s * 1000) if ttl_s else 0,
         job_id=job_id or "",
+        dedupe=deduped,
     )
+
+
+def _dedupe(
+    dedupe: object, delay: float | dt.timedelta | None, run_at: object, job_id: object
+) -> tuple[tuple[str, str, int, int], float | dt.timedelta | None]:
+    """The encoded dedup mode, and the delay (a debounced job waits its quiet period)."""
+    if not isinstance(dedupe, Dedupe):
+        raise ConfigurationError(
+            f"dedupe must be a Dedupe (e.g. Dedupe.throttle(...)), not {dedupe!r}"
+        )
+    if job_id is not None:
+        raise ConfigurationError("give either job_id or dedupe, not both")
+    if dedupe.mode == "debounce":
+        if delay is not None or run_at is not None:
+            raise ConfigurationError(
+                "a debounced job runs its delay after the last add: give no delay or run_at"
+            )
+        delay = dedupe.seconds
+    return (dedupe.mode, dedupe.key, dedupe.window_ms, dedupe.key_ttl_ms), delay
 
 
 def spec_from_mapping(settings: Settings, item: Mapping[str, Any]) -> AddSpec:
@@ -212,7 +238,7 @@ def spec_from_mapping(settings: Settings, item: Mapping[str, Any]) -> AddSpec:
         return build_spec(settings, item["name"], item.get("data"))
     options = dict(item.get("options") or {})
     options.update({k: v for k, v in item.items() if k not in ("name", "data", "options")})
-    unknown = set(options) - OPTION_NAMES
+    unknown = set(options) - OPTION_NAMES - {"dedupe"}  # (dedupe: not an option of the API)
     if unknown:
         raise ConfigurationError(f"unknown job options {sorted(unknown)} in bulk entry")
     return build_spec(settings, item["name"], item.get("data"), **options)

@@ -27,6 +27,7 @@ from .procedures import (
     requeue_all,
     single_action,
 )
+from .scheduling import SyncScheduling  # job schedulers
 from .storage.redis import SyncRedis
 
 __all__ = ["SyncQueue"]
@@ -34,7 +35,7 @@ __all__ = ["SyncQueue"]
 T = TypeVar("T")
 
 
-class SyncQueue(QueueCore):
+class SyncQueue(SyncScheduling, QueueCore):
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
     _redis: SyncRedis | None = None

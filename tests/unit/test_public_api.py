@@ -5,6 +5,7 @@ def test_public_names_are_exactly_these() -> None:
     assert sorted(conveyor.__all__) == [
         "Backoff",
         "ConveyorError",
+        "Dedupe",
         "Event",
         "Job",
         "JobFailed",

@@ -13,6 +13,7 @@ from .. import serializer
 from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
+from .dedupe_commands import dedupe_add
 from .keys import QueueKeys, registry_key
 from .ops import (
     Command,
@@ -80,6 +81,8 @@ class AddSpec(NamedTuple):
     delay_ms: int
     ttl_ms: int
     job_id: str = ""
+    #: Dedup modes: ``(mode, key, window ms, key ttl ms)`` (see ``conveyor.dedupe``), or None.
+    dedupe: tuple[str, str, int, int] | None = None
 
     def args(self) -> tuple[Any, ...]:
         """The job as add_job reads it; the options are left out when all are defaults."""
@@ -171,6 +174,8 @@ class QueueCommands(QueueReads):
         """Add jobs in one script call; ``register`` also records the queue's name (for the
         dashboard and CLI) in the same round trip. A job whose id existed is read back as
         stored (a second round trip, only then)."""
+        if any(spec.dedupe for spec in specs):  # dedup modes: storage/dedupe_commands.py
+            return dedupe_add(self, specs, context, register)
         if len(specs) == 1:
             command = self._script("add_job", *specs[0].args())
         else:  # one JSON document for all of them: a single argument to pack and to send

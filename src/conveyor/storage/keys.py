@@ -120,6 +120,21 @@ class QueueKeys:
         reclaim_worker.lua writes it, fetch.lua leases that worker nothing meanwhile)."""
         return f"{self.base}reclaimed:{worker_id}"
 
+    # -- job schedulers (lua/includes/schedules.lua) --
+
+    @property
+    def schedules(self) -> str:
+        """Schedule id -> its next run, ms (zset; +inf while paused or ended)."""
+        return f"{self.base}schedules"
+
+    def schedule(self, schedule_id: str) -> str:
+        """One schedule's definition and record (hash)."""
+        return f"{self.base}schedule:{schedule_id}"
+
+    def dedupe(self, key: str) -> str:
+        """The job id a dedup key holds (string with a TTL; lua/add_deduped.lua)."""
+        return f"{self.base}dedupe:{key}"
+
     @property
     def data_lost(self) -> str:
         """The record of a data loss noticed on this queue (string with a TTL; heartbeat.lua)."""

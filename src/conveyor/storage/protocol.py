@@ -52,6 +52,14 @@ class Code(enum.IntEnum):
     RETRYING = 2
     #: fail: the job failed for good.
     FAILED = 3
+    # -- job schedulers (storage/lua/*_schedule.lua) --
+    #: fire_schedule: the tick was skipped, its schedule's previous job is not finished.
+    SKIPPED = 4
+    #: The schedule's definition changed since the caller read it: read and plan again.
+    STALE = -6
+    # -- dedup modes (storage/lua/add_deduped.lua) --
+    #: add_deduped: the dedup key holds a job; that job was returned, nothing was added.
+    DEDUPLICATED = -7
 
 
 #: Width of one priority band in the wait set's scores: score = (PRIORITY_OFFSET - priority)

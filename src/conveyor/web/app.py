@@ -43,6 +43,7 @@ from .limits import MAX_BODY, BodyLimitMiddleware, BodyTooLarge
 from .live import LiveEvents
 from .openapi import build_spec
 from .prometheus import render_metrics
+from .schedule_routes import schedule_routes
 from .security import (
     Authenticator,
     SecurityConfig,
@@ -396,6 +397,7 @@ def create_app(
         routes.append(route(f"{q}/{action}", api.pause, ["POST"], write=True))
     routes.append(route(f"{q}/retry-all", api.retry_all, ["POST"], write=True))
     routes.append(route(f"{q}/clean", api.clean, ["POST"], write=True))
+    routes += schedule_routes(admin, route, api.body)  # job schedulers
     routes.append(Route("/", _index, methods=["GET"]))
     routes.append(
         Mount("/assets", app=StaticFiles(directory=STATIC_DIR / "assets", check_dir=False))

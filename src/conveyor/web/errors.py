@@ -22,6 +22,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     errors.PayloadTooLarge: 413,
     errors.QueueNotFound: 404,
     errors.JobNotFound: 404,
+    errors.ScheduleNotFound: 404,
     errors.InvalidTransition: 409,
     errors.ConnectionError: 503,
     errors.CommandRefused: 503,

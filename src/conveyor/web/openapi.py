@@ -23,6 +23,7 @@ from .contract import (
     STATE_BODY,
     STATE_NAMES,
 )
+from .schedule_routes import schedule_paths as _schedule_paths  # job schedulers
 
 __all__ = ["build_spec"]
 
@@ -496,6 +497,7 @@ def build_spec() -> dict[str, Any]:
             )
         },
     }
+    paths.update(_schedule_paths(_op, _responses, _Q, _READ, _WRITE))  # job schedulers
     return {
         "openapi": "3.1.0",
         "info": {

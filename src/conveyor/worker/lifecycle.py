@@ -43,6 +43,7 @@ from .leases import LeaseKeeper
 from .liveness import LivenessBeacon
 from .running import JobStarter
 from .slots import Slots
+from .ticks import ScheduleTicker
 
 __all__ = ["Worker"]
 
@@ -170,7 +171,11 @@ class Worker:
         )
         host = _FetchHost(self, starter)
         fetcher = Fetcher(host, self._commands, self.settings, redis, blocking, self._stopping)
-        duties = [Duty("housekeeping", keeper.keep, keeper.interval)]
+        ticker = ScheduleTicker(redis, self._commands)  # job schedulers
+        duties = [
+            Duty("housekeeping", keeper.keep, keeper.interval),
+            Duty("schedules", ticker.tick, ticker.interval),
+        ]
         beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id)
         beating = False
         if install_signal_handlers:
