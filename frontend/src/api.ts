@@ -35,6 +35,7 @@ export type BulkAction = Schemas["Bulk"]["action"];
 export type CleanableState = NonNullable<Schemas["StateBody"]["state"]>;
 export type Range = Schemas["Metrics"]["range"];
 type JobQuery = NonNullable<paths["/api/queues/{queue}/jobs"]["get"]["parameters"]["query"]>;
+export type Schedule = NonNullable<paths["/api/queues/{queue}/schedules"]["get"]["responses"]["200"]["content"]["application/json"]["schedules"]>[number];
 type SearchQuery = NonNullable<paths["/api/queues/{queue}/search"]["get"]["parameters"]["query"]>;
 
 function queryString(params: Record<string, unknown>): URLSearchParams {
@@ -117,5 +118,10 @@ export const api = {
     request<{ count: number }>("POST", `${q(queue)}/clean`, { state }),
   metrics: (queue: string | null, range: Range) =>
     request<Metrics>("GET", queue ? `${q(queue)}/metrics?range=${range}` : `api/metrics?range=${range}`),
+  schedules: (queue: string) => request<{ schedules: Schedule[] }>("GET", `${q(queue)}/schedules`),
+  scheduleAction: (queue: string, id: string, action: "pause" | "resume" | "trigger") =>
+    request<{ ok: boolean }>("POST", `${q(queue)}/schedules/${encodeURIComponent(id)}/${action}`),
+  removeSchedule: (queue: string, id: string) =>
+    request<{ ok: boolean }>("DELETE", `${q(queue)}/schedules/${encodeURIComponent(id)}`),
   workers: () => request<{ workers: WorkerNow[] }>("GET", "api/workers"),
 };

@@ -8,6 +8,7 @@ import { overviewView } from "./views/overview";
 import { queueView } from "./views/queue";
 import { jobView } from "./views/job";
 import { workersView } from "./views/workers";
+import { schedulesView } from "./views/schedules";
 import type { App, View } from "./views/common";
 
 /** One part of the location hash; a malformed escape (a hand-edited link) is kept as typed
@@ -38,6 +39,8 @@ class Dashboard implements App {
   /** Seconds between refreshes (0: paused); set from the served choices once config is in. */
   private pollSeconds = 0;
   private busy = false;
+  /** A refresh was asked for while one was in flight. */
+  private again = false;
   /** The open event stream (null: none, e.g. paused, hidden, or the server offers none). */
   private source: EventSource | null = null;
   private streaming = false;
@@ -114,6 +117,8 @@ class Dashboard implements App {
     let view: View;
     if (parts[0] === "queues" && parts[1] && parts[2] === "jobs" && parts[3]) {
       view = jobView(this, parts[1], parts[3]);
+    } else if (parts[0] === "queues" && parts[1] && parts[2] === "schedules") {
+      view = schedulesView(this, parts[1]);
     } else if (parts[0] === "queues" && parts[1]) {
       view = queueView(this, parts[1], parts[2] || "waiting");
     } else if (parts[0] === "workers") {
@@ -166,8 +171,15 @@ class Dashboard implements App {
   }
 
   async refresh(): Promise<void> {
-    if (!this.view || this.busy) return this.schedule();
+    if (this.busy) {
+      // One is in flight (perhaps for the view just left): run again as soon as it ends, so
+      // a new view or a change an event announced is not left for the next poll.
+      this.again = true;
+      return;
+    }
+    if (!this.view) return this.schedule();
     this.busy = true;
+    this.again = false;
     this.lastRefresh = Date.now();
     const view = this.view;
     try {
@@ -184,6 +196,7 @@ class Dashboard implements App {
     } finally {
       this.busy = false;
     }
+    if (this.again) return this.refresh();
     this.schedule();
   }
 

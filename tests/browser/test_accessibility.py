@@ -51,6 +51,7 @@ def jobs(redis_url: str, key_prefix: str, start_worker: Any) -> dict[str, str]:
     worker.terminate()
     for i in range(3):
         queue.add("send", {"to": f"w{i}@example.com"})
+    queue.schedule("nightly", "send", {"kind": "digest"}, cron="30 2 * * *", tz="Europe/Berlin")
     queue.close()
     return {"done": done.id, "failed": failed.id}
 
@@ -83,6 +84,7 @@ def test_every_view_has_no_serious_accessibility_finding(
         "completed job": (f"#/queues/{QUEUE}/jobs/{jobs['done']}", "[data-testid=job-result]"),
         "failed job": (f"#/queues/{QUEUE}/jobs/{jobs['failed']}", "[data-testid=job-error]"),
         "workers": ("#/workers", "[data-testid=workers]"),
+        "schedules": (f"#/queues/{QUEUE}/schedules", "tr[data-schedule]"),
     }
     for view, (hash_, ready) in views.items():
         page.goto(dashboard.url + hash_)

@@ -56,7 +56,8 @@ export function queueView(app: App, name: string, initialState: string): View {
   const run = latencyChart("run");
 
   const el = h("section", { class: "queue" },
-    h("div", { class: "row wrap" }, h("a", { href: "#/", class: "muted" }, "Queues /"), title, h("div", { class: "spacer" }), pauseBtn),
+    h("div", { class: "row wrap" }, h("a", { href: "#/", class: "muted" }, "Queues /"), title, h("div", { class: "spacer" }),
+      h("a", { href: `#/queues/${enc}/schedules`, "data-testid": "schedules-link" }, "Schedules"), pauseBtn),
     info,
     h("div", { class: "charts two" }, throughput.el, run.el),
     tabs,

@@ -1,0 +1,54 @@
+"""The dashboard's views of wave-2 features, in a real browser: a queue's schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from tests.browser.conftest import QUEUE, shot
+from tests.support.waiting import wait_for
+
+from conveyor import SyncQueue
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def queue(redis_url: str, key_prefix: str) -> Any:
+    q = SyncQueue(QUEUE, url=redis_url, prefix=key_prefix)
+    yield q
+    q.close()
+
+
+def test_the_schedules_view_shows_each_schedule_and_steers_it(
+    page: Any, queue: SyncQueue, start_worker: Any
+) -> None:
+    queue.schedule("nightly", "send", {"kind": "digest"}, cron="30 2 * * *", tz="Europe/Berlin")
+    queue.schedule("poll", "send", {"to": "feed@example.com"}, every=3600)
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}")
+    page.get_by_test_id("schedules-link").click()
+    rows = page.get_by_test_id("schedules").locator("tbody tr[data-schedule]")
+    expect(rows).to_have_count(2)
+    nightly = page.locator('tr[data-schedule="nightly"]')
+    expect(nightly).to_contain_text("30 2 * * * (Europe/Berlin)")
+    poll = page.locator('tr[data-schedule="poll"]')
+    expect(poll).to_contain_text("every 3600 s")
+    shot(page, "20-schedules")
+
+    poll.get_by_test_id("schedule-pause").click()
+    expect(poll.get_by_test_id("next-run")).to_have_text("paused")
+    assert queue.get_schedule("poll").paused  # type: ignore[union-attr]
+    poll.get_by_test_id("schedule-resume").click()
+    expect(poll.get_by_test_id("next-run")).not_to_have_text("paused")
+
+    start_worker()
+    nightly.get_by_test_id("schedule-trigger").click()
+    expect(nightly.get_by_test_id("state")).to_have_text("completed", timeout=20_000)
+    wait_for(lambda: queue.counts()["completed"] == 1, timeout=10, message="the run completed")
+
+    nightly.get_by_test_id("schedule-remove").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(rows).to_have_count(1)
+    assert queue.get_schedule("nightly") is None
+    shot(page, "21-schedules-after-remove")
