@@ -9,6 +9,7 @@ exception tree), ``settings`` (every default).
 from .backoff import Backoff
 from .errors import ConveyorError, JobFailed, Retry, Unrecoverable
 from .events import Event
+from .flow_control import RateLimit, RateLimited
 from .job import Job, JobState
 from .queue import Queue
 from .settings import Settings
@@ -24,6 +25,8 @@ __all__ = [
     "JobFailed",
     "JobState",
     "Queue",
+    "RateLimit",
+    "RateLimited",
     "Retry",
     "Settings",
     "SyncQueue",

@@ -73,6 +73,10 @@ JOB_OPTIONS: dict[str, JobOption] = {
             low_excluded=True,
             description="seconds from runnable to started, or it fails as expired",
         ),
+        # Flow control (see flow_control): jobs of one group share its limits.
+        JobOption(
+            "group", "text", 1, MAX_TEXT, description="flow control group (shares its limits)"
+        ),
     )
 }
 OPTION_NAMES = frozenset(JOB_OPTIONS)
@@ -148,6 +152,7 @@ def build_spec(
     job_id: str | None = None,
     timeout: float | dt.timedelta | None = None,
     ttl: float | dt.timedelta | None = None,
+    group: str | None = None,
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
     _check_text("job name", name)
@@ -162,6 +167,7 @@ def build_spec(
         and job_id is None
         and timeout is None
         and ttl is None
+        and group is None
     ):
         # Every option at its default (most jobs, and every entry of a plain bulk add): there
         # is nothing else to check.
@@ -192,6 +198,8 @@ def build_spec(
         opts["timeout"] = timeout_s
     if ttl_s is not None:
         opts["ttl"] = ttl_s
+    if group is not None:
+        opts["group"] = _check_text("group", group)  # flow control
     return AddSpec(
         name=name,
         data=serializer.encode(data, settings.max_payload_bytes),
@@ -201,6 +209,7 @@ def build_spec(
         delay_ms=_delay_ms(delay, run_at),
         ttl_ms=int(ttl_s * 1000) if ttl_s else 0,
         job_id=job_id or "",
+        group=group or "",
     )
 
 

@@ -195,6 +195,7 @@ _SCHEMAS: dict[str, Any] = {
             "wait_ms": _NULLABLE_INT,
             "run_ms": _NULLABLE_INT,
             "worker": _NULLABLE_TEXT,
+            "group": _NULLABLE_TEXT,  # flow control
             "decode_error": _NULLABLE_TEXT,
         }
     ),

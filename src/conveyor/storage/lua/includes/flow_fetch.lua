@@ -1,0 +1,174 @@
+--[[ Flow control's part of fetch.lua: which waiting jobs may be handed out now, under the
+queue's rate limit or hold and the groups' concurrency, rate limits, holds and pauses, with
+the groups served round robin weighted by deficit (deficit round robin: each turn a group may
+have `weight` jobs handed out; a turn cut short by the fetch's size resumes at the next fetch).
+Jobs without a group take part as one more member of the round robin (named "").
+Needs the queue and groups includes. Keys: see includes/groups.lua. ]]
+
+-- A sliding window of starts: how many more it allows now, and how many it holds.
+local function window_room(key, n, per_ms, now)
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", now - per_ms)
+  local used = redis.call("ZCARD", key)
+  return math.max(n - used, 0), used
+end
+
+-- When the oldest start leaves the window (ms, Redis time); now + per_ms when it is empty.
+local function window_frees_at(key, per_ms, now)
+  local oldest = tonumber(redis.call("ZRANGE", key, 0, 0, "WITHSCORES")[2]) or now
+  return oldest + per_ms
+end
+
+local function record_starts(key, ids, token, per_ms, now)
+  local args = {}
+  for i, id in ipairs(ids) do
+    args[#args + 1] = now
+    args[#args + 1] = token .. ":" .. id
+  end
+  call_chunked("ZADD", key, args)
+  redis.call("PEXPIRE", key, per_ms)
+end
+
+--[[ Takes up to `want` jobs. Returns popped (id, score pairs, as ZPOPMIN gives them), the group
+of each grouped one (or nil when none), the queue's limit (rate_n, rate_ms or nil) and when
+the next group held back may run (ms, or nil). `tell` adds a reply header field. ]]
+local function flow_take(want, now, tell)
+  local FLOW, GREADY, GSLEEP = BASE .. "flow", BASE .. "gready", BASE .. "gsleep"
+  local q = redis.call("HMGET", FLOW, "hold", "rate_n", "rate_ms", "d_weight")
+  local hold = tonumber(q[1])
+  if hold then
+    if hold > now then
+      tell("limited_ms", hold - now)
+      return {}, nil, nil, nil
+    end
+    redis.call("HDEL", FLOW, "hold")
+  end
+  local rate_n, rate_ms = tonumber(q[2]), tonumber(q[3])
+  local queue_room = nil
+  if rate_n then
+    queue_room = window_room(BASE .. "rate", rate_n, rate_ms, now)
+    if queue_room == 0 then
+      tell("limited_ms", math.max(window_frees_at(BASE .. "rate", rate_ms, now) - now, 1))
+      return {}, nil, nil, nil
+    end
+    if queue_room < want then want = queue_room end
+  end
+  local due = redis.call("ZRANGEBYSCORE", GSLEEP, "-inf", now, "LIMIT", 0, 1000)
+  for _, g in ipairs(due) do
+    redis.call("ZREM", GSLEEP, g)
+    group_ready(g, now)
+  end
+  if redis.call("ZCARD", WAIT) > 0 and not redis.call("ZSCORE", GREADY, "") then
+    redis.call("ZADD", GREADY, redis.call("HINCRBY", FLOW, "turn", 1), "")
+  end
+
+  -- taken: jobs handed out per group in this fetch (its counts are written after leasing).
+  local popped, group_of, asked, taken = {}, {}, want, {}
+  local visits = want + 100  -- a guard: every visit hands out a job or takes a group out
+  while want > 0 and visits > 0 do
+    visits = visits - 1
+    local g = redis.call("ZRANGE", GREADY, 0, 0)[1]
+    if not g then break end
+    local conf, src, dkey, dfield
+    if g == "" then
+      conf = {active = 0, paused = false, conc = 0, rate_n = 0, weight = tonumber(q[4]) or 1}
+      src, dkey, dfield = WAIT, FLOW, "u_deficit"
+    else
+      conf = group_conf(g)
+      src, dkey, dfield = BASE .. "gw:" .. g, BASE .. "g:" .. g, "deficit"
+    end
+    local deficit = tonumber(redis.call("HGET", dkey, dfield)) or conf.weight
+    local room = math.min(want, deficit)
+    local before = taken[g] or 0
+    local active = conf.active + before
+    if conf.paused then room = 0 end
+    if conf.conc > 0 then room = math.min(room, math.max(conf.conc - active, 0)) end
+    local rate_key, used = BASE .. "gr:" .. g, 0
+    if conf.rate_n > 0 then
+      used = before + select(2, window_room(rate_key, conf.rate_n, conf.rate_ms, now))
+      room = math.min(room, math.max(conf.rate_n - used, 0))
+    end
+    local got = 0
+    if room > 0 then
+      local jobs = redis.call("ZPOPMIN", src, room)
+      got = #jobs / 2
+      for i = 1, #jobs, 2 do
+        popped[#popped + 1] = jobs[i]
+        popped[#popped + 1] = jobs[i + 1]
+        if g ~= "" then group_of[jobs[i]] = g end
+      end
+      if g ~= "" then group_pop_count(g, got) end
+    end
+    want, deficit = want - got, deficit - got
+    taken[g] = before + got
+    if got < room or redis.call("EXISTS", src) == 0 then
+      -- Nothing left: out of the round robin (it comes back with its next job).
+      redis.call("ZREM", GREADY, g)
+      redis.call("HDEL", dkey, dfield)
+      if g ~= "" and got == 0 then group_tidy(g) end
+    elseif conf.paused or (conf.conc > 0 and active + got >= conf.conc) then
+      -- Back when resumed, or when one of its leases ends.
+      redis.call("ZREM", GREADY, g)
+      redis.call("HDEL", dkey, dfield)
+    elseif conf.rate_n > 0 and used + got >= conf.rate_n then
+      -- Asleep until its window frees (fetch wakes it).
+      redis.call("ZREM", GREADY, g)
+      redis.call("HDEL", dkey, dfield)
+      local wake = now + conf.rate_ms
+      if got == 0 then wake = window_frees_at(rate_key, conf.rate_ms, now) end
+      redis.call("ZADD", GSLEEP, wake, g)
+    elseif deficit <= 0 then
+      -- Its turn is over: to the back of the round robin.
+      redis.call("HDEL", dkey, dfield)
+      redis.call("ZADD", GREADY, "XX", redis.call("HINCRBY", FLOW, "turn", 1), g)
+    else
+      -- The fetch is full mid-turn: the group keeps its place and the rest of its turn.
+      redis.call("HSET", dkey, dfield, deficit)
+    end
+  end
+
+  if queue_room and asked - want >= queue_room then
+    -- This fetch filled the queue's window: say how long it stays full.
+    tell("limited_ms", math.max(window_frees_at(BASE .. "rate", rate_ms, now) - now, 1))
+  end
+  local sleeper = redis.call("ZRANGE", GSLEEP, 0, 0, "WITHSCORES")[2]
+  if not hold and not rate_n and not sleeper and redis.call("EXISTS", GREADY) == 0 then
+    redis.call("HDEL", META, "flow")  -- nothing can hold a job back now (see groups.lua)
+  end
+  if next(group_of) == nil then group_of = nil end
+  return popped, group_of, rate_n and {rate_n, rate_ms} or nil,
+    sleeper and math.max(tonumber(sleeper) - now, 0) or nil
+end
+
+-- After leasing: record the starts in the rate windows and count the groups' active jobs.
+local function flow_started(leased, group_of, queue_limit, token, now)
+  if queue_limit and #leased > 0 then
+    record_starts(BASE .. "rate", leased, token, queue_limit[2], now)
+  end
+  if not group_of then return end
+  local by_group = {}
+  for _, id in ipairs(leased) do
+    local g = group_of[id]
+    if g then
+      local ids = by_group[g]
+      if not ids then
+        ids = {}
+        by_group[g] = ids
+      end
+      ids[#ids + 1] = id
+      redis.call("HSET", BASE .. "gactive", id, g)
+    end
+  end
+  local touched = {}
+  for _, g in pairs(group_of) do touched[g] = true end
+  for g in pairs(touched) do
+    local ids = by_group[g]
+    if ids then
+      redis.call("HINCRBY", BASE .. "g:" .. g, "active", #ids)
+      local conf = group_conf(g)
+      if conf.rate_n > 0 then record_starts(BASE .. "gr:" .. g, ids, token, conf.rate_ms, now) end
+    end
+    -- A job popped but not started (expired) must not leave its group out of the round robin.
+    group_ready(g, now)
+    group_tidy(g)
+  end
+end

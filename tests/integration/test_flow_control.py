@@ -1,0 +1,308 @@
+"""Flow control against a real Redis, in one process: rate limits, groups (concurrency,
+fairness, rate limits, pause, max size), RateLimited from a handler, and the bookkeeping that
+must leave no key behind."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from conveyor import Job, Queue, RateLimit, RateLimited, SyncQueue
+from conveyor.errors import ConfigurationError
+from conveyor.flow_control import GroupFull
+from tests.support.conveyor_helpers import running, worker
+from tests.support.waiting import async_wait_for
+
+
+async def _keys(redis_url: str, prefix: str) -> set[str]:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        return {key async for key in client.scan_iter(f"{prefix}:*")}
+    finally:
+        await client.aclose()
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def test_queue_rate_limit_holds_jobs_waiting_and_lets_them_out_in_windows(
+    queue: Queue,
+) -> None:
+    await queue.set_rate_limit(RateLimit(5, per=0.5))
+    starts: list[float] = []
+
+    async def handler(job: Job) -> None:
+        starts.append(time.monotonic())
+
+    await queue.add_bulk([{"name": "t", "data": i} for i in range(15)])
+    async with running(worker(queue, {"t": handler}, concurrency=20)):
+        await async_wait_for(lambda: len(starts) >= 6, timeout=5)
+        counts = await queue.counts()
+        assert counts["failed"] == 0
+        assert counts["waiting"] >= 4  # held back, not failed
+        state = await queue.flow_state()
+        assert state.rate_limit == RateLimit(5, per=0.5)
+        await async_wait_for(lambda: len(starts) == 15, timeout=10)
+    assert _max_in_window(starts, 0.48) <= 5
+    assert starts[-1] - starts[0] >= 0.9  # three windows at least
+    assert (await queue.counts())["completed"] == 15
+    jobs = await queue.get_jobs("completed", 0, 20)
+    assert all(job.attempts_made == 1 for job in jobs)
+
+
+async def test_removing_the_rate_limit_lets_everything_out(queue: Queue) -> None:
+    await queue.set_rate_limit(RateLimit(1, per=60))
+    await queue.set_rate_limit(None)
+    done: list[int] = []
+    await queue.add_bulk([{"name": "t", "data": i} for i in range(30)])
+    async with running(worker(queue, {"t": lambda job: done.append(job.data)}, concurrency=10)):
+        await async_wait_for(lambda: len(done) == 30, timeout=5)
+    assert (await queue.flow_state()).rate_limit is None
+
+
+async def test_group_concurrency_is_never_exceeded(queue: Queue) -> None:
+    await queue.set_group_defaults(concurrency=2)
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    done: list[str] = []
+
+    async def handler(job: Job) -> None:
+        g = job.group or ""
+        active[g] = active.get(g, 0) + 1
+        peak[g] = max(peak.get(g, 0), active[g])
+        await asyncio.sleep(0.01)
+        active[g] -= 1
+        done.append(g)
+
+    await queue.add_bulk(
+        [{"name": "t", "data": i, "group": f"g{i % 3}"} for i in range(60)]
+        + [{"name": "t", "data": i} for i in range(10)]
+    )
+    assert (await queue.counts())["waiting"] == 70
+    async with running(worker(queue, {"t": handler}, concurrency=30)):
+        await async_wait_for(lambda: len(done) == 70, timeout=15)
+    assert peak["g0"] == peak["g1"] == peak["g2"] == 2
+    assert peak[""] >= 2  # jobs without a group have no such limit
+
+
+async def test_fairness_a_small_group_is_not_stuck_behind_a_big_one(queue: Queue) -> None:
+    order: list[str] = []
+    await queue.add_bulk([{"name": "t", "data": i, "group": "A"} for i in range(2000)])
+    async with running(worker(queue, {"t": lambda job: order.append(job.group)}, concurrency=10)):
+        await async_wait_for(lambda: len(order) >= 100, timeout=10)
+        at_add = len(order)
+        await queue.add_bulk([{"name": "t", "data": i, "group": "B"} for i in range(20)])
+        await async_wait_for(lambda: order.count("B") == 20, timeout=10)
+        last_b = max(i for i, g in enumerate(order) if g == "B")
+    # Round robin: B's 20 jobs alternate with A's, so all start within ~40 starts (+ in flight).
+    assert last_b - at_add <= 100
+
+
+async def test_weight_gives_a_group_more_turns(queue: Queue) -> None:
+    await queue.set_group("heavy", weight=3)
+    order: list[str] = []
+    await queue.add_bulk(
+        [{"name": "t", "data": i, "group": g} for i in range(300) for g in ("heavy", "light")]
+    )
+    async with running(worker(queue, {"t": lambda job: order.append(job.group)}, concurrency=1)):
+        await async_wait_for(lambda: len(order) >= 200, timeout=10)
+    first = order[:200]
+    assert 140 <= first.count("heavy") <= 160  # 3 : 1
+
+
+async def test_group_rate_limit_and_its_own_override(queue: Queue) -> None:
+    await queue.set_group_defaults(rate_limit=RateLimit(3, per=0.5))
+    await queue.set_group("free", rate_limit=None)
+    starts: dict[str, list[float]] = {"slow": [], "free": []}
+
+    def handler(job: Job) -> None:
+        starts[job.group or ""].append(time.monotonic())
+
+    await queue.add_bulk(
+        [{"name": "t", "data": i, "group": g} for i in range(9) for g in ("slow", "free")]
+    )
+    async with running(worker(queue, {"t": handler}, concurrency=20)):
+        await async_wait_for(lambda: len(starts["free"]) == 9, timeout=5)
+        assert len(starts["slow"]) <= 6
+        await async_wait_for(lambda: len(starts["slow"]) == 9, timeout=10)
+    assert _max_in_window(starts["slow"], 0.48) <= 3
+    info = {g.name: g for g in await queue.groups()}
+    assert info["free"].rate_limit is None and info["free"].overrides == ("rate_limit",)
+    assert "slow" not in info  # idle, and no settings of its own: nothing left of it
+    await queue.add("t", group="slow", delay=60)
+    await queue.add("t", group="slow")
+    slow = await queue.get_group("slow")
+    assert slow is not None and slow.rate_limit == RateLimit(3, per=0.5) and slow.waiting == 1
+
+
+async def test_pause_and_resume_one_group(queue: Queue) -> None:
+    done: list[str] = []
+    assert await queue.pause_group("p") is True
+    assert await queue.pause_group("p") is False
+    await queue.add_bulk(
+        [{"name": "t", "data": i, "group": g} for i in range(5) for g in ("p", "q")]
+    )
+    async with running(worker(queue, {"t": lambda job: done.append(job.group)}, concurrency=5)):
+        await async_wait_for(lambda: done.count("q") == 5, timeout=5)
+        await asyncio.sleep(0.2)
+        assert "p" not in done
+        info = await queue.get_group("p")
+        assert info is not None and info.paused and info.waiting == 5
+        assert await queue.resume_group("p") is True
+        await async_wait_for(lambda: done.count("p") == 5, timeout=5)
+
+
+async def test_max_size_refuses_the_add_and_stores_nothing(queue: Queue) -> None:
+    await queue.set_group("small", max_size=3)
+    await queue.add_bulk([{"name": "t", "group": "small"} for _ in range(3)])
+    with pytest.raises(GroupFull, match="at most 3 waiting jobs"):
+        await queue.add("t", group="small")
+    with pytest.raises(GroupFull):
+        await queue.add_bulk([{"name": "t", "group": "other"}, {"name": "t", "group": "small"}])
+    counts = await queue.counts()
+    assert counts["waiting"] == 3
+    assert [g.name for g in await queue.groups()] == ["small"]
+
+
+async def test_bad_flow_input_is_refused_with_a_clear_error(queue: Queue) -> None:
+    with pytest.raises(ConfigurationError, match="RateLimit"):
+        RateLimit(0)
+    with pytest.raises(ConfigurationError, match="per"):
+        RateLimit(5, per=-1)
+    with pytest.raises(ConfigurationError, match="concurrency"):
+        await queue.set_group("g", concurrency=0)
+    with pytest.raises(ConfigurationError, match="weight"):
+        await queue.set_group_defaults(weight=0)
+    with pytest.raises(ConfigurationError, match="group"):
+        await queue.add("t", group="")
+    with pytest.raises(ConfigurationError, match="rate_limit"):
+        await queue.set_rate_limit(5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="delay"):
+        RateLimited(delay=-1)
+    assert await queue.groups() == []
+
+
+async def test_rate_limited_holds_the_group_and_uses_no_attempt(queue: Queue) -> None:
+    runs: list[tuple[str | None, int, float]] = []
+
+    async def handler(job: Job) -> str:
+        runs.append((job.group, job.data, time.monotonic()))
+        if job.data == 0 and sum(1 for r in runs if r[1] == 0) == 1:
+            raise RateLimited(delay=0.6)
+        return "ok"
+
+    await queue.add_bulk([{"name": "t", "data": i, "group": "api"} for i in range(3)])
+    await queue.add("t", 99, group="other")
+    async with running(worker(queue, {"t": handler}, concurrency=1)):
+        await async_wait_for(lambda: len(runs) >= 5, timeout=10)
+    first = runs[0][2]
+    api_after = [t for g, d, t in runs[1:] if g == "api"]
+    assert runs[0][1] == 0
+    assert all(t - first >= 0.55 for t in api_after)  # the group was held
+    assert [d for g, d, _ in runs if g == "other"] == [99]  # the other group was not
+    job = (await queue.get_jobs("completed", 0, 10))
+    by_data = {j.data: j for j in job}
+    assert by_data[0].attempts_made == 1  # the held run did not count
+
+
+async def test_rate_limited_without_a_group_holds_the_queue(queue: Queue) -> None:
+    runs: list[float] = []
+
+    async def handler(job: Job) -> None:
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            raise RateLimited(delay=0.5)
+
+    await queue.add_bulk([{"name": "t", "data": i} for i in range(3)])
+    async with running(worker(queue, {"t": handler}, concurrency=1)):
+        await async_wait_for(lambda: len(runs) == 4, timeout=10)
+    assert all(t - runs[0] >= 0.45 for t in runs[1:])
+    jobs = await queue.get_jobs("completed", 0, 10)
+    assert sorted(j.attempts_made for j in jobs) == [1, 1, 1]
+
+
+async def test_delayed_and_retried_jobs_return_to_their_group(queue: Queue) -> None:
+    await queue.set_group("one", concurrency=1)
+    runs: list[tuple[int, int]] = []
+
+    async def handler(job: Job) -> None:
+        runs.append((job.data, job.attempt))
+        if job.attempt == 1 and job.data == 1:
+            raise RuntimeError("again")
+
+    await queue.add("t", 1, group="one", attempts=2)
+    await queue.add("t", 2, group="one", delay=0.3)
+    job = await queue.get_job((await queue.get_jobs("delayed"))[0].id)
+    assert job is not None and job.group == "one" and job.to_dict()["group"] == "one"
+    async with running(worker(queue, {"t": handler}, concurrency=5)):
+        await async_wait_for(lambda: len(runs) == 3, timeout=10)
+    assert sorted(runs) == [(1, 1), (1, 2), (2, 1)]
+
+
+async def test_an_idle_group_leaves_no_key_behind(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    done: list[int] = []
+    await queue.add_bulk([{"name": "t", "data": i, "group": f"g{i}"} for i in range(20)])
+    await queue.add("t", 100, group="gone")
+    await queue.remove((await queue.get_jobs("waiting", 0, 0))[0].id) if False else None
+    async with running(worker(queue, {"t": lambda job: done.append(job.data)}, concurrency=8)):
+        await async_wait_for(lambda: len(done) == 21, timeout=10)
+    keys = await _keys(redis_url, key_prefix)
+    group_keys = {k for k in keys if any(f":{p}" in k for p in ("g:", "gw:", "gr:", "gactive"))}
+    assert group_keys == set()
+    assert await queue.groups() == []
+    assert (await queue.counts())["waiting"] == 0
+
+
+async def test_cancel_and_remove_take_a_job_out_of_its_group(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    a = await queue.add("t", 1, group="x")
+    b = await queue.add("t", 2, group="x")
+    assert (await queue.get_group("x")).waiting == 2  # type: ignore[union-attr]
+    await queue.cancel(a.id)
+    await queue.remove(b.id)
+    assert (await queue.counts())["waiting"] == 0
+    assert await queue.groups() == []
+    assert not {k for k in await _keys(redis_url, key_prefix) if ":gw:" in k or ":g:" in k}
+
+
+def test_sync_queue_has_the_same_methods(redis_url: str, key_prefix: str) -> None:
+    with SyncQueue("s", url=redis_url, prefix=key_prefix) as q:
+        q.set_rate_limit(RateLimit(10, per=1))
+        q.set_group_defaults(concurrency=3)
+        q.set_group("t1", weight=2, max_size=10)
+        assert q.pause_group("t1") and q.resume_group("t1")
+        q.add("x", {}, group="t1")
+        (info,) = q.groups()
+        assert (info.name, info.waiting, info.concurrency, info.weight) == ("t1", 1, 3, 2)
+        state = q.flow_state()
+        assert state.rate_limit == RateLimit(10, per=1) and state.group_defaults.concurrency == 3
+
+
+async def test_a_worker_over_several_queues_is_not_held_by_one_limited_queue(
+    make_queue: Callable[..., Queue],
+) -> None:
+    slow, fast = make_queue("slow"), make_queue("fast")
+    await slow.set_rate_limit(RateLimit(1, per=30))
+    done: list[str] = []
+    handler: Any = lambda job: done.append(job.queue)  # noqa: E731
+    await slow.add_bulk([{"name": "t"} for _ in range(3)])
+    async with running(worker([slow, fast], {"t": handler}, concurrency=4)):
+        await async_wait_for(lambda: done.count("slow") == 1, timeout=5)
+        await fast.add_bulk([{"name": "t"} for _ in range(20)])
+        await async_wait_for(lambda: done.count("fast") == 20, timeout=5)
+    assert done.count("slow") == 1
