@@ -41,7 +41,7 @@ class GroupFull(ConveyorError):
         self.max_size = max_size
 
 
-class RateLimited(Exception):  # noqa: N818 (the contract's name)
+class RateLimited(Exception):
     """Raised by a handler when a remote service said "too many requests": the job goes back
     to waiting without using an attempt, and its group (or the queue, for a job without one)
     gets no job handed out for ``delay`` seconds."""
@@ -92,7 +92,7 @@ class RateLimit:
 
     @property
     def per_ms(self) -> int:
-        return max(int(round(self.per * 1000)), 1)
+        return max(round(self.per * 1000), 1)
 
     def __str__(self) -> str:
         return f"{self.limit}/{self.per:g}s"

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from tests.support.conveyor_helpers import running, worker
+from tests.support.waiting import async_wait_for
 
 from conveyor import Job, Queue, RateLimit, RateLimited, SyncQueue
 from conveyor.errors import ConfigurationError
 from conveyor.flow_control import GroupFull
-from tests.support.conveyor_helpers import running, worker
-from tests.support.waiting import async_wait_for
 
 
 async def _keys(redis_url: str, prefix: str) -> set[str]:
