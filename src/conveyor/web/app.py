@@ -38,6 +38,7 @@ from .contract import (
 )
 from .errors import web_error
 from .fields import parse_query
+from .flow_routes import flow_routes
 from .limits import MAX_BODY, BodyLimitMiddleware, BodyTooLarge
 from .openapi import build_spec
 from .prometheus import render_metrics
@@ -377,6 +378,7 @@ def create_app(
         routes.append(route(f"{q}/{action}", api.pause, ["POST"], write=True))
     routes.append(route(f"{q}/retry-all", api.retry_all, ["POST"], write=True))
     routes.append(route(f"{q}/clean", api.clean, ["POST"], write=True))
+    routes += flow_routes(admin, ep, q)  # flow control: GET .../groups
     routes.append(Route("/", _index, methods=["GET"]))
     routes.append(
         Mount("/assets", app=StaticFiles(directory=STATIC_DIR / "assets", check_dir=False))

@@ -434,6 +434,10 @@ def build_spec() -> dict[str, Any]:
             )
         },
     }
+    from .flow_routes import add_flow_spec  # (here: that module uses this one's helpers)
+
+    schemas = dict(_SCHEMAS)
+    add_flow_spec(paths, schemas)  # flow control
     return {
         "openapi": "3.1.0",
         "info": {
@@ -445,7 +449,7 @@ def build_spec() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "basic": {"type": "http", "scheme": "basic"},
