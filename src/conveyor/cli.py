@@ -41,6 +41,7 @@ from .cli_common import (
     run_async,
     url_option,
 )
+from .cli_flow import FLOW_COMMANDS
 from .cli_info import info
 from .cli_serve import dashboard, demo
 from .errors import ConfigurationError, ConveyorError
@@ -75,7 +76,7 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, demo, dashboard]:
+for _command in [info, *COMMANDS, *FLOW_COMMANDS, demo, dashboard]:  # FLOW: flow control
     main.add_command(_command)
 
 

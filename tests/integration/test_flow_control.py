@@ -212,7 +212,7 @@ async def test_rate_limited_holds_the_group_and_uses_no_attempt(queue: Queue) ->
     assert runs[0][1] == 0
     assert all(t - first >= 0.55 for t in api_after)  # the group was held
     assert [d for g, d, _ in runs if g == "other"] == [99]  # the other group was not
-    job = (await queue.get_jobs("completed", 0, 10))
+    job = await queue.get_jobs("completed", 0, 10)
     by_data = {j.data: j for j in job}
     assert by_data[0].attempts_made == 1  # the held run did not count
 

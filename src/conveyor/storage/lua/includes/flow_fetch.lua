@@ -9,7 +9,8 @@ Needs the queue and groups includes. Keys: see includes/groups.lua. ]]
 local function window_room(key, n, per_ms, now)
   redis.call("ZREMRANGEBYSCORE", key, "-inf", now - per_ms)
   local used = redis.call("ZCARD", key)
-  return math.max(n - used, 0), used
+  local room = n > used and n - used or 0
+  return room, used
 end
 
 -- When the oldest start leaves the window (ms, Redis time); now + per_ms when it is empty.
