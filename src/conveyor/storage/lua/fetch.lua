@@ -63,9 +63,9 @@ local function tell(name, value)
 end
 local out = {header}
 -- Flow control (rate limits, groups: see includes/flow_fetch.lua) only where it is in use.
-local popped, group_of, queue_limit, sleeper_ms
+local popped, flow, queue_limit, sleeper_ms
 if flags[2] then
-  popped, group_of, queue_limit, sleeper_ms = flow_take(want, now, tell)
+  popped, flow, queue_limit, sleeper_ms = flow_take(want, now, tell)
 else
   popped = redis.call("ZPOPMIN", WAIT, want)
 end
@@ -105,7 +105,7 @@ if #popped > 0 then
     call_chunked("HSET", LEASES, leases)
     emit_many("active", leased, "worker", worker)
   end
-  if flags[2] then flow_started(leased, group_of, queue_limit, token, now) end
+  if flags[2] then flow_started(leased, flow, queue_limit, token, now) end
 end
 
 -- Popping fewer than asked emptied the wait set; otherwise more may be waiting (beyond this

@@ -63,7 +63,7 @@ local function flow_take(want, now, tell)
   end
 
   -- taken: jobs handed out per group in this fetch (its counts are written after leasing).
-  local popped, group_of, asked, taken = {}, {}, want, {}
+  local popped, group_of, asked, taken, confs = {}, {}, want, {}, {}
   local visits = want + 100  -- a guard: every visit hands out a job or takes a group out
   while want > 0 and visits > 0 do
     visits = visits - 1
@@ -74,7 +74,8 @@ local function flow_take(want, now, tell)
       conf = {active = 0, paused = false, conc = 0, rate_n = 0, weight = tonumber(q[4]) or 1}
       src, dkey, dfield = WAIT, FLOW, "u_deficit"
     else
-      conf = group_conf(g)
+      conf = confs[g] or group_conf(g)
+      confs[g] = conf
       src, dkey, dfield = BASE .. "gw:" .. g, BASE .. "g:" .. g, "deficit"
     end
     local deficit = tonumber(redis.call("HGET", dkey, dfield)) or conf.weight
@@ -135,17 +136,20 @@ local function flow_take(want, now, tell)
   if not hold and not rate_n and not sleeper and redis.call("EXISTS", GREADY) == 0 then
     redis.call("HDEL", META, "flow")  -- nothing can hold a job back now (see groups.lua)
   end
-  if next(group_of) == nil then group_of = nil end
-  return popped, group_of, rate_n and {rate_n, rate_ms} or nil,
+  local flow = nil
+  if next(group_of) ~= nil then flow = {group_of = group_of, taken = taken, confs = confs} end
+  return popped, flow, rate_n and {rate_n, rate_ms} or nil,
     sleeper and math.max(tonumber(sleeper) - now, 0) or nil
 end
 
 -- After leasing: record the starts in the rate windows and count the groups' active jobs.
-local function flow_started(leased, group_of, queue_limit, token, now)
+-- `flow`: what flow_take says of the groups it took jobs from (or nil when none).
+local function flow_started(leased, flow, queue_limit, token, now)
   if queue_limit and #leased > 0 then
     record_starts(BASE .. "rate", leased, token, queue_limit[2], now)
   end
-  if not group_of then return end
+  if not flow then return end
+  local group_of = flow.group_of
   local by_group = {}
   for _, id in ipairs(leased) do
     local g = group_of[id]
@@ -159,17 +163,20 @@ local function flow_started(leased, group_of, queue_limit, token, now)
       redis.call("HSET", BASE .. "gactive", id, g)
     end
   end
-  local touched = {}
-  for _, g in pairs(group_of) do touched[g] = true end
-  for g in pairs(touched) do
+  flow.taken[""] = nil  -- (jobs without a group: nothing to count)
+  for g, count in pairs(flow.taken) do
     local ids = by_group[g]
+    local conf = flow.confs[g]
     if ids then
       redis.call("HINCRBY", BASE .. "g:" .. g, "active", #ids)
-      local conf = group_conf(g)
       if conf.rate_n > 0 then record_starts(BASE .. "gr:" .. g, ids, token, conf.rate_ms, now) end
     end
-    -- A job popped but not started (expired) must not leave its group out of the round robin.
-    group_ready(g, now)
-    group_tidy(g)
+    if count > 0 and (not ids or #ids < count) then
+      -- Jobs popped but not started (expired) must not leave the group out of the round
+      -- robin, nor leave its keys behind.
+      conf.active = conf.active + (ids and #ids or 0)
+      group_ready(g, now, conf)
+      group_tidy(g)
+    end
   end
 end

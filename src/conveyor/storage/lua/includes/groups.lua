@@ -16,11 +16,17 @@
 META "flow" is set while any of this can hold a job back: fetch.lua takes its flow-control
 path only then, so a queue that uses none of it pays one HMGET field per fetch. ]]
 
+local group_defaults  -- the defaults, read once per script call (by the first group_conf)
+
 local function group_conf(g)
   local f = redis.call("HMGET", BASE .. "g:" .. g, "active", "paused", "hold", "conc", "rate_n",
     "rate_ms", "weight", "max")
-  local d = redis.call("HMGET", BASE .. "flow", "d_conc", "d_rate_n", "d_rate_ms", "d_weight",
-    "d_max")
+  local d = group_defaults
+  if not d then
+    d = redis.call("HMGET", BASE .. "flow", "d_conc", "d_rate_n", "d_rate_ms", "d_weight",
+      "d_max")
+    group_defaults = d
+  end
   return {
     active = tonumber(f[1]) or 0, paused = f[2] == "1", hold = tonumber(f[3]) or 0,
     conc = tonumber(f[4] or d[1]) or 0, rate_n = tonumber(f[5] or d[2]) or 0,
@@ -32,8 +38,8 @@ end
 -- Put a group in the round robin (at the back) if it may have a job handed out now; a group
 -- held back by its rate limit stays asleep (fetch.lua wakes it), one at its concurrency limit
 -- comes back when a lease ends.
-local function group_ready(g, now)
-  local conf = group_conf(g)
+local function group_ready(g, now, conf)
+  conf = conf or group_conf(g)
   if conf.paused or redis.call("ZSCORE", BASE .. "gsleep", g) then return end
   if conf.hold > now then
     redis.call("ZADD", BASE .. "gsleep", conf.hold, g)
@@ -96,12 +102,14 @@ local function group_slots_free(ids, now)
   for i, g in ipairs(groups) do
     if g then
       redis.call("HDEL", gactive, ids[i])
-      redis.call("HINCRBY", BASE .. "g:" .. g, "active", -1)
-      touched[g] = true
+      touched[g] = redis.call("HINCRBY", BASE .. "g:" .. g, "active", -1)
     end
   end
-  for g in pairs(touched) do
-    group_ready(g, now)
-    group_tidy(g)
+  for g, active in pairs(touched) do
+    if redis.call("EXISTS", BASE .. "gw:" .. g) == 1 then
+      group_ready(g, now)  -- a slot is free: back in the round robin
+    elseif active <= 0 then
+      group_tidy(g)
+    end
   end
 end
