@@ -190,16 +190,25 @@ async def test_10000_groups_of_one_job_drain_at_half_the_ungrouped_rate_or_bette
     plain = Queue("plain", url=redis_url, prefix=key_prefix)
     grouped = Queue("grouped", url=redis_url, prefix=key_prefix)
     try:
-        ungrouped_s = await _drain_seconds(
-            start_worker, plain, ledger_file, [{"name": "t"} for _ in range(n)], "P"
-        )
-        grouped_s = await _drain_seconds(
-            start_worker,
-            grouped,
-            ledger_file,
-            [{"name": "t", "group": f"g{i}"} for i in range(n)],
-            "G",
-        )
+        # The best of two drains each: the machine running the tests is shared and noisy.
+        ungrouped_s = grouped_s = float("inf")
+        for _ in range(2):
+            ungrouped_s = min(
+                ungrouped_s,
+                await _drain_seconds(
+                    start_worker, plain, ledger_file, [{"name": "t"} for _ in range(n)], "P"
+                ),
+            )
+            grouped_s = min(
+                grouped_s,
+                await _drain_seconds(
+                    start_worker,
+                    grouped,
+                    ledger_file,
+                    [{"name": "t", "group": f"g{i}"} for i in range(n)],
+                    "G",
+                ),
+            )
         print(f"drain of {n}: ungrouped {ungrouped_s:.2f} s, one group each {grouped_s:.2f} s")
         assert grouped_s <= 2 * ungrouped_s, (grouped_s, ungrouped_s)
         assert await grouped.groups() == []  # and nothing of 10,000 groups is left behind

@@ -34,7 +34,8 @@ of each grouped one (or nil when none), the queue's limit (rate_n, rate_ms or ni
 the next group held back may run (ms, or nil). `tell` adds a reply header field. ]]
 local function flow_take(want, now, tell)
   local FLOW, GREADY, GSLEEP = BASE .. "flow", BASE .. "gready", BASE .. "gsleep"
-  local q = redis.call("HMGET", FLOW, "hold", "rate_n", "rate_ms", "d_weight")
+  local GINDEX = BASE .. "gindex"
+  local q = redis.call("HMGET", FLOW, "hold", "rate_n", "rate_ms", "d_weight", "u_deficit")
   local hold = tonumber(q[1])
   if hold then
     if hold > now then
@@ -63,70 +64,96 @@ local function flow_take(want, now, tell)
   end
 
   -- taken: jobs handed out per group in this fetch (its counts are written after leasing).
+  -- The front of the round robin is read a batch at a time: a group served goes to the back
+  -- (a later turn than every group in the batch) or out, so the batch stays in ring order.
   local popped, group_of, asked, taken, confs = {}, {}, want, {}, {}
+  local emptied, handed = {}, 0
   local visits = want + 100  -- a guard: every visit hands out a job or takes a group out
+  local batch, at = {}, 1
   while want > 0 and visits > 0 do
     visits = visits - 1
-    local g = redis.call("ZRANGE", GREADY, 0, 0)[1]
-    if not g then break end
+    if at > #batch then
+      batch, at = redis.call("ZRANGE", GREADY, 0, want - 1), 1
+      if #batch == 0 then break end
+    end
+    local g = batch[at]
+    at = at + 1
     local conf, src, dkey, dfield
     if g == "" then
-      conf = {active = 0, paused = false, conc = 0, rate_n = 0, weight = tonumber(q[4]) or 1}
+      conf = {active = 0, paused = false, conc = 0, rate_n = 0, weight = tonumber(q[4]) or 1,
+        deficit = tonumber(q[5])}
       src, dkey, dfield = WAIT, FLOW, "u_deficit"
     else
       conf = confs[g] or group_conf(g)
       confs[g] = conf
       src, dkey, dfield = BASE .. "gw:" .. g, BASE .. "g:" .. g, "deficit"
     end
-    local deficit = tonumber(redis.call("HGET", dkey, dfield)) or conf.weight
+    local had_deficit = conf.deficit
+    local deficit = had_deficit or conf.weight
     local room = math.min(want, deficit)
     local before = taken[g] or 0
     local active = conf.active + before
     if conf.paused then room = 0 end
     if conf.conc > 0 then room = math.min(room, math.max(conf.conc - active, 0)) end
-    local rate_key, used = BASE .. "gr:" .. g, 0
+    local rate_key, used = nil, 0
     if conf.rate_n > 0 then
+      rate_key = BASE .. "gr:" .. g
       used = before + select(2, window_room(rate_key, conf.rate_n, conf.rate_ms, now))
       room = math.min(room, math.max(conf.rate_n - used, 0))
     end
-    local got = 0
+    local got, more = 0, nil
     if room > 0 then
-      local jobs = redis.call("ZPOPMIN", src, room)
+      -- One more than room tells whether the group has more without another call (a group
+      -- of one job, the commonest case with many groups, then costs one call here).
+      local jobs = redis.call("ZPOPMIN", src, room + 1)
       got = #jobs / 2
+      more = got > room
+      if more then
+        redis.call("ZADD", src, jobs[#jobs], jobs[#jobs - 1])
+        jobs[#jobs], jobs[#jobs - 1] = nil, nil
+        got = room
+      end
       for i = 1, #jobs, 2 do
         popped[#popped + 1] = jobs[i]
         popped[#popped + 1] = jobs[i + 1]
         if g ~= "" then group_of[jobs[i]] = g end
       end
-      if g ~= "" then group_pop_count(g, got) end
+      if g ~= "" and got > 0 then
+        redis.call("ZINCRBY", GINDEX, -got, g)
+        handed = handed + got
+      end
     end
     want, deficit = want - got, deficit - got
     taken[g] = before + got
-    if got < room or redis.call("EXISTS", src) == 0 then
+    conf.deficit = nil
+    if got < room or (room > 0 and not more) or (room == 0 and redis.call("EXISTS", src) == 0) then
       -- Nothing left: out of the round robin (it comes back with its next job).
-      redis.call("ZREM", GREADY, g)
-      redis.call("HDEL", dkey, dfield)
+      emptied[#emptied + 1] = g
+      if had_deficit then redis.call("HDEL", dkey, dfield) end
       if g ~= "" and got == 0 then group_tidy(g) end
     elseif conf.paused or (conf.conc > 0 and active + got >= conf.conc) then
       -- Back when resumed, or when one of its leases ends.
-      redis.call("ZREM", GREADY, g)
-      redis.call("HDEL", dkey, dfield)
+      emptied[#emptied + 1] = g
+      if had_deficit then redis.call("HDEL", dkey, dfield) end
     elseif conf.rate_n > 0 and used + got >= conf.rate_n then
       -- Asleep until its window frees (fetch wakes it).
-      redis.call("ZREM", GREADY, g)
-      redis.call("HDEL", dkey, dfield)
+      emptied[#emptied + 1] = g
+      if had_deficit then redis.call("HDEL", dkey, dfield) end
       local wake = now + conf.rate_ms
       if got == 0 then wake = window_frees_at(rate_key, conf.rate_ms, now) end
       redis.call("ZADD", GSLEEP, wake, g)
     elseif deficit <= 0 then
       -- Its turn is over: to the back of the round robin.
-      redis.call("HDEL", dkey, dfield)
+      if had_deficit then redis.call("HDEL", dkey, dfield) end
       redis.call("ZADD", GREADY, "XX", redis.call("HINCRBY", FLOW, "turn", 1), g)
     else
       -- The fetch is full mid-turn: the group keeps its place and the rest of its turn.
       redis.call("HSET", dkey, dfield, deficit)
+      conf.deficit = deficit
     end
   end
+  if #emptied > 0 then call_chunked("ZREM", GREADY, emptied) end
+  if handed > 0 then redis.call("HINCRBY", FLOW, "waiting", -handed) end
 
   if queue_room and asked - want >= queue_room then
     -- This fetch filled the queue's window: say how long it stays full.
@@ -150,7 +177,7 @@ local function flow_started(leased, flow, queue_limit, token, now)
   end
   if not flow then return end
   local group_of = flow.group_of
-  local by_group = {}
+  local by_group, pairs_ = {}, {}
   for _, id in ipairs(leased) do
     local g = group_of[id]
     if g then
@@ -160,9 +187,11 @@ local function flow_started(leased, flow, queue_limit, token, now)
         by_group[g] = ids
       end
       ids[#ids + 1] = id
-      redis.call("HSET", BASE .. "gactive", id, g)
+      pairs_[#pairs_ + 1] = id
+      pairs_[#pairs_ + 1] = g
     end
   end
+  if #pairs_ > 0 then call_chunked("HSET", BASE .. "gactive", pairs_) end
   flow.taken[""] = nil  -- (jobs without a group: nothing to count)
   for g, count in pairs(flow.taken) do
     local ids = by_group[g]

@@ -20,7 +20,7 @@ local group_defaults  -- the defaults, read once per script call (by the first g
 
 local function group_conf(g)
   local f = redis.call("HMGET", BASE .. "g:" .. g, "active", "paused", "hold", "conc", "rate_n",
-    "rate_ms", "weight", "max")
+    "rate_ms", "weight", "max", "deficit")
   local d = group_defaults
   if not d then
     d = redis.call("HMGET", BASE .. "flow", "d_conc", "d_rate_n", "d_rate_ms", "d_weight",
@@ -31,7 +31,7 @@ local function group_conf(g)
     active = tonumber(f[1]) or 0, paused = f[2] == "1", hold = tonumber(f[3]) or 0,
     conc = tonumber(f[4] or d[1]) or 0, rate_n = tonumber(f[5] or d[2]) or 0,
     rate_ms = tonumber(f[6] or d[3]) or 0, weight = tonumber(f[7] or d[4]) or 1,
-    max = tonumber(f[8] or d[5]) or 0,
+    max = tonumber(f[8] or d[5]) or 0, deficit = tonumber(f[9]),
   }
 end
 
@@ -54,13 +54,17 @@ local function group_ready(g, now, conf)
 end
 
 -- A group with nothing waiting and nothing active leaves no key behind (its overrides stay).
-local function group_tidy(g)
+-- `idle`: the caller knows it is (then an entry it may still have in the round robin or among
+-- the sleepers is left to fetch.lua, which drops it when it comes round).
+local function group_tidy(g, idle)
   local key = BASE .. "g:" .. g
-  if redis.call("EXISTS", BASE .. "gw:" .. g) == 1 then return end
-  if (tonumber(redis.call("HGET", key, "active")) or 0) > 0 then return end
+  if not idle then
+    if redis.call("EXISTS", BASE .. "gw:" .. g) == 1 then return end
+    if (tonumber(redis.call("HGET", key, "active")) or 0) > 0 then return end
+    redis.call("ZREM", BASE .. "gready", g)
+    redis.call("ZREM", BASE .. "gsleep", g)
+  end
   redis.call("HDEL", key, "active", "deficit", "hold")
-  redis.call("ZREM", BASE .. "gready", g)
-  redis.call("ZREM", BASE .. "gsleep", g)
   if redis.call("EXISTS", key) == 0 then
     redis.call("ZREM", BASE .. "gindex", g)
   else
@@ -99,17 +103,21 @@ local function group_slots_free(ids, now)
   local gactive = BASE .. "gactive"
   local groups = redis.call("HMGET", gactive, unpack(ids))
   local touched = {}
+  local ended = {}
   for i, g in ipairs(groups) do
     if g then
-      redis.call("HDEL", gactive, ids[i])
-      touched[g] = redis.call("HINCRBY", BASE .. "g:" .. g, "active", -1)
+      ended[#ended + 1] = ids[i]
+      touched[g] = (touched[g] or 0) + 1
     end
   end
-  for g, active in pairs(touched) do
+  if #ended == 0 then return end
+  call_chunked("HDEL", gactive, ended)
+  for g, count in pairs(touched) do
+    local active = redis.call("HINCRBY", BASE .. "g:" .. g, "active", -count)
     if redis.call("EXISTS", BASE .. "gw:" .. g) == 1 then
       group_ready(g, now)  -- a slot is free: back in the round robin
     elseif active <= 0 then
-      group_tidy(g)
+      group_tidy(g, true)
     end
   end
 end
