@@ -5,6 +5,7 @@ of a SIGKILLed worker."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from collections import defaultdict
@@ -124,7 +125,7 @@ async def test_group_concurrency_1_holds_over_four_processes(
     workers = set()
     for group, runs in spans.items():
         runs.sort()
-        for (_, end, _), (next_start, _, _) in zip(runs, runs[1:], strict=False):
+        for (_, end, _), (next_start, _, _) in itertools.pairwise(runs):
             assert next_start >= end, f"two jobs of {group} ran at once"
         workers.update(w for _, _, w in runs)
     assert len(workers) >= 2  # the groups really were spread over the processes
