@@ -161,11 +161,11 @@ async def _drain_seconds(
     items: list[dict[str, Any]],
     name: str,
 ) -> float:
-    ledger_file.write_text("")
+    base = _ended(ledger_file)
     await queue.add_bulk(items)
     worker = start_worker(name, concurrency=100, queue=queue.name)
     started = time.monotonic()
-    n = len(items)
+    n = base + len(items)
     await async_wait_for(lambda: _ended(ledger_file) >= n, timeout=60, interval=0.02)
     seconds = time.monotonic() - started
     worker.terminate()
