@@ -306,3 +306,27 @@ async def test_a_worker_over_several_queues_is_not_held_by_one_limited_queue(
         await fast.add_bulk([{"name": "t"} for _ in range(20)])
         await async_wait_for(lambda: done.count("fast") == 20, timeout=5)
     assert done.count("slow") == 1
+
+
+async def test_priority_and_fifo_hold_inside_a_group(queue: Queue) -> None:
+    order: list[int] = []
+    await queue.add_bulk([{"name": "t", "data": i, "group": "g"} for i in range(5)])
+    await queue.add("t", 100, group="g", priority=10)
+    await queue.add("t", 50, group="g", priority=5)
+    async with running(worker(queue, {"t": lambda job: order.append(job.data)}, concurrency=1)):
+        await async_wait_for(lambda: len(order) == 7, timeout=5)
+    assert order == [100, 50, 0, 1, 2, 3, 4]
+
+
+async def test_ttl_expiry_inside_a_group_frees_its_turn(queue: Queue) -> None:
+    await queue.set_group("g", concurrency=1)
+    await queue.add("t", 1, group="g", ttl=0.05)
+    await queue.add("t", 2, group="g")
+    await asyncio.sleep(0.1)
+    done: list[int] = []
+    async with running(worker(queue, {"t": lambda job: done.append(job.data)}, concurrency=5)):
+        await async_wait_for(lambda: done == [2], timeout=5)
+    counts = await queue.counts()
+    assert (counts["failed"], counts["completed"], counts["waiting"]) == (1, 1, 0)
+    info = await queue.get_group("g")
+    assert info is not None and (info.active, info.waiting) == (0, 0)
