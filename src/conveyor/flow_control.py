@@ -61,6 +61,10 @@ class RateLimited(Exception):
         super().__init__(f"rate limited: held for {delay:g} s")
         self.delay = float(delay)
 
+    def __reduce__(self) -> tuple[type[RateLimited], tuple[float]]:
+        # Rebuilt from its delay: an isolated job's child process sends it back pickled.
+        return (RateLimited, (self.delay,))
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RateLimit:

@@ -5,6 +5,7 @@ must leave no key behind."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from tests.support.waiting import async_wait_for
 from conveyor import Job, Queue, RateLimit, RateLimited, SyncQueue
 from conveyor.errors import ConfigurationError
 from conveyor.flow_control import GroupFull
+from conveyor.isolation import isolated
 
 
 async def _keys(redis_url: str, prefix: str) -> set[str]:
@@ -330,3 +332,25 @@ async def test_ttl_expiry_inside_a_group_frees_its_turn(queue: Queue) -> None:
     assert (counts["failed"], counts["completed"], counts["waiting"]) == (1, 1, 0)
     info = await queue.get_group("g")
     assert info is not None and (info.active, info.waiting) == (0, 0)
+
+
+@isolated(processes=1)
+def limited_in_child(job: Job) -> int:
+    """Rate limited on its first run (a marker file says it ran), in a child process."""
+    marker = job.data["marker"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RateLimited(delay=0.3)
+    return os.getpid()
+
+
+@pytest.mark.timeout(60)
+async def test_rate_limited_in_an_isolated_child_process_keeps_its_meaning(
+    queue: Queue, tmp_path: Any
+) -> None:
+    job = await queue.add("t", {"marker": str(tmp_path / "ran")}, group="api")
+    async with running(worker(queue, {"t": limited_in_child}, concurrency=1)):
+        result = await job.wait(timeout=30)
+    assert result != os.getpid()
+    done = await queue.get_job(job.id)
+    assert done is not None and done.attempts_made == 1 and done.error is None
