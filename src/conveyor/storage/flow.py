@@ -147,34 +147,35 @@ class FlowCommands:
     def flow_state(self) -> Op[FlowState]:
         keys = self.keys
 
-        def parse(r: list[Any]) -> FlowState:
+        def first(r: list[Any]) -> Op[FlowState]:
             flow = dict(r[0] or {})
+            now = int(r[1][0]) * 1000 + int(r[1][1]) // 1000
             rate = RateLimit.from_stored(flow.get("rate_n"), flow.get("rate_ms"))
-            limited_until = None
-            oldest = flat_pairs(r[2])
-            if rate and int(r[1]) >= rate.limit and oldest:
-                limited_until = int(float(oldest[0][1])) + rate.per_ms
-            now = int(r[4][0]) * 1000 + int(r[4][1]) // 1000
-            hold = _int(flow.get("hold"))
-            if limited_until is not None and limited_until <= now:
+            since = f"({now - rate.per_ms}" if rate else "+inf"
+
+            def parse(r: list[Any]) -> FlowState:
                 limited_until = None
-            defaults = _group("", 0, {}, flow)
-            return FlowState(
-                rate_limit=rate,
-                held_until=hold if hold > now else None,
-                limited_until=limited_until,
-                group_defaults=defaults,
-                grouped_waiting=max(_int(flow.get("waiting")), 0),
-                groups=int(r[3]),
+                in_window = flat_pairs(r[1])
+                if rate and int(r[0]) >= rate.limit and in_window:
+                    limited_until = int(float(in_window[0][1])) + rate.per_ms
+                hold = _int(flow.get("hold"))
+                return FlowState(
+                    rate_limit=rate,
+                    held_until=hold if hold > now else None,
+                    limited_until=limited_until,
+                    group_defaults=_group("", 0, {}, flow),
+                    grouped_waiting=max(_int(flow.get("waiting")), 0),
+                    groups=int(r[2]),
+                )
+
+            # The window's starts since PER ago: how many, and the oldest of them.
+            return Op(
+                (
+                    ("ZCOUNT", keys.rate, since, "+inf"),
+                    ("ZRANGEBYSCORE", keys.rate, since, "+inf", "WITHSCORES", "LIMIT", 0, 1),
+                    ("ZCARD", keys.groups_index),
+                ),
+                parse,
             )
 
-        return Op(
-            (
-                ("HGETALL", keys.flow),
-                ("ZCARD", keys.rate),
-                ("ZRANGE", keys.rate, 0, 0, "WITHSCORES"),
-                ("ZCARD", keys.groups_index),
-                ("TIME",),
-            ),
-            parse,
-        )
+        return Op((("HGETALL", keys.flow), ("TIME",)), first)

@@ -16,6 +16,9 @@ if not owns(id, token) then return CODE_LEASE_LOST end
 local key = job_key(id)
 local now = now_ms()
 local until_ms = now + delay
+-- Back to waiting first (its group's slot comes back), then the hold.
+end_leases({id})
+move_to_wait(id, key, now)
 local g = redis.call("HGET", key, "group")
 if g then
   local held = tonumber(redis.call("HGET", BASE .. "g:" .. g, "hold")) or 0
@@ -29,8 +32,6 @@ else
   if until_ms > held then redis.call("HSET", BASE .. "flow", "hold", until_ms) end
 end
 redis.call("HSET", META, "flow", "1")
-end_leases({id})
-move_to_wait(id, key, now)
 emit("rate_limited", id, "delay", delay, "group", g or "")
 flush_metrics(now)
 return CODE_OK
