@@ -69,12 +69,15 @@ local function flow_take(want, now, tell)
   local popped, group_of, asked, taken, confs = {}, {}, want, {}, {}
   local emptied, handed = {}, 0
   local visits = want + 100  -- a guard: every visit hands out a job or takes a group out
-  local batch, at = {}, 1
+  local batch, at, alone = {}, 1, false
   while want > 0 and visits > 0 do
     visits = visits - 1
     if at > #batch then
       batch, at = redis.call("ZRANGE", GREADY, 0, want - 1), 1
       if #batch == 0 then break end
+      -- The only member of the round robin: no one to be fair to, so its turn is not cut
+      -- at its weight (a queue with a rate limit and no groups takes the whole fetch at once).
+      alone = #batch == 1
     end
     local g = batch[at]
     at = at + 1
@@ -90,6 +93,7 @@ local function flow_take(want, now, tell)
     end
     local had_deficit = conf.deficit
     local deficit = had_deficit or conf.weight
+    if alone then deficit = math.max(deficit, want) end
     local room = math.min(want, deficit)
     local before = taken[g] or 0
     local active = conf.active + before

@@ -39,6 +39,7 @@ end
 -- held back by its rate limit stays asleep (fetch.lua wakes it), one at its concurrency limit
 -- comes back when a lease ends.
 local function group_ready(g, now, conf)
+  if redis.call("ZSCORE", BASE .. "gready", g) then return end  -- in it already
   conf = conf or group_conf(g)
   if conf.paused or redis.call("ZSCORE", BASE .. "gsleep", g) then return end
   if conf.hold > now then
