@@ -354,3 +354,30 @@ async def test_rate_limited_in_an_isolated_child_process_keeps_its_meaning(
     assert result != os.getpid()
     done = await queue.get_job(job.id)
     assert done is not None and done.attempts_made == 1 and done.error is None
+
+
+async def test_raising_a_limit_lets_a_held_back_group_out_at_once(queue: Queue) -> None:
+    await queue.set_group_defaults(concurrency=1)
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def handler(job: Job) -> None:
+        started.append(job.data)
+        await release.wait()
+
+    await queue.add_bulk([{"name": "t", "data": i, "group": "g"} for i in range(3)])
+    async with running(worker(queue, {"t": handler}, concurrency=5)):
+        await async_wait_for(lambda: len(started) == 1, timeout=5)
+        await asyncio.sleep(0.2)
+        assert len(started) == 1
+        await queue.set_group_defaults(concurrency=2)
+        await async_wait_for(lambda: len(started) == 2, timeout=5)
+        await queue.set_group("g", concurrency=None)  # no limit for this group
+        await async_wait_for(lambda: len(started) == 3, timeout=5)
+        info = await queue.get_group("g")
+        assert info is not None and info.concurrency is None and info.active == 3
+        await queue.set_group("g", reset=True)
+        info = await queue.get_group("g")
+        assert info is not None and info.concurrency == 2 and info.overrides == ()
+        release.set()
+    assert await queue.groups() == []
