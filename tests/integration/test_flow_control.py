@@ -381,3 +381,45 @@ async def test_raising_a_limit_lets_a_held_back_group_out_at_once(queue: Queue) 
         assert info is not None and info.concurrency == 2 and info.overrides == ()
         release.set()
     assert await queue.groups() == []
+
+
+def _count_fetches(url: str, sha: str, prefix: str, seconds: float, out: list[int]) -> None:
+    """Count this queue's fetch calls Redis runs for ``seconds`` (MONITOR, in a thread)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + seconds
+    count = 0
+    with client.monitor() as monitor:
+        out.append(-1)  # listening
+        for command in monitor.listen():
+            text = command.get("command", "")
+            if sha in text and prefix in text:
+                count += 1
+            if time.monotonic() > deadline:
+                break
+    client.close()
+    out[0] = count
+
+
+async def test_a_limited_worker_sleeps_without_fetching_even_when_jobs_arrive(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    await queue.set_rate_limit(RateLimit(1, per=2))
+    done: list[float] = []
+    await queue.add("t")
+    async with running(worker(queue, {"t": lambda job: done.append(time.monotonic())})):
+        await async_wait_for(lambda: len(done) == 1, timeout=5)
+        counted: list[int] = []
+        sha = queue.commands.script("fetch").sha
+        watcher = asyncio.get_running_loop().run_in_executor(
+            None, _count_fetches, redis_url, sha, key_prefix, 1.2, counted
+        )
+        await async_wait_for(lambda: counted == [-1], timeout=5)
+        for _ in range(5):  # each add wakes idle workers: this one is not listening
+            await queue.add("t")
+            await asyncio.sleep(0.1)
+        await watcher
+        assert counted == [0]
+        await async_wait_for(lambda: len(done) == 2, timeout=5)
+    assert done[1] - done[0] >= 1.9
