@@ -70,6 +70,9 @@ local function flow_take(want, now, tell)
   local emptied, handed = {}, 0
   local visits = want + 100  -- a guard: every visit hands out a job or takes a group out
   local batch, at, alone = {}, 1, false
+  -- Turns handed out in this fetch are counted here and written once, after the loop.
+  local turn0 = tonumber(redis.call("HGET", FLOW, "turn")) or 0
+  local turn = turn0
   while want > 0 and visits > 0 do
     visits = visits - 1
     if at > #batch then
@@ -149,13 +152,15 @@ local function flow_take(want, now, tell)
     elseif deficit <= 0 then
       -- Its turn is over: to the back of the round robin.
       if had_deficit then redis.call("HDEL", dkey, dfield) end
-      redis.call("ZADD", GREADY, "XX", redis.call("HINCRBY", FLOW, "turn", 1), g)
+      turn = turn + 1
+      redis.call("ZADD", GREADY, "XX", turn, g)
     else
       -- The fetch is full mid-turn: the group keeps its place and the rest of its turn.
       redis.call("HSET", dkey, dfield, deficit)
       conf.deficit = deficit
     end
   end
+  if turn > turn0 then redis.call("HSET", FLOW, "turn", turn) end
   if #emptied > 0 then call_chunked("ZREM", GREADY, emptied) end
   if handed > 0 then redis.call("HINCRBY", FLOW, "waiting", -handed) end
 
