@@ -73,6 +73,9 @@ async def test_a_full_rate_window_shows_until_when(client: httpx.AsyncClient, qu
     assert again.jobs == [] and again.limited_ms is not None
     flow = (await client.get("/api/queues/q/groups")).json()["flow"]
     assert flow["limited_until"] is not None
+    detail = (await client.get("/api/queues/q")).json()  # the queue view sees it too
+    assert detail["flow"]["limited_until"] == flow["limited_until"]
+    assert detail["flow"]["rate_limit"] == {"limit": 1, "per": 60.0}
 
 
 def _cli(redis_url: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:

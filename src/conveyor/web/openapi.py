@@ -120,6 +120,7 @@ _SCHEMAS: dict[str, Any] = {
             "workers": _array(_ref("Worker")),
             "oldest_waiting_ms": _NULLABLE_INT,
             "metrics": _ref("MetricsSummary"),
+            "flow": _ref("FlowState"),  # flow control (web/flow_routes.py)
         }
     ),
     "JobSummary": _closed(
