@@ -423,3 +423,18 @@ async def test_a_limited_worker_sleeps_without_fetching_even_when_jobs_arrive(
         assert counted == [0]
         await async_wait_for(lambda: len(done) == 2, timeout=5)
     assert done[1] - done[0] >= 1.9
+
+
+async def test_a_full_group_refuses_only_its_own_add_among_concurrent_ones(queue: Queue) -> None:
+    await queue.set_group("small", max_size=1)
+    await queue.add("t", group="small")
+    results = await asyncio.gather(
+        *(queue.add("t", i) for i in range(20)),
+        queue.add("t", group="small"),
+        *(queue.add("t", i, group="other") for i in range(20)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], GroupFull)
+    counts = await queue.counts()
+    assert counts["waiting"] == 41
