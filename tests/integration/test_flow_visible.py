@@ -58,6 +58,8 @@ async def test_the_groups_route_pages_by_waiting_and_shows_the_limits(
     assert [g["name"] for g in second["groups"]] == ["small"]
     job_id = (await queue.get_jobs("waiting", 0, 0))[0].id  # the one without a group
     assert (await client.get(f"/api/queues/q/jobs/{job_id}")).json()["group"] is None
+    grouped = await queue.add("t", group="big")
+    assert (await client.get(f"/api/queues/q/jobs/{grouped.id}")).json()["group"] == "big"
     bad = await client.get("/api/queues/q/groups?size=0")
     assert bad.status_code == 400
     assert (await client.get("/api/queues/nope/groups")).status_code == 404
