@@ -4,7 +4,7 @@ functions below, so the twins cannot drift apart."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .flow_control import (
     FlowState,
@@ -16,6 +16,7 @@ from .flow_control import (
     check_rate_limit,
     check_weight,
 )
+from .job import Job, JobContext
 from .storage.flow import FlowCommands
 from .storage.ops import Op
 
@@ -140,6 +141,14 @@ class AsyncFlowControl:
     async def get_group(self, name: str) -> GroupInfo | None:
         return await self.redis.run(FlowCommands(self.commands).group(check_group_name(name)))
 
+    async def group_jobs(self, name: str, start: int = 0, stop: int = 49) -> list[Job]:
+        """A group's waiting jobs ranked ``start``..``stop`` (inclusive), next to run first
+        (``get_jobs("waiting")`` lists the jobs without a group)."""
+        op = FlowCommands(self.commands).group_job_ids(check_group_name(name), start, stop)
+        ids = await self.redis.run(op)
+        context = cast("JobContext", self)  # (the Queue this is mixed into is one)
+        return await self.redis.run(self.commands.get_jobs(ids, context)) if ids else []
+
     async def flow_state(self) -> FlowState:
         """The queue's rate limit, hold and group defaults, and whether a limit holds jobs
         back now."""
@@ -197,6 +206,11 @@ class SyncFlowControl:
 
     def get_group(self, name: str) -> GroupInfo | None:
         return self.redis.run(FlowCommands(self.commands).group(check_group_name(name)))
+
+    def group_jobs(self, name: str, start: int = 0, stop: int = 49) -> list[Job]:
+        op = FlowCommands(self.commands).group_job_ids(check_group_name(name), start, stop)
+        ids = self.redis.run(op)
+        return self.redis.run(self.commands.get_jobs(ids, None)) if ids else []
 
     def flow_state(self) -> FlowState:
         return self.redis.run(FlowCommands(self.commands).flow_state())

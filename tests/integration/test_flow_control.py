@@ -438,3 +438,15 @@ async def test_a_full_group_refuses_only_its_own_add_among_concurrent_ones(queue
     assert len(refused) == 1 and isinstance(refused[0], GroupFull)
     counts = await queue.counts()
     assert counts["waiting"] == 41
+
+
+async def test_a_groups_waiting_jobs_are_listed_in_the_order_they_run(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    await queue.add_bulk([{"name": "t", "data": i, "group": "g"} for i in range(4)])
+    await queue.add("t", 9, group="g", priority=1)
+    assert [j.data for j in await queue.group_jobs("g")] == [9, 0, 1, 2, 3]
+    assert [j.data for j in await queue.group_jobs("g", 1, 2)] == [0, 1]
+    assert await queue.group_jobs("none") == []
+    with SyncQueue("q", url=redis_url, prefix=key_prefix) as sync:
+        assert [j.group for j in sync.group_jobs("g", 0, 0)] == ["g"]

@@ -125,6 +125,13 @@ class FlowCommands:
             listed,
         )
 
+    def group_job_ids(self, name: str, start: int, stop: int) -> Op[list[str]]:
+        """The ids of a group's waiting jobs ranked ``start``..``stop``, in the order they run."""
+        return Op(
+            (("ZRANGE", self.keys.group_wait(name), start, stop),),
+            lambda r: [str(i) for i in r[0]],
+        )
+
     def group(self, name: str) -> Op[GroupInfo | None]:
         keys = self.keys
 
