@@ -47,7 +47,16 @@ LIBRARIES = [
 ]
 #: the scenarios of the rows that measure a producer only (report.ENQUEUE_ONLY)
 PRODUCER_ONLY = ("enqueue", "enqueue_concurrent")
-SCENARIOS = ["enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency"]
+SCENARIOS = [
+    "enqueue",
+    "enqueue_concurrent",
+    "bulk",
+    "drain_noop",
+    "drain_sleep",
+    "latency",
+    "drain_limited",  # Conveyor only: flow control (see harness/scenario.py)
+    "drain_groups",
+]
 #: library -> scenario -> the result of each run, in order
 Raw = dict[str, dict[str, list[dict[str, Any]]]]
 

@@ -20,6 +20,8 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("drain_sleep", "(d) drain sleep(10ms) jobs/s", True),
     ("latency_p50", "(e) latency p50 ms", False),
     ("latency_p99", "(e) latency p99 ms", False),
+    ("drain_limited", "(f) drain no-op, rate limit far above capacity jobs/s", True),
+    ("drain_groups", "(g) drain no-op, 1,000 groups jobs/s", True),
 ]
 #: column key -> (scenario, field of its runs' results)
 SOURCES: dict[str, tuple[str, str]] = {
@@ -30,6 +32,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "drain_sleep": ("drain_sleep", "value"),
     "latency_p50": ("latency", "p50"),
     "latency_p99": ("latency", "p99"),
+    "drain_limited": ("drain_limited", "value"),
+    "drain_groups": ("drain_groups", "value"),
 }
 SUBJECT = "conveyor"  # Queue (asyncio): the row the ratio row is about
 SUBJECT_SYNC = "conveyor_sync"  # SyncQueue (blocking), scenario (a) only

@@ -6,7 +6,8 @@ benchmarks/.venv-peers for peers):
     python -m harness.scenario LIB check
     python -m harness.scenario LIB SCENARIO --url URL --n N [--timeout S] ...
 
-SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency; an
+SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency (or
+Conveyor's drain_limited, drain_groups); an
 adapter may
 support fewer (its ``SCENARIOS``), the others answer ``n/a``.
 """
@@ -204,12 +205,15 @@ async def run_bulk(adapter: ModuleType, args: argparse.Namespace) -> Result:
     return {"status": "ok", "value": args.n / elapsed, "chunk": producer.bulk_chunk}
 
 
-async def run_drain(adapter: ModuleType, args: argparse.Namespace, mode: str) -> Result:
-    producer = await adapter.open_producer(args.url)
-    try:
-        await fill(producer, mode, args.n)
-    finally:
-        await producer.close()
+async def run_drain(
+    adapter: ModuleType, args: argparse.Namespace, mode: str, filled: bool = False
+) -> Result:
+    if not filled:
+        producer = await adapter.open_producer(args.url)
+        try:
+            await fill(producer, mode, args.n)
+        finally:
+            await producer.close()
     workers = Workers(args.lib, mode, args.url, args.workers)
     try:
         last = workers.wait_done(args.n, args.timeout)
@@ -341,11 +345,26 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
 
 
 SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")
+#: Conveyor's own rows (flow control): the no-op drain under a rate limit far above what the
+#: workers can do, and with its jobs spread over 1,000 groups.
+FLOW_SCENARIOS = ("drain_limited", "drain_groups")
 
 
 def supported(adapter: ModuleType) -> tuple[str, ...]:
-    """Scenarios the adapter supports: its ``SCENARIOS``, or all of them."""
+    """Scenarios the adapter supports: its ``SCENARIOS``, or all the common ones."""
     return tuple(getattr(adapter, "SCENARIOS", SCENARIOS))
+
+
+async def run_flow_drain(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    """The no-op drain with flow control on (the adapter's ``use_flow_control`` sets it up)."""
+    producer = await adapter.open_producer(args.url)
+    try:
+        if not await producer.use_flow_control(args.scenario):
+            raise ScenarioError("n/a", "this version has no flow control")
+        await fill(producer, "noop", args.n)
+    finally:
+        await producer.close()
+    return await run_drain(adapter, args, "noop", filled=True)
 
 
 def check(adapter: ModuleType) -> Result:
@@ -383,6 +402,8 @@ async def run_one(adapter: ModuleType, args: argparse.Namespace) -> Result:
         return await run_drain(adapter, args, args.scenario.removeprefix("drain_"))
     if args.scenario == "latency":
         return await run_latency(adapter, args)
+    if args.scenario in FLOW_SCENARIOS:
+        return await run_flow_drain(adapter, args)
     raise SystemExit(f"unknown scenario {args.scenario}")
 
 

@@ -24,6 +24,18 @@ SETTINGS = (
     "add_bulk with 1000 jobs per call (sent as 10 pipelined script calls of 100)"
 )
 QUEUE = "bench"
+SCENARIOS = (
+    "enqueue",
+    "enqueue_concurrent",
+    "bulk",
+    "drain_noop",
+    "drain_sleep",
+    "latency",
+    "drain_limited",
+    "drain_groups",
+)
+#: drain_groups spreads its jobs over this many groups.
+GROUPS = 1000
 
 
 class Producer:
@@ -32,11 +44,36 @@ class Producer:
 
     def __init__(self, url: str) -> None:
         self.q = Queue(QUEUE, url=url)
+        self.groups = 0
+        self.added = 0
+
+    async def use_flow_control(self, scenario: str) -> bool:
+        """drain_limited: a queue rate limit 1000 times what the workers can do;
+        drain_groups: the jobs spread round robin over GROUPS groups. False where this
+        version of Conveyor (a base row's) has no flow control."""
+        if not hasattr(self.q, "set_rate_limit"):
+            return False
+        if scenario == "drain_limited":
+            from conveyor import RateLimit
+
+            await self.q.set_rate_limit(RateLimit(100_000_000, per=1))
+        else:
+            self.groups = GROUPS
+        return True
 
     async def enqueue(self, task: str, data: Payload) -> None:
         await self.q.add(task, data)
 
     async def enqueue_bulk(self, task: str, datas: list[Payload]) -> None:
+        if self.groups:
+            start, self.added = self.added, self.added + len(datas)
+            await self.q.add_bulk(
+                [
+                    {"name": task, "data": d, "group": f"g{(start + i) % self.groups}"}
+                    for i, d in enumerate(datas)
+                ]
+            )
+            return
         await self.q.add_bulk([{"name": task, "data": d} for d in datas])
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from .backoff import Backoff
 from .dedupe import Dedupe  # dedup modes
 from .errors import ConveyorError, JobFailed, Retry, Unrecoverable
 from .events import Event
+from .flow_control import RateLimit, RateLimited
 from .job import Job, JobState
 from .queue import Queue
 from .settings import Settings
@@ -26,6 +27,8 @@ __all__ = [
     "JobFailed",
     "JobState",
     "Queue",
+    "RateLimit",
+    "RateLimited",
     "Retry",
     "Settings",
     "SyncQueue",

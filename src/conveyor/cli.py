@@ -41,6 +41,7 @@ from .cli_common import (
     run_async,
     url_option,
 )
+from .cli_flow import FLOW_COMMANDS
 from .cli_info import info
 from .cli_outbox import outbox_relay  # ecosystem: the PostgreSQL outbox relay
 from .cli_schedules import schedules  # job schedulers
@@ -77,7 +78,7 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, schedules, demo, dashboard, outbox_relay]:
+for _command in [info, *COMMANDS, *FLOW_COMMANDS, schedules, demo, dashboard, outbox_relay]:
     main.add_command(_command)
 
 

@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from .flow_control import GroupFull
 from .job import Job
 from .storage.commands import AddSpec
 
@@ -86,6 +87,10 @@ class AddCoalescer:
     async def _call(self, batch: list[tuple[AddSpec, asyncio.Future[Job]]]) -> None:
         try:
             jobs = await self._send([spec for spec, _ in batch])
+        except GroupFull as full:
+            # Flow control: one add's full group refused the whole call (nothing was added);
+            # the others must not share that fate, so each goes again on its own.
+            await self._one_by_one(batch, full)
         except BaseException as exc:  # every add of the call shares its fate
             for _, future in batch:
                 _settle(future, exc=exc)
@@ -96,6 +101,23 @@ class AddCoalescer:
                 _settle(future, job=job)
         finally:
             self._next_call()
+
+
+    async def _one_by_one(
+        self, batch: list[tuple[AddSpec, asyncio.Future[Job]]], error: Exception
+    ) -> None:
+        if len(batch) == 1:
+            _settle(batch[0][1], exc=error)
+            return
+        for i, (spec, future) in enumerate(batch):
+            try:
+                _settle(future, job=(await self._send([spec]))[0])
+            except Exception as exc:
+                _settle(future, exc=exc)
+            except BaseException as exc:  # cancelled: the adds not sent yet share that
+                for _, rest in batch[i:]:
+                    _settle(rest, exc=exc)
+                raise
 
 
 def _settle(

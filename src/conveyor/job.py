@@ -94,6 +94,8 @@ class Job:
     started_at: int | None = None
     finished_at: int | None = None
     worker: str | None = None
+    #: Flow control: the group the job belongs to (see ``flow_control``), or None.
+    group: str | None = None
     #: Fencing token of the current lease; only set on a job handed to a worker.
     token: str | None = None
     #: Set when the stored job could not be decoded; the fields above are best effort then.
@@ -139,6 +141,7 @@ class Job:
         self.trace = options.get("trace")  # ecosystem: OpenTelemetry
         if options.get("backoff"):
             self.backoff = Backoff.from_dict(options["backoff"])
+        self.group = options.get("group")  # flow control (kept in opts: a fetch reads it)
 
     def options(self) -> dict[str, Any]:
         """The options the producer chose, as stored."""
@@ -169,6 +172,7 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "worker": self.worker,
+            "group": self.group,
             "decode_error": self.decode_error,
         }
 
@@ -263,6 +267,7 @@ class Job:
             started_at=_int(fields.get("started")) or None,
             finished_at=_int(fields.get("finished")) or None,
             worker=fields.get("worker") or None,
+            group=fields.get("group") or None,  # flow control
             token=None,
             decode_error="; ".join(problems) or None,
             trace=opts.get("trace"),  # ecosystem: OpenTelemetry

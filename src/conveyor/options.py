@@ -74,6 +74,10 @@ JOB_OPTIONS: dict[str, JobOption] = {
             low_excluded=True,
             description="seconds from runnable to started, or it fails as expired",
         ),
+        # Flow control (see flow_control): jobs of one group share its limits.
+        JobOption(
+            "group", "text", 1, MAX_TEXT, description="flow control group (shares its limits)"
+        ),
     )
 }
 OPTION_NAMES = frozenset(JOB_OPTIONS)
@@ -150,6 +154,7 @@ def build_spec(
     timeout: float | dt.timedelta | None = None,
     ttl: float | dt.timedelta | None = None,
     dedupe: Dedupe | None = None,
+    group: str | None = None,
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
     _check_text("job name", name)
@@ -165,6 +170,7 @@ def build_spec(
         and timeout is None
         and ttl is None
         and dedupe is None
+        and group is None
     ):
         # Every option at its default (most jobs, and every entry of a plain bulk add): there
         # is nothing else to check.
@@ -198,6 +204,10 @@ def build_spec(
     deduped = None
     if dedupe is not None:  # dedup modes (conveyor.dedupe)
         deduped, delay = _dedupe(dedupe, delay, run_at, job_id)
+    if group is not None:
+        opts["group"] = _check_text("group", group)  # flow control
+        if deduped is not None:  # add_deduped.lua does not place jobs in groups
+            raise ConfigurationError("dedupe and group cannot be combined on one add (yet)")
     return AddSpec(
         name=name,
         data=serializer.encode(data, settings.max_payload_bytes),
@@ -208,6 +218,7 @@ def build_spec(
         ttl_ms=int(ttl_s * 1000) if ttl_s else 0,
         job_id=job_id or "",
         dedupe=deduped,
+        group=group or "",
     )
 
 

@@ -16,6 +16,7 @@ from . import serializer
 from .coalescing import AddCoalescer
 from .errors import ConfigurationError, ConnectionError, JobError, WaitTimeout
 from .events import Event, finished_outcome, is_pending
+from .flow_api import AsyncFlowControl
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
 from .procedures import (
@@ -50,7 +51,7 @@ _WAIT_RECHECK_SECONDS = 5.0
 log = logging.getLogger("conveyor.queue")
 
 
-class Queue(AsyncScheduling, QueueCore):
+class Queue(AsyncScheduling, QueueCore, AsyncFlowControl):  # flow control: flow_api
     """A named queue in Redis: add jobs, inspect and steer them, register handlers.
 
     ``Queue("email", url="redis://localhost:6379/0")``. Settings not given come from

@@ -22,6 +22,7 @@ import orjson
 from . import serializer
 from .backoff import BackoffStrategy
 from .errors import PayloadError, Retry, Unrecoverable
+from .flow_control import RateLimited
 from .job import Job
 
 __all__ = ["NO_RETRY", "AttemptOutcome", "Handlers", "run_job"]
@@ -39,6 +40,8 @@ class AttemptOutcome:
     #: After a failure: retry in this many ms (if attempts remain), or NO_RETRY.
     retry_delay_ms: int = NO_RETRY
     duration_ms: int = 0
+    #: Flow control: the handler raised RateLimited; hold its group (or queue) this many ms.
+    hold_ms: int | None = None
 
     @property
     def completed(self) -> bool:
@@ -147,6 +150,10 @@ async def run_job(
         return _failed_after(started, message, exc, _retry_delay(job, exc, strategies))
     except Unrecoverable as exc:
         return _failed_after(started, _describe(exc), exc, NO_RETRY)
+    except RateLimited as exc:  # flow control: back to waiting, no attempt used
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        hold_ms = max(int(exc.delay * 1000), 1)
+        return AttemptOutcome(error=str(exc), hold_ms=hold_ms, duration_ms=duration_ms)
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()
         if task is not None and task.cancelling():

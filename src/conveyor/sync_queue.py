@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from . import serializer
 from .errors import WaitTimeout
 from .events import finished_outcome, is_pending
+from .flow_api import SyncFlowControl
 from .job import Job, JobState
 from .options import build_spec, spec_from_mapping
 from .procedures import (
@@ -35,7 +36,7 @@ __all__ = ["SyncQueue"]
 T = TypeVar("T")
 
 
-class SyncQueue(SyncScheduling, QueueCore):
+class SyncQueue(SyncScheduling, QueueCore, SyncFlowControl):  # flow control: flow_api
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
     _redis: SyncRedis | None = None

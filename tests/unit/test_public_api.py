@@ -11,6 +11,8 @@ def test_public_names_are_exactly_these() -> None:
         "JobFailed",
         "JobState",
         "Queue",
+        "RateLimit",  # flow control
+        "RateLimited",
         "Retry",
         "Settings",
         "SyncQueue",

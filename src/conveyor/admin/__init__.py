@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import QueueNotFound
+from ..storage.flow import FlowCommands
 from .actions import BULK_ACTIONS, BULK_CHUNK, JobActions
 from .discovery import worker_info
 from .listing import SCAN_LIMIT, JobPage, summarize_job
@@ -43,8 +44,13 @@ class Admin(JobSearch, JobActions, MetricsReads):
     async def queue_info(self, name: str) -> dict[str, Any]:
         """Counts, paused flag, workers and a metrics summary of the last hour."""
         queue = await self.require(name)
-        counts, workers, oldest = await self.redis.run_many(
-            [queue.commands.counts(), queue.commands.workers(), queue.commands.oldest_waiting_ms()]
+        counts, workers, oldest, flow = await self.redis.run_many(
+            [
+                queue.commands.counts(),
+                queue.commands.workers(),
+                queue.commands.oldest_waiting_ms(),
+                FlowCommands(queue.commands).flow_state(),  # flow control: limits holding back
+            ]
         )
         paused = bool(counts.pop("paused", 0))
         metrics = await self.metrics([name], DEFAULT_RANGE)
@@ -55,4 +61,5 @@ class Admin(JobSearch, JobActions, MetricsReads):
             "workers": [worker_info(w) for w in workers if w[2]],
             "oldest_waiting_ms": oldest,
             "metrics": metrics["summary"],
+            "flow": flow.to_dict(),
         }

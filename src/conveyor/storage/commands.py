@@ -14,6 +14,7 @@ from ..errors import NotReplicated
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .dedupe_commands import dedupe_add
+from .flow import group_full
 from .keys import QueueKeys, registry_key
 from .ops import (
     Command,
@@ -83,6 +84,8 @@ class AddSpec(NamedTuple):
     job_id: str = ""
     #: Dedup modes: ``(mode, key, window ms, key ttl ms)`` (see ``conveyor.dedupe``), or None.
     dedupe: tuple[str, str, int, int] | None = None
+    #: Flow control: the job's group ("" for none).
+    group: str = ""
 
     def args(self) -> tuple[Any, ...]:
         """The job as add_job reads it; the options are left out when all are defaults."""
@@ -101,6 +104,7 @@ class AddSpec(NamedTuple):
             self.priority,
             self.delay_ms,
             self.ttl_ms,
+            *((self.group,) if self.group else ()),
         )
 
 
@@ -179,7 +183,11 @@ class QueueCommands(QueueReads):
         if len(specs) == 1:
             command = self._script("add_job", *specs[0].args())
         else:  # one JSON document for all of them: a single argument to pack and to send
-            command = self._script("add_job", orjson.dumps([spec.args() for spec in specs]))
+            args = orjson.dumps([spec.args() for spec in specs])
+            if any(spec.group for spec in specs):  # flow control: add_job checks max sizes
+                command = self._script("add_job", args, "groups")
+            else:
+                command = self._script("add_job", args)
         commands: tuple[Command, ...] = (command,)
         if register:
             commands = (self._registration(), command)
@@ -190,6 +198,8 @@ class QueueCommands(QueueReads):
 
         def parse(replies: list[Any]) -> list[Job] | Op[list[Job]]:
             reply = replies[1 if register else 0]
+            if reply and reply[0] == Code.GROUP_FULL:  # flow control: nothing was added
+                raise group_full(str(reply[1]), int(reply[2]))
             if replicas and int(replies[-1]) < replicas:
                 ids = ", ".join(str(job_id) for job_id in reply[0:10:2])
                 raise NotReplicated(

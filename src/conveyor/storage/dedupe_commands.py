@@ -53,7 +53,9 @@ def dedupe_add(
         elif len(run) == 1:
             calls.append(commands._script("add_job", *first.args()))
         else:
-            calls.append(commands._script("add_job", orjson.dumps([s.args() for s in run])))
+            batch = orjson.dumps([s.args() for s in run])
+            groups = ("groups",) if any(s.group for s in run) else ()  # max sizes checked
+            calls.append(commands._script("add_job", batch, *groups))
     head: tuple[Command, ...] = (commands._registration(),) if register else ()
     replicas = commands.settings.wait_replicas
     timeout_ms = int(commands.settings.wait_replicas_timeout_seconds * 1000)

@@ -139,3 +139,44 @@ class QueueKeys:
     def data_lost(self) -> str:
         """The record of a data loss noticed on this queue (string with a TTL; heartbeat.lua)."""
         return f"{self.base}data_lost"
+
+    # -- flow control (the scripts build the same names: see lua/includes/groups.lua) --------
+
+    @property
+    def flow(self) -> str:
+        """Queue-wide flow control: its rate limit, a hold, the group defaults (hash)."""
+        return f"{self.base}flow"
+
+    @property
+    def rate(self) -> str:
+        """Start times in the queue's sliding rate window (zset)."""
+        return f"{self.base}rate"
+
+    @property
+    def groups_index(self) -> str:
+        """Every group with jobs, active jobs or settings, scored by waiting (zset)."""
+        return f"{self.base}gindex"
+
+    @property
+    def groups_ready(self) -> str:
+        return f"{self.base}gready"
+
+    @property
+    def groups_sleeping(self) -> str:
+        return f"{self.base}gsleep"
+
+    @property
+    def groups_active(self) -> str:
+        """Id of each active grouped job -> its group (hash)."""
+        return f"{self.base}gactive"
+
+    def group(self, group: str) -> str:
+        """A group's counts and settings (hash)."""
+        return f"{self.base}g:{group}"
+
+    def group_wait(self, group: str) -> str:
+        """A group's waiting jobs (zset, scored like the wait set)."""
+        return f"{self.base}gw:{group}"
+
+    def group_rate(self, group: str) -> str:
+        return f"{self.base}gr:{group}"

@@ -60,6 +60,8 @@ class Code(enum.IntEnum):
     # -- dedup modes (storage/lua/add_deduped.lua) --
     #: add_deduped: the dedup key holds a job; that job was returned, nothing was added.
     DEDUPLICATED = -7
+    #: Flow control, add_job: the add would take a group past its max size; nothing added.
+    GROUP_FULL = -8
 
 
 #: Width of one priority band in the wait set's scores: score = (PRIORITY_OFFSET - priority)
@@ -122,6 +124,8 @@ class FetchReply:
     next_due_ms: int | None = None
     #: 1 when this worker was taken for dead (reclaim_worker.lua): nothing was handed out.
     reclaimed: int = 0
+    #: Flow control: milliseconds the queue's rate limit (or a hold) lets no job out.
+    limited_ms: int | None = None
 
     @classmethod
     def parse(cls, reply: list[Any]) -> FetchReply:

@@ -34,11 +34,13 @@ class QueueReads:
         commands: tuple[Command, ...] = (
             *(("ZCARD", getattr(self.keys, _STATE_SETS[state])) for state in JobState),
             ("HGET", self.keys.meta, "paused"),
+            ("HGET", self.keys.flow, "waiting"),  # flow control: grouped jobs wait in groups
         )
 
         def parse(r: list[Any]) -> dict[str, int]:
             counts = {state.value: int(value) for state, value in zip(JobState, r, strict=False)}
             counts["paused"] = int(r[len(JobState)] == "1")
+            counts[JobState.WAITING.value] += max(int(r[len(JobState) + 1] or 0), 0)
             return counts
 
         return Op(commands, parse)

@@ -39,6 +39,7 @@ from .contract import (
 )
 from .errors import web_error
 from .fields import parse_query
+from .flow_routes import flow_routes
 from .limits import MAX_BODY, BodyLimitMiddleware, BodyTooLarge
 from .live import LiveEvents
 from .openapi import build_spec
@@ -398,6 +399,7 @@ def create_app(
     routes.append(route(f"{q}/retry-all", api.retry_all, ["POST"], write=True))
     routes.append(route(f"{q}/clean", api.clean, ["POST"], write=True))
     routes += schedule_routes(admin, route, api.body)  # job schedulers
+    routes += flow_routes(admin, ep, q)  # flow control: GET .../groups
     routes.append(Route("/", _index, methods=["GET"]))
     routes.append(
         Mount("/assets", app=StaticFiles(directory=STATIC_DIR / "assets", check_dir=False))

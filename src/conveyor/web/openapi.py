@@ -137,6 +137,7 @@ _SCHEMAS: dict[str, Any] = {
             "workers": _array(_ref("Worker")),
             "oldest_waiting_ms": _NULLABLE_INT,
             "metrics": _ref("MetricsSummary"),
+            "flow": _ref("FlowState"),  # flow control (web/flow_routes.py)
         }
     ),
     "JobSummary": _closed(
@@ -220,6 +221,7 @@ _SCHEMAS: dict[str, Any] = {
             "wait_ms": _NULLABLE_INT,
             "run_ms": _NULLABLE_INT,
             "worker": _NULLABLE_TEXT,
+            "group": _NULLABLE_TEXT,  # flow control
             "decode_error": _NULLABLE_TEXT,
         }
     ),
@@ -498,6 +500,10 @@ def build_spec() -> dict[str, Any]:
         },
     }
     paths.update(_schedule_paths(_op, _responses, _Q, _READ, _WRITE))  # job schedulers
+    from .flow_routes import add_flow_spec  # (here: that module uses this one's helpers)
+
+    schemas = dict(_SCHEMAS)
+    add_flow_spec(paths, schemas)  # flow control
     return {
         "openapi": "3.1.0",
         "info": {
@@ -509,7 +515,7 @@ def build_spec() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "basic": {"type": "http", "scheme": "basic"},

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import CommandRefused, ConnectionError
 from ..runner import AttemptOutcome
 from ..storage.commands import Op, QueueCommands
+from ..storage.flow import FlowCommands
 from ..storage.protocol import Code
 from .interfaces import OpRunner
 from .leased import LeasedJob, LeasedJobs
@@ -146,6 +147,10 @@ class Acknowledger:
             ops.append(commands.complete(acks))
         for leased, outcome in failed:
             job = leased.job
+            if outcome.hold_ms is not None:  # flow control: RateLimited, no attempt used
+                flow = FlowCommands(leased.commands)
+                ops.append(flow.rate_limited(job.id, job.token or "", outcome.hold_ms))
+                continue
             record = outcome.attempt_record(job, self._worker_id)
             ops.append(
                 leased.commands.fail(
@@ -170,6 +175,14 @@ class Acknowledger:
                     "(another worker owns the job now)",
                     leased.job.id,
                     leased.commands.queue,
+                )
+            elif outcome.hold_ms is not None:
+                log.info(
+                    "job %s (%s) was rate limited; held for %d ms",
+                    leased.job.id,
+                    leased.job.name,
+                    outcome.hold_ms,
+                    extra=_log_fields(leased, outcome),
                 )
             elif outcome.completed:
                 self.processed += 1

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -77,6 +78,9 @@ class Fetcher:
         self._marker_waits: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         #: A wait on the markers with fetches queued behind it: (what each asks for, reply).
         self._wait_fetch: tuple[list[tuple[QueueCommands, int]], asyncio.Future[Any]] | None = None
+        #: Flow control: queues whose rate limit (or a hold) lets no job out, until this
+        #: (monotonic) time, as their fetch said: they are neither fetched from nor waited on.
+        self._held: dict[QueueCommands, float] = {}
 
     async def run(self) -> None:
         """Fetch until stopping (or, in burst mode, until the queues are empty)."""
@@ -89,6 +93,9 @@ class Fetcher:
                 if not host.holds_jobs():
                     return
                 await host.wait_until_settled()
+                continue
+            if self._held and self._all_held():
+                await self._sleep_unless_stopping(self._held_for())
                 continue
             if host.fetchable() <= 0:
                 await host.wait_for_slot()
@@ -117,7 +124,7 @@ class Fetcher:
                 continue
             if done.got >= done.asked:
                 continue
-            if host.burst and done.got == 0:
+            if host.burst and done.got == 0 and not self._held:
                 if not host.holds_jobs():
                     return
                 await host.wait_until_settled()
@@ -129,6 +136,8 @@ class Fetcher:
         free = self._host.fetchable()
         wants = []
         for commands in self._queues:
+            if self._held and self._is_held(commands):
+                continue
             want = min(free, self._settings.fetch_size)
             if want <= 0:
                 break
@@ -141,14 +150,40 @@ class Fetcher:
         a queue could not fill are offered to the next."""
         asked, replies = 0, []
         for commands in self._queues:
+            if self._held and self._is_held(commands):
+                continue
             want = min(self._host.fetchable(), self._settings.fetch_size)
             if want <= 0:
                 break
             asked += want
             reply = await self._store.run(commands.fetch(self._host.id, want))
             self._host.start(commands, reply)
+            if reply.limited_ms is not None:
+                self._hold(commands, reply.limited_ms)
             replies.append(reply)
         return FetchRound.of(asked, replies)
+
+    # -- flow control: queues held back by their rate limit --------------------------------
+
+    def _hold(self, commands: QueueCommands, ms: int) -> None:
+        self._held[commands] = time.monotonic() + ms / 1000
+
+    def _is_held(self, commands: QueueCommands) -> bool:
+        until = self._held.get(commands)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._held[commands]
+        return False
+
+    def _all_held(self) -> bool:
+        return all([self._is_held(commands) for commands in self._queues])
+
+    def _held_for(self) -> float:
+        """Seconds until the first held queue may have a job again."""
+        now = time.monotonic()
+        return max(min(self._held.values(), default=now) - now, 0.001)
 
     async def _block_for_work(self, next_due: float | None) -> FetchRound | None:
         """Sleep on the queues' marker keys until an add, a due delayed job, or the idle wake;
@@ -159,9 +194,16 @@ class Fetcher:
         timeout = self._settings.idle_wake_seconds
         if next_due is not None:
             timeout = min(timeout, max(next_due, 0.001))
+        queues = self._queues
+        if self._held:
+            if self._all_held():  # nothing may be fetched: no wake-up can change that
+                await self._sleep_unless_stopping(self._held_for())
+                return None
+            timeout = min(timeout, self._held_for())
+            queues = [c for c in queues if not self._is_held(c)]
         if self._blocking.direct is not None:
             return await self._wait_then_fetch(timeout)
-        markers = [c.keys.marker for c in self._queues]
+        markers = [c.keys.marker for c in queues]
         groups = [(m,) for m in markers] if self._blocking.is_cluster else [tuple(markers)]
         for group in groups:
             if group not in self._marker_waits:
@@ -184,7 +226,8 @@ class Fetcher:
         the moment an add (or the timeout) ends the wait: a job added while the worker idles
         starts one round trip after the add instead of two."""
         wants = self._wants()
-        markers = tuple(c.keys.marker for c in self._queues)
+        queues = [c for c in self._queues if not (self._held and self._is_held(c))]
+        markers = tuple(c.keys.marker for c in queues)
         ops: list[Op[Any]] = [wait_for_marker(markers, timeout)]
         ops += [commands.fetch(self._host.id, want) for commands, want in wants]
         pending = asyncio.ensure_future(self._blocking.run_many(ops))
@@ -219,6 +262,8 @@ class Fetcher:
             return  # _wait_then_fetch reports it
         for (commands, _), reply in zip(wants, pending.result()[1:], strict=True):
             self._host.start(commands, reply)
+            if reply.limited_ms is not None:
+                self._hold(commands, reply.limited_ms)
 
     async def end_waits(self) -> None:
         """Stopping: end the blocked wait. A fetch queued behind it still runs once the wait

@@ -4,12 +4,14 @@ KEYS and settings: see includes/queue.lua.
 ARGV, one of two forms (one job as plain arguments spares Redis a JSON decode on every single
 add; many jobs as one JSON document spare the client packing thousands of arguments):
   one job:   id ("" = assign one), name, data (JSON text)[, opts (JSON text), attempts,
-             priority, delay (ms, 0 = none), ttl (ms, 0 = none)]
-  many jobs: a JSON array with one such array per job
+             priority, delay (ms, 0 = none), ttl (ms, 0 = none)[, group] ]
+  many jobs: a JSON array with one such array per job (then "groups" if any has a group)
 Left out, opts is "{}", attempts 1 and priority, delay and ttl 0 (one job with all of them
 left out, the commonest call, takes a shorter path).
 Returns a flat array, two entries per job: id, CODE_OK if added or CODE_EXISTS if a job with
-that id existed (then nothing was enqueued).
+that id existed (then nothing was enqueued). Flow control: a job with a group waits in its
+group (includes/groups.lua); {CODE_GROUP_FULL, group, max size} when the call would take a group
+past its max size (then nothing was added).
 Events: "added" (one entry for the waiting jobs of the call, one for the delayed ones, with
 "state").
 ]]
@@ -62,9 +64,29 @@ if #ARGV == 3 then
   return {id, CODE_OK}
 end
 
+-- (Flow control's helpers are defined only past the single-job path, which never needs them:
+-- each function a script defines costs it time on every call.)
+-- @include groups
+
 local jobs
-if #ARGV == 1 then jobs = cjson.decode(ARGV[1]) else jobs = {ARGV} end
+if #ARGV <= 2 then jobs = cjson.decode(ARGV[1]) else jobs = {ARGV} end
 local n = #jobs
+
+-- Flow control: refuse the whole call when it would take a group past its max size (many
+-- jobs with a group come as {JSON, "groups"}).
+if #ARGV == 9 or ARGV[2] == "groups" then
+  local adding = {}
+  for i = 1, n do
+    local g = jobs[i][9]
+    if g and g ~= "" and tonumber(jobs[i][7]) == 0 then adding[g] = (adding[g] or 0) + 1 end
+  end
+  for g, count in pairs(adding) do
+    local max = group_conf(g).max
+    if max > 0 and redis.call("ZCARD", BASE .. "gw:" .. g) + count > max then
+      return {CODE_GROUP_FULL, g, max}
+    end
+  end
+end
 local now = now_ms()
 -- Draw every sequence number of the call at once; FIFO order follows the array order.
 local first_seq = redis.call("INCRBY", SEQ, n) - n
@@ -89,14 +111,15 @@ end
 -- the many-jobs bookkeeping would otherwise be a measurable share of the script's time.)
 local seen = n > 1 and {} or nil  -- ids added earlier in this call (one id named twice)
 local out, waiting, wait_args, delayed, delay_args = {}, {}, {}, nil, nil
-local n_wait, woke, earliest = 0, false, nil
+local n_wait, n_plain, woke, earliest = 0, 0, false, nil
 for i = 1, n do
   local job = jobs[i]
   local id, name, data = job[1], job[2], job[3]
-  local opts, attempts, priority, delay, ttl = "{}", 1, 0, 0, 0
+  local opts, attempts, priority, delay, ttl, group = "{}", 1, 0, 0, 0, nil
   if job[4] then
     opts, attempts, priority = job[4], tonumber(job[5]), tonumber(job[6])
     delay, ttl = tonumber(job[7]), tonumber(job[8])
+    if job[9] and job[9] ~= "" then group = job[9] end
   end
   local seq, exists, key = first_seq + i, false, keys[i]
   if id == "" then
@@ -117,6 +140,7 @@ for i = 1, n do
     write_job(key, name, data, score, now, state, opts, attempts, priority)
     -- The ttl counts from when the job becomes runnable (its run-at for a delayed job).
     if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
+    if group then redis.call("HSET", key, "group", group) end
     if run_at then
       redis.call("HSET", key, "run_at", run_at)
       if not delayed then delayed, delay_args = {}, {} end
@@ -131,16 +155,21 @@ for i = 1, n do
         earliest = run_at
         woke = true
       end
+    elseif group then  -- flow control: waits in its group, not in the wait set
+      group_push(group, id, score, now)
+      n_wait = n_wait + 1
+      waiting[n_wait] = id
     else
       n_wait = n_wait + 1
       waiting[n_wait] = id
-      wait_args[2 * n_wait - 1] = score
-      wait_args[2 * n_wait] = id
+      n_plain = n_plain + 1
+      wait_args[2 * n_plain - 1] = score
+      wait_args[2 * n_plain] = id
     end
   end
 end
 if n_wait > 0 then
-  call_chunked("ZADD", WAIT, wait_args)
+  if n_plain > 0 then call_chunked("ZADD", WAIT, wait_args) end
   emit_many("added", waiting, "state", "waiting")
   woke = true
 end

@@ -24,6 +24,8 @@ local state = redis.call("HGET", key, "state")
 if not state then return CODE_NOT_FOUND end
 if state ~= "waiting" and state ~= "delayed" then return CODE_WRONG_STATE end
 redis.call("ZREM", WAIT, id)
+local group = redis.call("HGET", key, "group")  -- flow control: a grouped job waits there
+if group then group_unpush(group, id) end
 redis.call("ZREM", DELAYED, id)
 redis.call("HDEL", key, "run_at")
 move_to_failed(id, key, now, "cancelled")

@@ -35,6 +35,7 @@ end
 if #done > 0 then
   call_chunked("HDEL", LEASES, done)
   call_chunked("ZREM", ACTIVE, done)
+  group_slots_free(done, now)  -- flow control: the slots of their groups come back
   call_chunked("ZADD", COMPLETED, finished)
   emit_many("completed", done, "results", "{" .. table.concat(results, ",") .. "}")
   count_metric("completed", #done)

@@ -10,6 +10,8 @@ Returns {header, then 11 fields per job:
     next_due_ms  ms until the earliest delayed job is due when fewer than N jobs were handed
                  out (the worker sleeps until then)
     reclaimed    true: this worker was taken for dead (reclaim_worker); nothing handed out
+    limited_ms   flow control: the queue's rate limit (or a hold) lets no job out for this
+                 many ms (the worker leaves the queue alone until then)
 All jobs of one fetch share one lease token ("<n>@<worker>", n from the queue's lease
 counter); the lease
 ("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".
@@ -20,6 +22,7 @@ Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry
 ]]
 -- @include queue
 -- @include finished
+-- @include flow_fetch
 
 local worker, want = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
@@ -48,7 +51,8 @@ if #due > 0 then
   emit_many("waiting", promoted)
 end
 
-if redis.call("HGET", META, "paused") == "1" then
+local flags = redis.call("HMGET", META, "paused", "flow")
+if flags[1] == "1" then
   return {{"paused", true}}
 end
 
@@ -58,7 +62,13 @@ local function tell(name, value)
   header[#header + 1] = value
 end
 local out = {header}
-local popped = redis.call("ZPOPMIN", WAIT, want)
+-- Flow control (rate limits, groups: see includes/flow_fetch.lua) only where it is in use.
+local popped, flow, queue_limit, sleeper_ms
+if flags[2] then
+  popped, flow, queue_limit, sleeper_ms = flow_take(want, now, tell)
+else
+  popped = redis.call("ZPOPMIN", WAIT, want)
+end
 local leased, deadlines, leases = {}, {}, {}
 if #popped > 0 then
   -- The worker id in the token keeps it unique even if a failover rolled the counter back.
@@ -95,15 +105,18 @@ if #popped > 0 then
     call_chunked("HSET", LEASES, leases)
     emit_many("active", leased, "worker", worker)
   end
+  if flags[2] then flow_started(leased, flow, queue_limit, token, now) end
 end
 
 -- Popping fewer than asked emptied the wait set; otherwise more may be waiting (beyond this
 -- fetch): make sure a worker wakes for it, this one included.
-if #popped / 2 >= want and redis.call("ZCARD", WAIT) > 0 then
+if #popped / 2 >= want and redis.call("ZCARD", flags[2] and BASE .. "gready" or WAIT) > 0 then
   wake_workers()
 elseif #leased < want then
   if #due > 0 then earliest = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] end
-  if earliest then tell("next_due_ms", math.max(tonumber(earliest) - now, 0)) end
+  local next_due = earliest and math.max(tonumber(earliest) - now, 0)
+  if sleeper_ms and (not next_due or sleeper_ms < next_due) then next_due = sleeper_ms end
+  if next_due then tell("next_due_ms", next_due) end
 end
 flush_metrics(now)
 return out

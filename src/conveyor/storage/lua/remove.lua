@@ -20,6 +20,8 @@ for i = 1, count do
     out[i] = CODE_NOT_FOUND
   else
     redis.call("ZREM", WAIT, id)
+    local group = redis.call("HGET", key, "group")  -- flow control: a grouped job waits there
+    if group then group_unpush(group, id) end
     redis.call("ZREM", DELAYED, id)
     redis.call("ZREM", COMPLETED, id)
     redis.call("ZREM", FAILED, id)

@@ -1,6 +1,7 @@
 -- Moving jobs to failed or back to wait, and deleting and trimming finished jobs (needs the
 -- queue include; brings the metrics include with it).
 -- @include metrics
+-- @include groups
 
 local function delete_jobs(ids)
   local keys = {}
@@ -45,13 +46,17 @@ end
 -- instead: it must not run again. "queued" is when the job became runnable (its due time if
 -- overdue), for wait-time metrics.
 local function move_to_wait(id, key, now)
-  local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name")
+  local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name", "group")
   if not f[4] then return false end  -- no job hash (deleted by hand): nothing to requeue
   if f[3] then
     move_to_failed(id, key, now, "cancelled")
     return false
   end
-  redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
+  if f[5] then  -- flow control: a grouped job waits in its group
+    group_push(f[5], id, tonumber(f[1]) or 0, now)
+  else
+    redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
+  end
   local queued = now
   local run_at = tonumber(f[2])
   if run_at and run_at < queued then queued = run_at end

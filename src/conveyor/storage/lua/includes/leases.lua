@@ -1,4 +1,5 @@
 -- Lease checks and ends (needs the queue include).
+-- @include groups
 -- The lease token of a delivery is a per-queue counter (HINCRBY META "lease") drawn once per
 -- fetch, so every later delivery of a job carries a larger token and an older owner's token can
 -- never match again (a fencing token).
@@ -23,4 +24,5 @@ local function end_leases(ids)
   end
   call_chunked("HDEL", LEASES, ids)
   call_chunked("ZREM", ACTIVE, ids)
+  group_slots_free(ids)  -- flow control: the slots of their groups come back
 end
