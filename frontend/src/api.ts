@@ -25,6 +25,7 @@ export type QueueDetail = Schemas["QueueDetail"];
 export type JobSummary = Schemas["JobSummary"];
 export type JobPage = Schemas["JobPage"];
 export type SearchPage = Schemas["SearchPage"];
+export type GroupPage = Schemas["GroupPage"];
 export type Job = Schemas["Job"];
 export type Config = Schemas["Config"];
 export type Ok = Schemas["Ok"];
@@ -118,6 +119,8 @@ export const api = {
     request<{ count: number }>("POST", `${q(queue)}/clean`, { state }),
   metrics: (queue: string | null, range: Range) =>
     request<Metrics>("GET", queue ? `${q(queue)}/metrics?range=${range}` : `api/metrics?range=${range}`),
+  groups: (queue: string, page: number, size: number) =>
+    request<GroupPage>("GET", `${q(queue)}/groups?page=${page}&size=${size}`),
   schedules: (queue: string) => request<{ schedules: Schedule[] }>("GET", `${q(queue)}/schedules`),
   scheduleAction: (queue: string, id: string, action: "pause" | "resume" | "trigger") =>
     request<{ ok: boolean }>("POST", `${q(queue)}/schedules/${encodeURIComponent(id)}/${action}`),

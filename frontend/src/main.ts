@@ -9,6 +9,7 @@ import { queueView } from "./views/queue";
 import { jobView } from "./views/job";
 import { workersView } from "./views/workers";
 import { schedulesView } from "./views/schedules";
+import { groupsView } from "./views/groups";
 import type { App, View } from "./views/common";
 
 /** One part of the location hash; a malformed escape (a hand-edited link) is kept as typed
@@ -117,6 +118,8 @@ class Dashboard implements App {
     let view: View;
     if (parts[0] === "queues" && parts[1] && parts[2] === "jobs" && parts[3]) {
       view = jobView(this, parts[1], parts[3]);
+    } else if (parts[0] === "queues" && parts[1] && parts[2] === "groups") {
+      view = groupsView(this, parts[1]);
     } else if (parts[0] === "queues" && parts[1] && parts[2] === "schedules") {
       view = schedulesView(this, parts[1]);
     } else if (parts[0] === "queues" && parts[1]) {

@@ -52,3 +52,43 @@ def test_the_schedules_view_shows_each_schedule_and_steers_it(
     expect(rows).to_have_count(1)
     assert queue.get_schedule("nightly") is None
     shot(page, "21-schedules-after-remove")
+
+
+def test_the_groups_view_and_a_rate_limit_holding_jobs_back(
+    page: Any, queue: SyncQueue, start_worker: Any
+) -> None:
+    from conveyor import RateLimit
+
+    for i in range(30):
+        queue.add("send", {"n": i}, group="tenant-big")
+    for i in range(3):
+        queue.add("send", {"n": i}, group="tenant-small")
+    queue.set_group("tenant-small", concurrency=2, rate_limit=RateLimit(5, per=1), weight=3)
+    queue.pause_group("tenant-big")
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}")
+    page.get_by_test_id("groups-link").click()
+    rows = page.get_by_test_id("groups").locator("tbody tr[data-group]")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("tenant-big")  # most waiting first
+    expect(rows.nth(0)).to_contain_text("paused")
+    small = page.locator('tr[data-group="tenant-small"]')
+    expect(small).to_contain_text("5 per 1 s")
+    expect(page.get_by_test_id("flow-summary")).to_contain_text("2 groups")
+    shot(page, "22-groups")
+
+    # A queue rate limit of 1 a minute: the worker runs one job, then the queue view says the
+    # limit holds the rest back, and until when.
+    queue.resume_group("tenant-big")
+    queue.set_rate_limit(RateLimit(1, per=60))
+    start_worker()
+    wait_for(lambda: queue.counts()["completed"] >= 1, timeout=20, message="one job ran")
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}")
+    expect(page.get_by_test_id("flow-held")).to_contain_text(
+        "held back by the rate limit (1 per 60 s) until", timeout=15_000
+    )
+    # The waiting list says where the grouped jobs are rather than "no waiting jobs".
+    expect(page.get_by_test_id("grouped-note")).to_contain_text("in groups")
+    shot(page, "23-queue-rate-limited")
+    job = queue.get_jobs("completed")[0]
+    page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}/jobs/{job.id}")
+    expect(page.locator(".facts")).to_contain_text("tenant-")

@@ -54,6 +54,7 @@ export function jobView(app: App, queue: string, id: string): View {
       ["Waited", duration(j.wait_ms)], ["Ran", duration(j.run_ms)],
     ];
     if (j.run_at) facts.push(["Runs at", stamp(j.run_at)]);
+    if (j.group) facts.push(["Group", j.group]);
     if (j.stalls) facts.push(["Stalls", String(j.stalls)]);
     const attempts = [...j.attempts].reverse();
     // A manual retry counts attempts from 1 again: mark where each such run began, so that

@@ -2,6 +2,7 @@ import { api, type BulkAction, type JobPage, type JobSummary, type QueueDetail, 
 import { latencyChart, throughputChart } from "../charts";
 import { ago, duration, h, num, replace } from "../dom";
 import { act, type App, confirmDialog, empty, progressBar, setTitle, type View } from "./common";
+import { holdText, rateText } from "./groups";
 
 export function queueView(app: App, name: string, initialState: string): View {
   const state: State = (STATES as readonly string[]).includes(initialState) ? (initialState as State) : "waiting";
@@ -57,6 +58,7 @@ export function queueView(app: App, name: string, initialState: string): View {
 
   const el = h("section", { class: "queue" },
     h("div", { class: "row wrap" }, h("a", { href: "#/", class: "muted" }, "Queues /"), title, h("div", { class: "spacer" }),
+      h("a", { href: `#/queues/${enc}/groups`, "data-testid": "groups-link" }, "Groups"),
       h("a", { href: `#/queues/${enc}/schedules`, "data-testid": "schedules-link" }, "Schedules"), pauseBtn),
     info,
     h("div", { class: "charts two" }, throughput.el, run.el),
@@ -92,6 +94,14 @@ export function queueView(app: App, name: string, initialState: string): View {
       `wait p50/p95/p99 ${duration(m.wait.p50)} / ${duration(m.wait.p95)} / ${duration(m.wait.p99)} · `,
       `run p50/p95/p99 ${duration(m.run.p50)} / ${duration(m.run.p95)} / ${duration(m.run.p99)} · `,
       `oldest waiting ${duration(detail.oldest_waiting_ms)}`);
+    // Flow control: say when a limit is holding jobs back, and until when.
+    const flow = detail.flow;
+    const held = holdText(Math.max(flow.limited_until ?? 0, flow.held_until ?? 0));
+    if (held && detail.counts.waiting > 0) {
+      const why = flow.held_until && flow.held_until >= (flow.limited_until ?? 0)
+        ? "a handler asked to wait (RateLimited)" : `the rate limit (${rateText(flow.rate_limit)})`;
+      info.append(h("div", { class: "alert warn", "data-testid": "flow-held" }, `Jobs are held back by ${why} ${held}.`));
+    }
     if (detail.counts.waiting > 0 && detail.workers.length === 0) {
       info.append(h("div", { class: "alert warn", "data-testid": "no-workers" }, "Jobs are waiting and no worker is serving this queue."));
     }
@@ -195,7 +205,15 @@ export function queueView(app: App, name: string, initialState: string): View {
         h("td", { class: "num" }, `${job.attempts_made}/${job.attempts}`),
         h("td", { class: "narrow-hide" }, progressBar(job.progress) ?? ""),
         h("td", {}, when));
-    }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match." : `No ${state} jobs.`))));
+    }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match."
+      : state === "waiting" && detail?.flow.grouped_waiting ? "No waiting jobs outside groups." : `No ${state} jobs.`))));
+    // Jobs waiting in groups sit in their groups' sets, not in this list: say so, not "none".
+    const grouped = state === "waiting" ? detail?.flow.grouped_waiting ?? 0 : 0;
+    if (grouped > 0 && !filtering()) {
+      tbody.append(h("tr", {}, h("td", { colspan: 7, "data-testid": "grouped-note" },
+        h("div", { class: "empty" }, `${num(grouped)} more waiting ${grouped === 1 ? "job is" : "jobs are"} in groups, listed per group: `,
+          h("a", { href: `#/queues/${enc}/groups` }, "see Groups")))));
+    }
     renderBulk();
   }
 
