@@ -388,9 +388,25 @@ def _print_banner(app_url: str, dash_url: str, redis: RedisChoice, prefix: str) 
     echo(f"                 the demo's keys are under '{prefix}:*' and nothing else is touched")
     for note in redis.notes:
         echo(f"                 note: {note}")
-    echo(f"  Try the CLI:   conveyor info --url {shown_url} --prefix {prefix}")
+    echo(f"  Try the CLI:   {cli_command()} info --url {shown_url} --prefix {prefix}")
     echo("Press Ctrl-C to stop.")
     echo("")
+
+
+def cli_command() -> str:
+    """How to call ``conveyor`` from the shell the demo was started in: the bare name when it
+    is on PATH (an activated venv), else the path of this very executable (e.g.
+    ``.venv/bin/conveyor``), so the command works when copied as shown."""
+    running = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("conveyor")
+    if found and (running is None or Path(found).resolve() == running):
+        return "conveyor"
+    if running is None or running.name != "conveyor":
+        return f"{Path(sys.executable).parent / 'conveyor'}"
+    try:
+        return os.path.relpath(running)
+    except ValueError:
+        return str(running)
 
 
 def run_demo(

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 
 import httpx
 import pytest
@@ -102,6 +103,14 @@ def test_demo_sends_an_email_job_and_stops_cleanly(
         assert queues.status_code == 200
         assert "email" in queues.text
     wait_for(lambda: f"[email job {job_id}] completed" in proc.stdout(), timeout=10)
+    # The banner's CLI command works as shown, from a shell whose PATH has no venv in it.
+    hint = re.search(r"Try the CLI:\s+(.+)", out)
+    assert hint, out
+    shown = subprocess.run(
+        hint.group(1), shell=True, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120"},
+    )  # fmt: skip
+    assert shown.returncode == 0 and "email" in shown.stdout, shown.stderr
     stop_demo(proc)
 
 
