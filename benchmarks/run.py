@@ -25,7 +25,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import report, versus  # noqa: E402
+from harness import report, runtimes, versus  # noqa: E402
 from harness.base_tree import BaseTree, adapter_name, base_label, imported_elsewhere  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.venv import ensure_peers_venv, peers_python  # noqa: E402
@@ -41,13 +41,27 @@ LIBRARIES = [
     "dramatiq",
     "huey",
     "bullmq",
+    # peers in other languages (harness/runtimes.py): their producers and workers are theirs
+    "bullmq_node",
+    "bull",
+    "beequeue",
+    "kue",
+    "sidekiq",
     report.SUBJECT_SYNC,
     report.BASELINE,
     report.BASELINE_SYNC,
 ]
 #: the scenarios of the rows that measure a producer only (report.ENQUEUE_ONLY)
 PRODUCER_ONLY = ("enqueue", "enqueue_concurrent")
-SCENARIOS = ["enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency"]
+SCENARIOS = [
+    "enqueue",
+    "enqueue_concurrent",
+    "bulk",
+    "drain_noop",
+    "drain_sleep",
+    "latency",
+    "drain_mix",
+]
 #: library -> scenario -> the result of each run, in order
 Raw = dict[str, dict[str, list[dict[str, Any]]]]
 
@@ -102,7 +116,10 @@ def interpreter_for(lib: str) -> str:
     lib = adapter_name(lib)
     if lib in (report.SUBJECT, report.SUBJECT_SYNC):
         return sys.executable
-    if lib in (report.BASELINE, report.BASELINE_SYNC) and can_import(sys.executable, "redis"):
+    # The LPUSH baselines, and the harness side of a peer in another language (it needs only
+    # redis-py), run from this interpreter when it has redis.
+    driven = (report.BASELINE, report.BASELINE_SYNC, *runtimes.RUNTIMES)
+    if lib in driven and can_import(sys.executable, "redis"):
         return sys.executable
     return str(peers_python())
 
@@ -185,9 +202,12 @@ def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str
 
 
 def check_library(
-    python: str, lib: str, venv_error: str | None, src: Path | None = None
+    python: str, lib: str, venv_error: str | None, src: Path | None = None, skip: str = ""
 ) -> dict[str, Any]:
-    """Once per library, before any run: does it import, and which version/settings."""
+    """Once per library, before any run: does it import, and which version/settings.
+    `skip`: why its runtime (Node, Ruby) is missing; the library is then skipped."""
+    if skip:
+        return {"status": "skipped", "detail": skip}
     if venv_error and python != sys.executable:
         return {"status": "error", "detail": venv_error}
     return verified(run_scenario(python, lib, "check", [], 60, src), src)
@@ -212,7 +232,8 @@ def run_once(
 ) -> dict[str, Any]:
     """One run of one scenario on a flushed server (or the check's failure)."""
     if check.get("status") != "ok":
-        return {"status": "error", "detail": check.get("detail", "")}
+        status = "skipped" if check.get("status") == "skipped" else "error"
+        return {"status": status, "detail": check.get("detail", "")}
     try:
         server.flush()
     except (OSError, RuntimeError) as exc:
@@ -235,13 +256,18 @@ def bench_all(
     venv_error: str | None,
     progress: Callable[[dict[str, dict[str, Any]], Raw], None],
     base: BaseTree | None = None,
+    skips: dict[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], Raw]:
     """Check every library once, then run interleaved: for each repeat, every library's
     scenarios once, so that speed drift of the machine spreads over all libraries. After
     each run `progress` gets what is known so far. Rows of `base` run its source tree."""
     pythons = {lib: interpreter_for(lib) for lib in libs}
     srcs = {lib: base.src if base and adapter_name(lib) != lib else None for lib in libs}
-    info = {lib: check_library(pythons[lib], lib, venv_error, srcs[lib]) for lib in libs}
+    skips = skips or {}
+    info = {
+        lib: check_library(pythons[lib], lib, venv_error, srcs[lib], skips.get(lib, ""))
+        for lib in libs
+    }
     for lib in libs:
         if base and adapter_name(lib) in (report.SUBJECT, report.SUBJECT_SYNC):
             info[lib]["source"] = base.describe(base_row=srcs[lib] is not None)
@@ -340,6 +366,9 @@ def run(args: argparse.Namespace, libs: list[str], base: BaseTree | None) -> Non
     venv_error = None
     if any(interpreter_for(lib) != sys.executable for lib in libs):
         venv_error = ensure_peers_venv()
+    skips = runtimes.prepare(libs)  # npm ci / apt-get ruby-sidekiq; why a peer cannot run
+    for lib, why in skips.items():
+        print(f"skipping {lib}: {why}", file=sys.stderr)
 
     server = RedisServer()
     redis_version = server.version()
@@ -352,6 +381,7 @@ def run(args: argparse.Namespace, libs: list[str], base: BaseTree | None) -> Non
             venv_error,
             lambda info, raw: write_report(args, redis_version, info, raw, False, base),
             base,
+            skips,
         )
     finally:
         server.stop()

@@ -30,9 +30,12 @@ from typing import Any
 
 import redis
 
+from harness import mix
 from harness.probe import DONE_KEY, LAT_KEY, ORIGIN_KEY, READY_KEY, parse_sample
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
+#: jobs per call of an adapter's ``enqueue_mix`` (scenario f)
+MIX_CHUNK = 1000
 Result = dict[str, Any]
 
 
@@ -46,7 +49,9 @@ class ScenarioError(Exception):
 class Workers:
     """Up to two worker processes of one library, plus their probe readings."""
 
-    def __init__(self, lib: str, mode: str, url: str, count: int) -> None:
+    def __init__(
+        self, lib: str, mode: str, url: str, count: int, command: list[str] | None = None
+    ) -> None:
         self.client = redis.Redis.from_url(url)
         self.client.delete(DONE_KEY, READY_KEY, LAT_KEY, ORIGIN_KEY)
         # The driver's PYTHONPATH kept: for a base row it puts the earlier commit's src/ first.
@@ -55,7 +60,8 @@ class Workers:
         self.procs: list[tuple[subprocess.Popen[bytes], Any]] = []
         for _ in range(count):
             log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-            cmd = [sys.executable, "-m", "harness.worker_main", lib, mode, url]
+            # `command`: a foreign library's own worker process (harness/foreign.py)
+            cmd = command or [sys.executable, "-m", "harness.worker_main", lib, mode, url]
             proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env=env, stdout=log, stderr=log)
             self.procs.append((proc, log))
 
@@ -125,6 +131,11 @@ def payload(i: int) -> dict[str, Any]:
 
 
 async def fill(producer: Any, task: str, n: int) -> None:
+    if task == "mix":  # scenario (f): each job with its options (harness/mix.py)
+        for start in range(0, n, MIX_CHUNK):
+            chunk = range(start, min(n, start + MIX_CHUNK))
+            await producer.enqueue_mix([mix.payload(i) for i in chunk])
+        return
     if producer.has_bulk:
         for start in range(0, n, producer.bulk_chunk):
             stop = min(n, start + producer.bulk_chunk)
@@ -341,11 +352,19 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
 
 
 SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")
+#: (f) the realistic mix: only adapters that list it in their ``SCENARIOS`` run it
+OPT_IN = ("drain_mix",)
 
 
 def supported(adapter: ModuleType) -> tuple[str, ...]:
-    """Scenarios the adapter supports: its ``SCENARIOS``, or all of them."""
+    """Scenarios the adapter supports: its ``SCENARIOS``, or all but the opt-in ones."""
     return tuple(getattr(adapter, "SCENARIOS", SCENARIOS))
+
+
+def foreign_check(adapter: ModuleType) -> Result:
+    from harness import foreign as runner
+
+    return runner.check(adapter)
 
 
 def check(adapter: ModuleType) -> Result:
@@ -369,17 +388,22 @@ async def dispatch(args: argparse.Namespace) -> Result:
 
 
 async def run_one(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    foreign = getattr(adapter, "FOREIGN", None)  # a peer in another language
     if args.scenario == "check":
-        return check(adapter)
+        return check(adapter) if foreign is None else foreign_check(adapter)
     if args.scenario not in supported(adapter):
         return {"status": "n/a", "detail": f"{args.lib} runs only {', '.join(supported(adapter))}"}
+    if foreign is not None:
+        from harness import foreign as runner
+
+        return await runner.run(adapter, args)
     if args.scenario == "enqueue":
         return await run_enqueue(adapter, args)
     if args.scenario == "enqueue_concurrent":
         return await run_enqueue_concurrent(adapter, args)
     if args.scenario == "bulk":
         return await run_bulk(adapter, args)
-    if args.scenario in ("drain_noop", "drain_sleep"):
+    if args.scenario in ("drain_noop", "drain_sleep", "drain_mix"):
         return await run_drain(adapter, args, args.scenario.removeprefix("drain_"))
     if args.scenario == "latency":
         return await run_latency(adapter, args)
