@@ -70,6 +70,11 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--jobs", type=int, help="N jobs per scenario (default 10000; quick 500)")
     ap.add_argument("--sleep-jobs", type=int, help="N for scenario (d) (default: --jobs)")
+    ap.add_argument(
+        "--mix-jobs",
+        type=int,
+        help="N for scenario (f) (default: 3 x --jobs, so that its 1 s of delays bound it less)",
+    )
     ap.add_argument("--repeat", type=int, help="repeats per figure (default 3; quick 1)")
     ap.add_argument("--only", help="comma-separated libraries: " + ",".join(LIBRARIES))
     ap.add_argument(
@@ -95,6 +100,7 @@ def parse_args() -> argparse.Namespace:
     args = ap.parse_args()
     args.jobs = args.jobs or (500 if args.quick else 10_000)
     args.sleep_jobs = args.sleep_jobs or args.jobs
+    args.mix_jobs = args.mix_jobs or 3 * args.jobs
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     chosen = [x.strip() for x in (args.scenarios or ",".join(SCENARIOS)).split(",") if x.strip()]
@@ -184,7 +190,7 @@ def run_scenario(
 
 
 def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str]:
-    n = args.sleep_jobs if scenario == "drain_sleep" else args.jobs
+    n = {"drain_sleep": args.sleep_jobs, "drain_mix": args.mix_jobs}.get(scenario, args.jobs)
     return [
         "--url",
         url,
@@ -297,6 +303,7 @@ def write_report(
         "complete": complete,
         "jobs": args.jobs,
         "sleep_jobs": args.sleep_jobs,
+        "mix_jobs": args.mix_jobs,
         "repeat": args.repeat,
         "workers": args.workers,
         "rate": args.rate,

@@ -284,7 +284,9 @@ def markdown(
         f"- Date: {m['date']}",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}",
         f"- Python {m['python']} (driver), Redis {m['redis']} (private, no persistence)",
-        f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}), repeat = {meta['repeat']}, "
+        f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}"
+        + (f", f: {meta['mix_jobs']}" if "drain_mix" in (meta.get("scenarios") or []) else "")
+        + f"), repeat = {meta['repeat']}, "
         f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
         f"{meta['duration']:.0f} s with 1 idle worker process",
         f"- Scenarios: {', '.join(meta.get('scenarios') or ['all'])}",

@@ -6,9 +6,9 @@ benchmarks/.venv-peers for peers):
     python -m harness.scenario LIB check
     python -m harness.scenario LIB SCENARIO --url URL --n N [--timeout S] ...
 
-SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency; an
-adapter may
-support fewer (its ``SCENARIOS``), the others answer ``n/a``.
+SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency, and
+drain_mix for the adapters that opt in; an adapter may support fewer (its ``SCENARIOS``), the
+others answer ``n/a``. A peer in another language runs through ``harness.foreign``.
 """
 
 from __future__ import annotations

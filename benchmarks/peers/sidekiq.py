@@ -16,7 +16,8 @@ DIST = "sidekiq (ruby)"
 FOREIGN = Foreign("sidekiq", "ruby", blocking=True)
 SETTINGS = (
     "Ruby: sidekiq CLI per process, -c 10 (its default) / 100 for (d), basic fetch; "
-    "Sidekiq::Client.push_bulk chunks of 1000; 16 producer threads for (a2); "
+    "Sidekiq::Client.push_bulk chunks of 1000; 16 producer threads for (a2), with a client pool "
+    "of 16 connections (its default 5 times out); "
     "log level WARN (its default logs two lines per job)"
 )
 SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")

@@ -95,7 +95,10 @@ def main(argv)
   _lib, command, url, *rest = argv
   return { status: "ok", version: Sidekiq::VERSION, ruby: RUBY_VERSION } if command == "check"
 
-  Sidekiq.configure_client { |config| config.redis = { url: url } }
+  # A client's pool holds 5 connections by default; an application with more producer threads
+  # sizes it to them (Sidekiq's advice), or they time out waiting for one (1 s).
+  size = command == "concurrent" ? [rest[1].to_i, 5].max : 5
+  Sidekiq.configure_client { |config| config.redis = { url: url, size: size } }
   case command
   when "enqueue" then enqueue(rest[0].to_i)
   when "concurrent" then concurrent(rest[0].to_i, rest[1].to_i)
