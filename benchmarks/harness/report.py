@@ -21,7 +21,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("latency_p50", "(e) latency p50 ms", False),
     ("latency_p99", "(e) latency p99 ms", False),
 ]
-#: columns shown only when a row has a figure for them (the realistic mix is opt-in)
+#: columns shown only when a row ran their scenario, if only to answer n/a (the mix is opt-in)
 OPTIONAL_COLUMNS: list[tuple[str, str, bool]] = [
     ("drain_mix", "(f) realistic mix jobs/s", True),
 ]
@@ -47,7 +47,7 @@ NOT_PEERS = (SUBJECT, SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
 
 
 def columns(table: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
-    """COLUMNS, and each optional column some row of `table` has."""
+    """COLUMNS, and each optional column some row of `table` has a cell for."""
     present = {key for row in table.values() for key in row}
     return COLUMNS + [col for col in OPTIONAL_COLUMNS if col[0] in present]
 

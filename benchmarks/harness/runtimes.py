@@ -49,7 +49,7 @@ def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 900) -> str |
     return None
 
 
-def _sidekiq_loads() -> bool:
+def sidekiq_loads() -> bool:
     ruby = shutil.which("ruby")
     return bool(ruby) and _run([str(ruby), "-e", 'require "sidekiq"'], timeout=60) is None
 
@@ -70,7 +70,7 @@ def prepare_node() -> str | None:
 
 def prepare_ruby() -> str | None:
     """Sidekiq from Debian (`ruby-sidekiq`, 6.4), installed with apt when missing."""
-    if _sidekiq_loads():
+    if sidekiq_loads():
         return None
     apt = shutil.which("apt-get")
     if not apt or os.geteuid() != 0:
@@ -82,7 +82,7 @@ def prepare_ruby() -> str | None:
     if proc.returncode:  # the package lists may be stale
         subprocess.run([apt, "update"], capture_output=True, env=env, timeout=600)
         subprocess.run(cmd, capture_output=True, env=env, timeout=900)
-    if _sidekiq_loads():
+    if sidekiq_loads():
         return None
     return "apt-get install ruby-sidekiq did not give a ruby that loads sidekiq: peer skipped"
 

@@ -79,3 +79,19 @@ def test_without_node_the_row_is_skipped_and_says_why(tmp_path: Path) -> None:
     assert "- **bullmq_node**: skipped: node/npm not found on PATH" in md
     assert float(cells(md, "conveyor")[0].replace(",", "")) > 0
     assert data["runs"]["bullmq_node"]["enqueue"][0]["status"] == "skipped"
+
+
+@pytest.mark.timeout(300)
+def test_sidekiq_runs_its_ruby_producer_threads_and_workers(tmp_path: Path) -> None:
+    if not runtimes.sidekiq_loads():  # the test installs nothing; run.py's setup would
+        pytest.skip("ruby with sidekiq not installed")
+    scenarios = "enqueue,enqueue_concurrent,bulk,drain_noop,drain_mix"
+    md, data = run(tmp_path, *("--only", "sidekiq", "--scenarios", scenarios), *("--jobs", "300"))
+    enqueue, concurrent, bulk, drain, *_ = cells(md, "sidekiq")
+    for figure in (enqueue, concurrent, bulk, drain):
+        assert float(figure.replace(",", "")) > 0, md
+    run_ = data["runs"]["sidekiq"]["enqueue_concurrent"][0]
+    assert run_["producers"] == 16 and run_["threads"] is True
+    assert data["runs"]["sidekiq"]["drain_mix"][0]["status"] == "n/a"
+    assert cells(md, "sidekiq")[-1] == "n/a"  # (f) was run: its column says it cannot
+    assert data["libraries"]["sidekiq"]["version"].startswith("6.4")
