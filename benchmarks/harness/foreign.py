@@ -77,6 +77,7 @@ def check(adapter: ModuleType) -> Result:
     result = foreign.run("check", timeout=60)
     if result.get("status") == "ok":
         result["settings"] = adapter.SETTINGS  # the adapter's, which says what runs where
+        result["retention"] = adapter.RETENTION
         result["scenarios"] = list(adapter.SCENARIOS)
     return result
 

@@ -337,4 +337,8 @@ def markdown(
             lines.append(f"- **{lib}**: {i['settings']}")
         elif i.get("status") == "skipped":
             lines.append(f"- **{lib}**: skipped: {i.get('detail', '')}")
+    kept = [(lib, i["retention"]) for lib, i in info.items() if i.get("retention")]
+    if kept:  # the adapters that say (RETENTION): Conveyor's and the Node and Ruby peers'
+        lines += ["", "Kept in Redis after a job, at each library's defaults, and acknowledgement:"]
+        lines += [""] + [f"- **{lib}**: {text}" for lib, text in kept if adapter_name(lib) == lib]
     return "\n".join(lines) + "\n"

@@ -374,6 +374,7 @@ def check(adapter: ModuleType) -> Result:
         "status": "ok",
         "version": getattr(adapter, "VERSION", None) or importlib.metadata.version(adapter.DIST),
         "settings": adapter.SETTINGS,
+        **({"retention": adapter.RETENTION} if hasattr(adapter, "RETENTION") else {}),
         "python": sys.version.split()[0],
         "scenarios": list(supported(adapter)),
     }

@@ -17,4 +17,8 @@ SETTINGS = (
     "Node: queue.process(200) per process; Queue.saveAll chunks of 1000; 100 adds in flight "
     "for (a2); the producer's Queue with isWorker: false, as bee-queue documents for producers"
 )
+RETENTION = (
+    "keeps every job (data in the jobs hash, id in succeeded / failed); acknowledges partly: "
+    "stalled jobs are found by checkStalledJobs, run once when a worker starts"
+)
 SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")

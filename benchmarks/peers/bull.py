@@ -15,6 +15,10 @@ SETTINGS = (
     "Node: queue.process('*', 200) per process; Queue.addBulk chunks of 1000; 100 adds in "
     "flight for (a2); (f) priority 0-3 (0 = none), attempts=2, no backoff, delay in ms"
 )
+RETENTION = (
+    "keeps every job (hash + id in completed / failed); acknowledges: a lock and the "
+    "stalled-job check"
+)
 SCENARIOS = (
     "enqueue",
     "enqueue_concurrent",

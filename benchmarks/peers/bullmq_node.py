@@ -16,6 +16,10 @@ SETTINGS = (
     "Node: Worker per process, concurrency=200; Queue.addBulk chunks of 1000; 100 adds in "
     "flight for (a2); (f) priority 0-3 (0 = none), attempts=2, no backoff, delay in ms"
 )
+RETENTION = (
+    "keeps every job (hash + id in completed / failed); acknowledges: active list, a lock the "
+    "worker renews, stalled jobs go back to wait"
+)
 SCENARIOS = (
     "enqueue",
     "enqueue_concurrent",

@@ -17,4 +17,8 @@ SETTINGS = (
     "Node: queue.process(name, 200) per process; no bulk API (jobs saved one by one); "
     "100 saves in flight for (a2)"
 )
+RETENTION = (
+    "keeps every job (hash + ids in per-state sorted sets); does not acknowledge: an active "
+    "job of a dead worker stays active"
+)
 SCENARIOS = ("enqueue", "enqueue_concurrent", "drain_noop", "drain_sleep", "latency")

@@ -20,4 +20,8 @@ SETTINGS = (
     "of 16 connections (its default 5 times out); "
     "log level WARN (its default logs two lines per job)"
 )
+RETENTION = (
+    "keeps nothing of a finished job (counters only; failures go to the retry set); does not "
+    "acknowledge: basic fetch is a BRPOP, a fetched job dies with its process"
+)
 SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")

@@ -95,3 +95,4 @@ def test_sidekiq_runs_its_ruby_producer_threads_and_workers(tmp_path: Path) -> N
     assert data["runs"]["sidekiq"]["drain_mix"][0]["status"] == "n/a"
     assert cells(md, "sidekiq")[-1] == "n/a"  # (f) was run: its column says it cannot
     assert data["libraries"]["sidekiq"]["version"].startswith("6.4")
+    assert "- **sidekiq**: keeps nothing of a finished job" in md  # under the table
