@@ -21,6 +21,8 @@ Each adapter module defines:
 * instead of ``open_producer`` and ``run_worker``, a library in another language sets
   ``FOREIGN`` (``harness.foreign.Foreign``): its producer and workers are processes of its own
   runtime (``node/bench.js``, ``ruby/bench.rb``);
+* optionally ``RETENTION``: one line on what the library keeps in Redis after a job and
+  whether it acknowledges, listed under the report's table;
 * optionally ``ORIGIN`` and ``VERSION``: the file the library was imported from and
   its version as that code says. Conveyor's adapters set them, so a run of an earlier
   commit (``run.py --base``) shows, in every producer's and worker's result, that it
