@@ -25,7 +25,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import report, versus  # noqa: E402
+from harness import report, runtimes, versus  # noqa: E402
 from harness.base_tree import BaseTree, adapter_name, base_label, imported_elsewhere  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.venv import ensure_peers_venv, peers_python  # noqa: E402
@@ -41,6 +41,12 @@ LIBRARIES = [
     "dramatiq",
     "huey",
     "bullmq",
+    # peers in other languages (harness/runtimes.py): their producers and workers are theirs
+    "bullmq_node",
+    "bull",
+    "beequeue",
+    "kue",
+    "sidekiq",
     report.SUBJECT_SYNC,
     report.BASELINE,
     report.BASELINE_SYNC,
@@ -56,6 +62,7 @@ SCENARIOS = [
     "latency",
     "drain_limited",  # Conveyor only: flow control (see harness/scenario.py)
     "drain_groups",
+    "drain_mix",
 ]
 #: library -> scenario -> the result of each run, in order
 Raw = dict[str, dict[str, list[dict[str, Any]]]]
@@ -65,6 +72,11 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--jobs", type=int, help="N jobs per scenario (default 10000; quick 500)")
     ap.add_argument("--sleep-jobs", type=int, help="N for scenario (d) (default: --jobs)")
+    ap.add_argument(
+        "--mix-jobs",
+        type=int,
+        help="N for scenario (f) (default: 3 x --jobs, so that its 1 s of delays bound it less)",
+    )
     ap.add_argument("--repeat", type=int, help="repeats per figure (default 3; quick 1)")
     ap.add_argument("--only", help="comma-separated libraries: " + ",".join(LIBRARIES))
     ap.add_argument(
@@ -90,6 +102,7 @@ def parse_args() -> argparse.Namespace:
     args = ap.parse_args()
     args.jobs = args.jobs or (500 if args.quick else 10_000)
     args.sleep_jobs = args.sleep_jobs or args.jobs
+    args.mix_jobs = args.mix_jobs or 3 * args.jobs
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     chosen = [x.strip() for x in (args.scenarios or ",".join(SCENARIOS)).split(",") if x.strip()]
@@ -111,7 +124,10 @@ def interpreter_for(lib: str) -> str:
     lib = adapter_name(lib)
     if lib in (report.SUBJECT, report.SUBJECT_SYNC):
         return sys.executable
-    if lib in (report.BASELINE, report.BASELINE_SYNC) and can_import(sys.executable, "redis"):
+    # The LPUSH baselines, and the harness side of a peer in another language (it needs only
+    # redis-py), run from this interpreter when it has redis.
+    driven = (report.BASELINE, report.BASELINE_SYNC, *runtimes.RUNTIMES)
+    if lib in driven and can_import(sys.executable, "redis"):
         return sys.executable
     return str(peers_python())
 
@@ -176,7 +192,7 @@ def run_scenario(
 
 
 def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str]:
-    n = args.sleep_jobs if scenario == "drain_sleep" else args.jobs
+    n = {"drain_sleep": args.sleep_jobs, "drain_mix": args.mix_jobs}.get(scenario, args.jobs)
     return [
         "--url",
         url,
@@ -194,9 +210,12 @@ def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str
 
 
 def check_library(
-    python: str, lib: str, venv_error: str | None, src: Path | None = None
+    python: str, lib: str, venv_error: str | None, src: Path | None = None, skip: str = ""
 ) -> dict[str, Any]:
-    """Once per library, before any run: does it import, and which version/settings."""
+    """Once per library, before any run: does it import, and which version/settings.
+    `skip`: why its runtime (Node, Ruby) is missing; the library is then skipped."""
+    if skip:
+        return {"status": "skipped", "detail": skip}
     if venv_error and python != sys.executable:
         return {"status": "error", "detail": venv_error}
     return verified(run_scenario(python, lib, "check", [], 60, src), src)
@@ -221,7 +240,8 @@ def run_once(
 ) -> dict[str, Any]:
     """One run of one scenario on a flushed server (or the check's failure)."""
     if check.get("status") != "ok":
-        return {"status": "error", "detail": check.get("detail", "")}
+        status = "skipped" if check.get("status") == "skipped" else "error"
+        return {"status": status, "detail": check.get("detail", "")}
     try:
         server.flush()
     except (OSError, RuntimeError) as exc:
@@ -244,13 +264,18 @@ def bench_all(
     venv_error: str | None,
     progress: Callable[[dict[str, dict[str, Any]], Raw], None],
     base: BaseTree | None = None,
+    skips: dict[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], Raw]:
     """Check every library once, then run interleaved: for each repeat, every library's
     scenarios once, so that speed drift of the machine spreads over all libraries. After
     each run `progress` gets what is known so far. Rows of `base` run its source tree."""
     pythons = {lib: interpreter_for(lib) for lib in libs}
     srcs = {lib: base.src if base and adapter_name(lib) != lib else None for lib in libs}
-    info = {lib: check_library(pythons[lib], lib, venv_error, srcs[lib]) for lib in libs}
+    skips = skips or {}
+    info = {
+        lib: check_library(pythons[lib], lib, venv_error, srcs[lib], skips.get(lib, ""))
+        for lib in libs
+    }
     for lib in libs:
         if base and adapter_name(lib) in (report.SUBJECT, report.SUBJECT_SYNC):
             info[lib]["source"] = base.describe(base_row=srcs[lib] is not None)
@@ -280,6 +305,7 @@ def write_report(
         "complete": complete,
         "jobs": args.jobs,
         "sleep_jobs": args.sleep_jobs,
+        "mix_jobs": args.mix_jobs,
         "repeat": args.repeat,
         "workers": args.workers,
         "rate": args.rate,
@@ -349,6 +375,9 @@ def run(args: argparse.Namespace, libs: list[str], base: BaseTree | None) -> Non
     venv_error = None
     if any(interpreter_for(lib) != sys.executable for lib in libs):
         venv_error = ensure_peers_venv()
+    skips = runtimes.prepare(libs)  # npm ci / apt-get ruby-sidekiq; why a peer cannot run
+    for lib, why in skips.items():
+        print(f"skipping {lib}: {why}", file=sys.stderr)
 
     server = RedisServer()
     redis_version = server.version()
@@ -361,6 +390,7 @@ def run(args: argparse.Namespace, libs: list[str], base: BaseTree | None) -> Non
             venv_error,
             lambda info, raw: write_report(args, redis_version, info, raw, False, base),
             base,
+            skips,
         )
     finally:
         server.stop()

@@ -20,8 +20,12 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("drain_sleep", "(d) drain sleep(10ms) jobs/s", True),
     ("latency_p50", "(e) latency p50 ms", False),
     ("latency_p99", "(e) latency p99 ms", False),
-    ("drain_limited", "(f) drain no-op, rate limit far above capacity jobs/s", True),
-    ("drain_groups", "(g) drain no-op, 1,000 groups jobs/s", True),
+]
+#: columns shown only when a row ran their scenario, if only to answer n/a (these are opt-in)
+OPTIONAL_COLUMNS: list[tuple[str, str, bool]] = [
+    ("drain_mix", "(f) realistic mix jobs/s", True),
+    ("drain_limited", "(g) drain no-op, rate limit far above capacity jobs/s", True),
+    ("drain_groups", "(h) drain no-op, 1,000 groups jobs/s", True),
 ]
 #: column key -> (scenario, field of its runs' results)
 SOURCES: dict[str, tuple[str, str]] = {
@@ -32,6 +36,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "drain_sleep": ("drain_sleep", "value"),
     "latency_p50": ("latency", "p50"),
     "latency_p99": ("latency", "p99"),
+    "drain_mix": ("drain_mix", "value"),
     "drain_limited": ("drain_limited", "value"),
     "drain_groups": ("drain_groups", "value"),
 }
@@ -43,6 +48,16 @@ BASELINE_SYNC = "redis_lpush_sync"  # bare sync redis-py LPUSH: limit for blocki
 ENQUEUE_ONLY = (SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
 #: rows never taken as the "best peer" (nor their runs of an earlier commit, "conveyor@REV")
 NOT_PEERS = (SUBJECT, SUBJECT_SYNC, BASELINE, BASELINE_SYNC)
+
+
+def columns(table: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """COLUMNS, and each optional column some row of `table` has a cell for."""
+    present = {key for row in table.values() for key in row}
+    return COLUMNS + [col for col in OPTIONAL_COLUMNS if col[0] in present]
+
+
+#: statuses of a cell that are no failure: the library lacks the feature, or its runtime
+NOT_FAILED = ("ok", "n/a", "skipped")
 
 
 def is_peer(lib: str) -> bool:
@@ -140,6 +155,8 @@ def cell(s: dict[str, Any] | None, latency: bool) -> str:
         return text
     if s["status"] == "n/a":
         return "n/a"
+    if s["status"] == "skipped":  # its runtime (Node, Ruby) is missing: the note says why
+        return "skipped"
     if s["status"] == "timeout":
         return s.get("detail") or "timeout"
     detail = str(s.get("detail", "")).replace("|", "/").replace("\n", " ")
@@ -163,7 +180,7 @@ def ratios(table: dict[str, dict[str, Any]], subject: str) -> dict[str, dict[str
     """`subject` ÷ best peer for each column run for `subject` (see is_peer), with the peers
     that have no figure in that column: the best of the rest is not necessarily the best."""
     out: dict[str, dict[str, Any]] = {}
-    for key, _, higher in COLUMNS:
+    for key, _, higher in columns(table):
         mine = table.get(subject, {}).get(key)
         if mine is None:
             continue
@@ -172,7 +189,7 @@ def ratios(table: dict[str, dict[str, Any]], subject: str) -> dict[str, dict[str
         missing = sorted(
             lib
             for lib, row in table.items()
-            if is_peer(lib) and key in row and row[key].get("status") not in ("ok", "n/a")
+            if is_peer(lib) and key in row and row[key].get("status") not in NOT_FAILED
         )
         ok = mine.get("status") == "ok" and best is not None
         out[key] = {
@@ -189,7 +206,7 @@ def ratio_cells(table: dict[str, dict[str, Any]], subject: str) -> list[str]:
     divide, and the peers that failed in the column, if any."""
     found = ratios(table, subject)
     cells = []
-    for key, _, _ in COLUMNS:
+    for key, _, _ in columns(table):
         item = found.get(key)
         if item is None:
             cells.append("-")
@@ -248,7 +265,7 @@ def run_notes(table: dict[str, dict[str, Any]]) -> list[str]:
     """'lib scenario #run: detail' for successful runs that carry a detail, once each."""
     seen: dict[str, None] = {}
     for lib, row in table.items():
-        for key, header, _ in COLUMNS:
+        for key, header, _ in columns(table):
             scenario = header.split(" ", 1)[0] + " " + key.split("_", 1)[0]  # "(e) latency"
             for note in row.get(key, {}).get("notes", []):
                 seen.setdefault(f"{lib} {scenario} {note}")
@@ -271,7 +288,9 @@ def markdown(
         f"- Date: {m['date']}",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}",
         f"- Python {m['python']} (driver), Redis {m['redis']} (private, no persistence)",
-        f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}), repeat = {meta['repeat']}, "
+        f"- N = {meta['jobs']} jobs (d: {meta['sleep_jobs']}"
+        + (f", f: {meta['mix_jobs']}" if "drain_mix" in (meta.get("scenarios") or []) else "")
+        + f"), repeat = {meta['repeat']}, "
         f"worker processes = {meta['workers']}, latency: {meta['rate']:.0f} jobs/s for "
         f"{meta['duration']:.0f} s with 1 idle worker process",
         f"- Scenarios: {', '.join(meta.get('scenarios') or ['all'])}",
@@ -287,14 +306,15 @@ def markdown(
         *header_notes,
         "",
     ]
-    header = ["Library", "Version", *[h for _, h, _ in COLUMNS]]
+    shown = columns(table)
+    header = ["Library", "Version", *[h for _, h, _ in shown]]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for lib, row in table.items():
         version = info.get(lib, {}).get("version", "?")
         if info.get(lib, {}).get("source"):
             version += f", {info[lib]['source']}"
-        cells = [cell(row.get(k), not higher) for k, _, higher in COLUMNS]
+        cells = [cell(row.get(k), not higher) for k, _, higher in shown]
         lines.append("| " + " | ".join([lib, version, *cells]) + " |")
     ratios = ratio_cells(table, SUBJECT)
     lines.append("| **Conveyor ÷ best peer** | | " + " | ".join(ratios) + " |")
@@ -319,4 +339,10 @@ def markdown(
     for lib, i in info.items():
         if i.get("settings") and adapter_name(lib) == lib:  # a base row runs the same adapter
             lines.append(f"- **{lib}**: {i['settings']}")
+        elif i.get("status") == "skipped":
+            lines.append(f"- **{lib}**: skipped: {i.get('detail', '')}")
+    kept = [(lib, i["retention"]) for lib, i in info.items() if i.get("retention")]
+    if kept:  # the adapters that say (RETENTION): Conveyor's and the Node and Ruby peers'
+        lines += ["", "Kept in Redis after a job, at each library's defaults, and acknowledgement:"]
+        lines += [""] + [f"- **{lib}**: {text}" for lib, text in kept if adapter_name(lib) == lib]
     return "\n".join(lines) + "\n"

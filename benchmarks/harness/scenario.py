@@ -6,10 +6,10 @@ benchmarks/.venv-peers for peers):
     python -m harness.scenario LIB check
     python -m harness.scenario LIB SCENARIO --url URL --n N [--timeout S] ...
 
-SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency (or
-Conveyor's drain_limited, drain_groups); an
-adapter may
-support fewer (its ``SCENARIOS``), the others answer ``n/a``.
+SCENARIO is one of enqueue, enqueue_concurrent, bulk, drain_noop, drain_sleep, latency, and
+drain_mix for the adapters that opt in (and Conveyor's flow-control rows drain_limited,
+drain_groups); an adapter may support fewer (its ``SCENARIOS``), the others answer ``n/a``.
+A peer in another language runs through ``harness.foreign``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from typing import Any
 
 import redis
 
+from harness import mix
 from harness.probe import DONE_KEY, LAT_KEY, ORIGIN_KEY, READY_KEY, parse_sample
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
+#: jobs per call of an adapter's ``enqueue_mix`` (scenario f)
+MIX_CHUNK = 1000
 Result = dict[str, Any]
 
 
@@ -47,7 +50,9 @@ class ScenarioError(Exception):
 class Workers:
     """Up to two worker processes of one library, plus their probe readings."""
 
-    def __init__(self, lib: str, mode: str, url: str, count: int) -> None:
+    def __init__(
+        self, lib: str, mode: str, url: str, count: int, command: list[str] | None = None
+    ) -> None:
         self.client = redis.Redis.from_url(url)
         self.client.delete(DONE_KEY, READY_KEY, LAT_KEY, ORIGIN_KEY)
         # The driver's PYTHONPATH kept: for a base row it puts the earlier commit's src/ first.
@@ -56,7 +61,8 @@ class Workers:
         self.procs: list[tuple[subprocess.Popen[bytes], Any]] = []
         for _ in range(count):
             log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-            cmd = [sys.executable, "-m", "harness.worker_main", lib, mode, url]
+            # `command`: a foreign library's own worker process (harness/foreign.py)
+            cmd = command or [sys.executable, "-m", "harness.worker_main", lib, mode, url]
             proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env=env, stdout=log, stderr=log)
             self.procs.append((proc, log))
 
@@ -126,6 +132,11 @@ def payload(i: int) -> dict[str, Any]:
 
 
 async def fill(producer: Any, task: str, n: int) -> None:
+    if task == "mix":  # scenario (f): each job with its options (harness/mix.py)
+        for start in range(0, n, MIX_CHUNK):
+            chunk = range(start, min(n, start + MIX_CHUNK))
+            await producer.enqueue_mix([mix.payload(i) for i in chunk])
+        return
     if producer.has_bulk:
         for start in range(0, n, producer.bulk_chunk):
             stop = min(n, start + producer.bulk_chunk)
@@ -344,6 +355,8 @@ async def run_latency(adapter: ModuleType, args: argparse.Namespace) -> Result:
     }
 
 
+#: The common scenarios; drain_mix and FLOW_SCENARIOS are opt-in: only adapters that list them
+#: in their ``SCENARIOS`` run them.
 SCENARIOS = ("enqueue", "enqueue_concurrent", "bulk", "drain_noop", "drain_sleep", "latency")
 #: Conveyor's own rows (flow control): the no-op drain under a rate limit far above what the
 #: workers can do, and with its jobs spread over 1,000 groups.
@@ -351,7 +364,7 @@ FLOW_SCENARIOS = ("drain_limited", "drain_groups")
 
 
 def supported(adapter: ModuleType) -> tuple[str, ...]:
-    """Scenarios the adapter supports: its ``SCENARIOS``, or all the common ones."""
+    """Scenarios the adapter supports: its ``SCENARIOS``, or all but the opt-in ones."""
     return tuple(getattr(adapter, "SCENARIOS", SCENARIOS))
 
 
@@ -367,6 +380,12 @@ async def run_flow_drain(adapter: ModuleType, args: argparse.Namespace) -> Resul
     return await run_drain(adapter, args, "noop", filled=True)
 
 
+def foreign_check(adapter: ModuleType) -> Result:
+    from harness import foreign as runner
+
+    return runner.check(adapter)
+
+
 def check(adapter: ModuleType) -> Result:
     # An adapter's own VERSION is the imported code's (an earlier commit's, for a base row);
     # the installed distribution's is this tree's.
@@ -374,6 +393,7 @@ def check(adapter: ModuleType) -> Result:
         "status": "ok",
         "version": getattr(adapter, "VERSION", None) or importlib.metadata.version(adapter.DIST),
         "settings": adapter.SETTINGS,
+        **({"retention": adapter.RETENTION} if hasattr(adapter, "RETENTION") else {}),
         "python": sys.version.split()[0],
         "scenarios": list(supported(adapter)),
     }
@@ -388,17 +408,22 @@ async def dispatch(args: argparse.Namespace) -> Result:
 
 
 async def run_one(adapter: ModuleType, args: argparse.Namespace) -> Result:
+    foreign = getattr(adapter, "FOREIGN", None)  # a peer in another language
     if args.scenario == "check":
-        return check(adapter)
+        return check(adapter) if foreign is None else foreign_check(adapter)
     if args.scenario not in supported(adapter):
         return {"status": "n/a", "detail": f"{args.lib} runs only {', '.join(supported(adapter))}"}
+    if foreign is not None:
+        from harness import foreign as runner
+
+        return await runner.run(adapter, args)
     if args.scenario == "enqueue":
         return await run_enqueue(adapter, args)
     if args.scenario == "enqueue_concurrent":
         return await run_enqueue_concurrent(adapter, args)
     if args.scenario == "bulk":
         return await run_bulk(adapter, args)
-    if args.scenario in ("drain_noop", "drain_sleep"):
+    if args.scenario in ("drain_noop", "drain_sleep", "drain_mix"):
         return await run_drain(adapter, args, args.scenario.removeprefix("drain_"))
     if args.scenario == "latency":
         return await run_latency(adapter, args)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.base_tree import REPO, adapter_name, within
-from harness.report import COLUMNS, SOURCES
+from harness.report import COLUMNS, SOURCES, columns, summaries
 
 Runs = dict[str, list[dict[str, Any]]]
 Raw = dict[str, Runs]
@@ -65,8 +65,11 @@ def cell(item: dict[str, Any] | None) -> str:
     return text
 
 
-def ratio_row(label: str, found: dict[str, dict[str, Any]]) -> str:
-    cells = [cell(found.get(key)) for key, _, _ in COLUMNS]
+def ratio_row(
+    label: str, found: dict[str, dict[str, Any]], shown: list[tuple[str, str, bool]] = COLUMNS
+) -> str:
+    """`shown`: the table's columns (report.columns), so that the cells line up with it."""
+    cells = [cell(found.get(key)) for key, _, _ in shown]
     return f"| **{label}** | | " + " | ".join(cells) + " |"
 
 
@@ -116,12 +119,13 @@ def report_parts(
 ) -> tuple[list[str], list[str], dict[str, dict[str, Any]]]:
     """(ratio rows for the table, notes above it, the ratios by pair label for latest.json)."""
     rows, compared = [], {}
+    shown = columns({lib: summaries(raw[lib]) for lib in raw})
     for this, twin in pairs(list(raw)):
         if this not in raw:
             continue
         label = PAIR_LABEL.format(this=this, base=twin)
         compared[label] = compare(raw[this], raw[twin])
-        rows.append(ratio_row(label, compared[label]))
+        rows.append(ratio_row(label, compared[label], shown))
     return rows, header_notes(base, info, raw), compared
 
 

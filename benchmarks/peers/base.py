@@ -15,6 +15,14 @@ Each adapter module defines:
 * optionally ``SCENARIOS``: the scenarios the module supports (default: all).
   Producer-only rows (the LPUSH baselines, ``conveyor_sync``) set ``("enqueue",)``;
   the driver's list of such rows is ``harness.report.ENQUEUE_ONLY``;
+* optionally ``"drain_mix"`` in ``SCENARIOS`` (scenario f, opt-in) with a producer method
+  ``async def enqueue_mix(datas)`` that adds each job with its options (``harness/mix.py``)
+  and a worker that runs ``mix`` jobs;
+* instead of ``open_producer`` and ``run_worker``, a library in another language sets
+  ``FOREIGN`` (``harness.foreign.Foreign``): its producer and workers are processes of its own
+  runtime (``node/bench.js``, ``ruby/bench.rb``);
+* optionally ``RETENTION``: one line on what the library keeps in Redis after a job and
+  whether it acknowledges, listed under the report's table;
 * optionally ``ORIGIN`` and ``VERSION``: the file the library was imported from and
   its version as that code says. Conveyor's adapters set them, so a run of an earlier
   commit (``run.py --base``) shows, in every producer's and worker's result, that it

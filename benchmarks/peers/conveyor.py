@@ -8,10 +8,11 @@ import os
 from collections.abc import Coroutine
 from typing import Any
 
+from harness import mix
 from harness.probe import done
 
 import conveyor
-from conveyor import Queue, Worker
+from conveyor import Backoff, Queue, Worker
 from peers.base import SLEEP_S, Payload, run_on_uvloop
 
 DIST = "conveyor-queue"
@@ -24,6 +25,11 @@ SETTINGS = (
     "add_bulk with 1000 jobs per call (sent as 10 pipelined script calls of 100)"
 )
 QUEUE = "bench"
+#: shown under the table: what it keeps in Redis after a job, and whether it acknowledges
+RETENTION = (
+    "keeps the newest 1,000 completed jobs (24 h) and 10,000 failed (7 days); acknowledges: "
+    "a fetched job is leased, and goes back to wait when the lease runs out"
+)
 SCENARIOS = (
     "enqueue",
     "enqueue_concurrent",
@@ -33,9 +39,12 @@ SCENARIOS = (
     "latency",
     "drain_limited",
     "drain_groups",
+    "drain_mix",
 )
 #: drain_groups spreads its jobs over this many groups.
 GROUPS = 1000
+#: (f): every job may run twice, the retry at once (as the peers' attempts=2, no backoff)
+MIX_RETRY = {"attempts": 2, "backoff": Backoff.fixed(0)}
 
 
 class Producer:
@@ -76,6 +85,17 @@ class Producer:
             return
         await self.q.add_bulk([{"name": task, "data": d} for d in datas])
 
+    async def enqueue_mix(self, datas: list[Payload]) -> None:
+        """Scenario (f): each job with its options (harness/mix.py); higher priority first."""
+        items = []
+        for data in datas:
+            spec = mix.spec(data["i"])
+            item = {"name": "mix", "data": data, "priority": spec.priority, **MIX_RETRY}
+            if spec.delay_s:
+                item["delay"] = spec.delay_s
+            items.append(item)
+        await self.q.add_bulk(items)
+
     async def close(self) -> None:
         await self.q.close()
 
@@ -102,9 +122,17 @@ async def sleep(job: Any) -> None:
     done(job.data["t"])
 
 
+async def mix_job(job: Any) -> dict[str, int]:
+    """Scenario (f): fails on its first attempt when marked; its result is stored."""
+    if job.data.get("fail") and job.attempt == 1:
+        raise mix.FailOnce("fails once")
+    done(job.data["t"], job.data["i"])
+    return {"i": job.data["i"]}
+
+
 async def _work(url: str, mode: str) -> None:
     q = Queue(QUEUE, url=url)
-    worker = Worker(q, {"noop": noop, "sleep": sleep}, concurrency=200)
+    worker = Worker(q, {"noop": noop, "sleep": sleep, "mix": mix_job}, concurrency=200)
     await worker.run()
 
 

@@ -102,7 +102,6 @@ class AddCoalescer:
         finally:
             self._next_call()
 
-
     async def _one_by_one(
         self, batch: list[tuple[AddSpec, asyncio.Future[Job]]], error: Exception
     ) -> None:

@@ -36,17 +36,17 @@ def test_a_subset_of_libraries_and_scenarios_makes_one_table(tmp_path: Path) -> 
         return [cell.strip() for cell in row.strip("|").split("|")][2:]
 
     # (a) enqueue, (a2) concurrent producers, (b) bulk, (c) no-op drain, (d) I/O drain, (e) p50,
-    # (e) p99, (f) drain under a rate limit, (g) drain over 1,000 groups
-    enqueue, concurrent, bulk, drain, sleep, p50, p99, limited, groups = cells("conveyor")
+    # (e) p99; the opt-in columns (f) mix, (g) and (h) flow control show only when they ran
+    enqueue, concurrent, bulk, drain, sleep, p50, p99 = cells("conveyor")
     for figure in (enqueue, concurrent, drain):
         median, spread = figure.split(" ", 1)  # "1,234 (1,100-1,300)": two repeats
         assert float(median.replace(",", "")) > 0 and spread.startswith("("), figure
-    assert bulk == sleep == p50 == p99 == limited == groups == "-"
+    assert bulk == sleep == p50 == p99 == "-"
     assert cells("redis_lpush")[0][0].isdigit() and cells("redis_lpush_sync")[1][0].isdigit()
     # No peer ran, so nothing to divide by where Conveyor ran; "-" where nothing ran.
     ratios = next(line for line in md.splitlines() if "÷ best peer" in line)
     ratio_cells = [cell.strip() for cell in ratios.strip("|").split("|")][2:]
-    assert ratio_cells == ["n/a", "n/a", "-", "n/a", "-", "-", "-", "-", "-"], ratios
+    assert ratio_cells == ["n/a", "n/a", "-", "n/a", "-", "-", "-"], ratios
 
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["meta"]["scenarios"] == ["enqueue", "enqueue_concurrent", "drain_noop"]
@@ -87,10 +87,10 @@ def test_base_runs_the_same_adapters_on_an_earlier_commit_in_the_same_run(tmp_pa
     assert {"conveyor", "conveyor@HEAD", "conveyor_sync", "conveyor_sync@HEAD"} <= rows.keys()
     assert f"commit {base['commit'][:10]}" in rows["conveyor@HEAD"]
     ratio = [c.strip() for c in rows["**conveyor ÷ conveyor@HEAD**"].strip("|").split("|")][2:]
-    enqueue, concurrent, bulk, drain, sleep, p50, p99, limited, groups = ratio
+    enqueue, concurrent, bulk, drain, sleep, p50, p99 = ratio
     for figure in (enqueue, drain, p50, p99):  # "1.023x (0.981-1.065)": a ratio per repeat
         assert re.fullmatch(r"\d+\.\d{3}x \(\d+\.\d{3}-\d+\.\d{3}\)", figure), ratio
-    assert concurrent == bulk == sleep == limited == groups == "-"
+    assert concurrent == bulk == sleep == "-"
     sync_ratio = data["versus_base"]["conveyor_sync ÷ conveyor_sync@HEAD"]
     assert sync_ratio.keys() == {"enqueue"} and len(sync_ratio["enqueue"]["ratios"]) == 2
 
