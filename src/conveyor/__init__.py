@@ -15,11 +15,14 @@ from .settings import Settings
 from .sync_queue import SyncQueue
 from .version import __version__
 from .worker import Worker
+from .workflows import Callback, FlowJob
 
 __all__ = [
     "Backoff",
+    "Callback",
     "ConveyorError",
     "Event",
+    "FlowJob",
     "Job",
     "JobFailed",
     "JobState",

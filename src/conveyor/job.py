@@ -38,6 +38,8 @@ class JobState(enum.StrEnum):
     DELAYED = "delayed"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: workflows: a flow's parent, until its children are done (then it is waiting).
+    WAITING_CHILDREN = "waiting-children"
 
 
 #: A finished job runs again only when someone retries it.
@@ -45,7 +47,9 @@ FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
 #: States whose jobs ``clean`` and ``remove`` delete: every state but the running one.
 CLEANABLE_STATES = frozenset(set(JobState) - {JobState.ACTIVE})
 #: States a job can be cancelled in (a running job is stopped first).
-CANCELLABLE_STATES = frozenset({JobState.WAITING, JobState.DELAYED, JobState.ACTIVE})
+CANCELLABLE_STATES = frozenset(
+    {JobState.WAITING, JobState.DELAYED, JobState.ACTIVE, JobState.WAITING_CHILDREN}
+)
 #: States whose jobs go back to waiting all at once: failed ones are retried, delayed ones
 #: promoted (``retry_all`` / ``promote_all``).
 REQUEUABLE_STATES = frozenset({JobState.FAILED, JobState.DELAYED})
@@ -98,6 +102,11 @@ class Job:
     token: str | None = None
     #: Set when the stored job could not be decoded; the fields above are best effort then.
     decode_error: str | None = None
+    # workflows (see conveyor.workflows): a flow's parent {"queue", "id"}, children
+    # [{"queue", "id"}], and the id of the batch the job is in
+    parent: dict[str, str] | None = None
+    children: list[dict[str, str]] | None = None
+    batch: str | None = None
     _context: JobContext | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -122,6 +131,21 @@ class Job:
         """Wait until the job finishes: its result, or ``JobFailed`` with the reason."""
         return await self._require_context()._job_wait(self, timeout)
 
+    async def children_results(self) -> dict[str, Any]:
+        """In a flow parent's handler: ``{child id: result}`` (see ``conveyor.workflows``)."""
+        return await self._workflow_context("_job_children_results")(self)  # type: ignore[no-any-return]
+
+    async def add_to_batch(self, jobs: Sequence[Mapping[str, Any]]) -> list[str]:
+        """In a batch job's handler: add jobs to its batch (as ``add_bulk`` takes them); the
+        batch is not complete before they finish. Returns their ids."""
+        return await self._workflow_context("_job_add_to_batch")(self, jobs)  # type: ignore[no-any-return]
+
+    def _workflow_context(self, method: str) -> Any:
+        found = getattr(self._require_context(), method, None)
+        if found is None:
+            raise RuntimeError(f"this job's context cannot do {method.removeprefix('_job_')}")
+        return found
+
     def _require_context(self) -> JobContext:
         if self._context is None:
             raise RuntimeError("this Job is not bound to a queue; get it from Queue.get_job()")
@@ -133,6 +157,9 @@ class Job:
         self.ttl = options.get("ttl")
         if options.get("backoff"):
             self.backoff = Backoff.from_dict(options["backoff"])
+        if "parent" in options or "batch" in options:  # workflows
+            self.parent = options.get("parent")
+            self.batch = options.get("batch")
 
     def options(self) -> dict[str, Any]:
         """The options the producer chose, as stored."""
@@ -164,6 +191,9 @@ class Job:
             "finished_at": self.finished_at,
             "worker": self.worker,
             "decode_error": self.decode_error,
+            "parent": self.parent,  # workflows
+            "children": self.children,
+            "batch": self.batch,
         }
 
     @classmethod
@@ -236,7 +266,7 @@ class Job:
             problems.append("field 'name' is missing")
         if "data" not in fields:
             problems.append("field 'data' is missing")
-        return cls(
+        job = cls(
             id=job_id,
             name=fields.get("name", ""),
             data=field_json("data"),
@@ -261,3 +291,9 @@ class Job:
             decode_error="; ".join(problems) or None,
             _context=context,
         )
+        if "parent" in opts or "batch" in opts:  # workflows
+            job.parent, job.batch = opts.get("parent"), opts.get("batch")
+        if "kids" in fields:
+            kids = field_json("kids")
+            job.children = [dict(zip(("queue", "id"), k.split("|", 1), strict=False)) for k in kids]
+        return job

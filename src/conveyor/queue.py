@@ -32,6 +32,7 @@ from .procedures import (
 from .settings import Settings
 from .storage.commands import AddSpec
 from .storage.redis import MAX_BLOCK_SECONDS, AsyncRedis
+from .workflows.api import WorkflowMethods
 
 __all__ = ["Handler", "Queue"]
 
@@ -49,7 +50,7 @@ _WAIT_RECHECK_SECONDS = 5.0
 log = logging.getLogger("conveyor.queue")
 
 
-class Queue(QueueCore):
+class Queue(WorkflowMethods, QueueCore):
     """A named queue in Redis: add jobs, inspect and steer them, register handlers.
 
     ``Queue("email", url="redis://localhost:6379/0")``. Settings not given come from

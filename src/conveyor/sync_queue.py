@@ -28,13 +28,14 @@ from .procedures import (
     single_action,
 )
 from .storage.redis import SyncRedis
+from .workflows.api import SyncWorkflowMethods
 
 __all__ = ["SyncQueue"]
 
 T = TypeVar("T")
 
 
-class SyncQueue(QueueCore):
+class SyncQueue(SyncWorkflowMethods, QueueCore):
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
     _redis: SyncRedis | None = None

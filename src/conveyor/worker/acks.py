@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandRefused, ConnectionError
 from ..runner import AttemptOutcome
 from ..storage.commands import Op, QueueCommands
 from ..storage.protocol import Code
+from ..workflows.worker import owes
 from .interfaces import OpRunner
 from .leased import LeasedJob, LeasedJobs
+
+if TYPE_CHECKING:
+    from ..workflows.worker import Settler
 
 __all__ = ["Acknowledger", "FinishedAttempt"]
 
@@ -58,6 +62,8 @@ class Acknowledger:
         #: Outcomes refused because the lease was lost (LEASE_LOST): another worker owns the job
         #: (its lease expired, or this worker was taken for dead). Counted, never silent.
         self.lost = 0
+        #: workflows: pays what the outcomes of flow and batch jobs owe (None: not wired).
+        self.settler: Settler | None = None
 
     def put(self, leased: LeasedJob, outcome: AttemptOutcome) -> None:
         self._outbox.append((leased, outcome))
@@ -132,6 +138,10 @@ class Acknowledger:
 
     async def _send(self, flush: list[FinishedAttempt]) -> None:
         ops: list[Op[Any]] = []
+        settler = self.settler
+        owing: dict[str, list[str]] | None = None
+        if settler is not None and any(owes(leased.job) for leased, _o in flush):
+            owing = {}
         completed: dict[QueueCommands, list[FinishedAttempt]] = {}
         failed: list[FinishedAttempt] = []
         for leased, outcome in flush:
@@ -140,9 +150,12 @@ class Acknowledger:
             else:
                 failed.append((leased, outcome))
         for commands, items in completed.items():
-            acks = [
+            acks: list[tuple[Any, ...]] = [
                 (r.job.id, r.job.token or "", o.result or "null", r.job.attempt) for r, o in items
             ]
+            if owing is not None:  # workflows: the job owes its outcome to a parent or batch
+                pairs = zip(acks, items, strict=True)
+                acks = [(*a, 1) if owes(r.job) else a for a, (r, _o) in pairs]
             ops.append(commands.complete(acks))
         for leased, outcome in failed:
             job = leased.job
@@ -159,6 +172,14 @@ class Acknowledger:
         for (leased, _outcome), reply in zip(failed, replies[len(completed) :], strict=True):
             if reply == Code.LEASE_LOST:
                 lost.add(leased.key)
+        if owing is not None and settler is not None:
+            for (leased, _outcome), reply in zip(failed, replies[len(completed) :], strict=True):
+                if reply == Code.FAILED and owes(leased.job):
+                    owing.setdefault(leased.commands.queue, []).append(leased.job.id)
+            for commands, items in completed.items():
+                for leased, _outcome in items:
+                    if owes(leased.job) and (commands.queue, leased.job.id) not in lost:
+                        owing.setdefault(commands.queue, []).append(leased.job.id)
         settled = []
         for leased, outcome in flush:
             key = leased.key
@@ -191,3 +212,6 @@ class Acknowledger:
                     extra=_log_fields(leased, outcome),
                 )
         self._leased.settle(settled)
+        if owing:
+            assert settler is not None
+            await settler.after_acks(owing)

@@ -32,6 +32,7 @@ from ..storage.protocol import LEASE_SEPARATOR
 from ..storage.redis import AsyncRedis
 from ..storage.safety import check_safety_async
 from ..version import __version__
+from ..workflows.worker import workflow_duty
 from .acks import Acknowledger
 from .context import LeasedJobContext
 from .duties import Duty, run_duties
@@ -168,6 +169,7 @@ class Worker:
         host = _FetchHost(self, starter)
         fetcher = Fetcher(host, self._commands, self.settings, redis, blocking, self._stopping)
         duties = [Duty("housekeeping", keeper.keep, keeper.interval)]
+        duties.append(workflow_duty(acks, redis, self.settings, self._commands))  # workflows
         beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id)
         beating = False
         if install_signal_handlers:

@@ -22,7 +22,10 @@ if redis.call("HEXISTS", LEASES, id) == 1 then
 end
 local state = redis.call("HGET", key, "state")
 if not state then return CODE_NOT_FOUND end
-if state ~= "waiting" and state ~= "delayed" then return CODE_WRONG_STATE end
+if state ~= "waiting" and state ~= "delayed" and state ~= "waiting-children" then
+  return CODE_WRONG_STATE
+end
+redis.call("ZREM", BASE .. "waiting_children", id)  -- workflows: a flow's parent
 redis.call("ZREM", WAIT, id)
 redis.call("ZREM", DELAYED, id)
 redis.call("HDEL", key, "run_at")

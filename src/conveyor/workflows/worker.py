@@ -1,0 +1,105 @@
+"""What a worker does for workflows: after acknowledging jobs of flows and batches it pays
+the debts their outcomes left (``Settler.after_acks``), and from time to time it pays
+whatever its queues still owe, which is how a debt left by a killed process is paid
+(``Settler.sweep``). See ``settling``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import CommandRefused, ConnectionError
+from ..procedures import Procedure
+from ..settings import Settings
+from .api import add_to_batch_procedure
+from .reading import children_results
+from .settling import settle
+
+if TYPE_CHECKING:
+    from ..job import Job
+    from ..storage.commands import QueueCommands
+    from ..worker.acks import Acknowledger
+    from ..worker.duties import Duty
+    from ..worker.interfaces import OpRunner
+
+__all__ = ["SWEEP_SECONDS", "Settler", "WorkflowJobContext", "drive", "owes", "workflow_duty"]
+
+T = TypeVar("T")
+
+#: How often a worker pays what its queues still owe (debts left by killed processes).
+SWEEP_SECONDS = 2.0
+
+log = logging.getLogger("conveyor.worker")
+
+
+async def drive(store: OpRunner, procedure: Procedure[T]) -> T:
+    value: Any = None
+    try:
+        while True:
+            value = await store.run(procedure.send(value))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def owes(job: Job) -> bool:
+    """The job's outcome is owed to a parent or a batch (complete.lua records it then)."""
+    return job.parent is not None or job.batch is not None
+
+
+class Settler:
+    def __init__(self, store: OpRunner, settings: Settings, queues: Sequence[str]) -> None:
+        self._store = store
+        self._settings = settings
+        self._queues = list(queues)
+
+    async def after_acks(self, owed: Mapping[str, list[str]]) -> None:
+        """Pay what the outcomes just recorded owe: {queue: job ids}. A failure is logged;
+        the sweep pays it later."""
+        for queue, ids in owed.items():
+            try:
+                await drive(self._store, settle(self._settings, queue, [f"o:{i}" for i in ids]))
+            except (ConnectionError, CommandRefused) as exc:
+                log.warning("could not report %d workflow outcomes yet (%s)", len(ids), exc)
+
+    async def sweep(self) -> None:
+        for queue in self._queues:
+            while await drive(self._store, settle(self._settings, queue, None)) >= 500:
+                pass  # a full page: there may be more
+
+
+def workflow_duty(
+    acks: Acknowledger, store: OpRunner, settings: Settings, queues: Sequence[QueueCommands]
+) -> Duty:
+    """Wires workflows into a worker: its acknowledgements pay what they owe, and a duty
+    sweeps its queues for what is left."""
+    from ..worker.duties import Duty
+
+    settler = Settler(store, settings, [c.queue for c in queues])
+    acks.settler = settler
+    return Duty("workflows", settler.sweep, SWEEP_SECONDS)
+
+
+class WorkflowJobContext:
+    """The workflow part of a running job's context (``worker.context``)."""
+
+    def __init__(self, store: OpRunner, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+        #: Jobs added to its batch by each running job so far (for their derived ids).
+        self._added: dict[tuple[str, str, str], int] = {}
+
+    async def _job_children_results(self, job: Job) -> dict[str, Any]:
+        from ..storage.commands import QueueCommands
+
+        commands: QueueCommands = QueueCommands(self._settings, job.queue)
+        return await drive(self._store, children_results(commands, job.id))
+
+    async def _job_add_to_batch(self, job: Job, jobs: Iterable[Mapping[str, Any]]) -> list[str]:
+        key = (job.queue, job.id, job.token or "")
+        items = list(jobs)
+        first = self._added.get(key, 0)
+        procedure = add_to_batch_procedure(self._settings, job, items, first)
+        ids = await drive(self._store, procedure)
+        self._added[key] = first + len(items)
+        return ids
