@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from ..storage.commands import Op, QueueCommands
-from ..storage.ops import flat_pairs
 
 __all__ = ["WorkflowCommands", "sha1"]
 
@@ -87,7 +86,7 @@ class WorkflowCommands:
         comes to the front)."""
         return Op(
             (("HSCAN", self.keys.owed, 0, "COUNT", count),),
-            lambda r: dict(flat_pairs(r[0][1])),
+            lambda r: _pairs(r[0][1]),
         )
 
     def batch_fields(self, batch_id: str, fields: Sequence[str]) -> Op[list[str | None]]:
