@@ -162,14 +162,34 @@ async def test_bad_flows_are_refused(queue: Queue) -> None:
     assert sum(v for k, v in (await queue.counts()).items() if k != "paused") == 0
 
 
-async def test_cancel_or_remove_a_waiting_parent(queue: Queue) -> None:
-    parent = await queue.add_flow(FlowJob("gather", children=[FlowJob("leaf", {"n": 1}, delay=60)]))
+async def test_cancel_or_remove_a_waiting_parent_removes_its_children_not_run(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue, other = make_queue("q"), make_queue("other")
+    tree = FlowJob(
+        "gather",
+        children=[
+            FlowJob("leaf", {"n": 1}, delay=60, job_id="a1"),
+            FlowJob("gather", queue="other", job_id="a2", children=[FlowJob("leaf", job_id="a3")]),
+        ],
+    )
+    parent = await queue.add_flow(tree)
+    done = await other.add("leaf", {"n": 9}, job_id="finished")
     assert await queue.cancel(parent.id) is JobState.WAITING_CHILDREN
     assert await _state(queue, parent.id, JobState.FAILED)
+    await queue.settle_workflows()
     assert (await queue.counts())["waiting-children"] == 0
-    other = await queue.add_flow(FlowJob("gather", children=[FlowJob("leaf", {"n": 1}, delay=60)]))
-    await queue.remove(other.id)
+    assert await queue.get_job("a1") is None and await other.get_job("a2") is None
+    assert await other.get_job("a3") is None
+    assert await other.get_job(done.id) is not None
+
+    tree = FlowJob("gather", children=[FlowJob("leaf", {"n": 1}, delay=60, job_id="b1")])
+    second = await queue.add_flow(tree)
+    await queue.remove(second.id)
+    await queue.settle_workflows()
     assert (await queue.counts())["waiting-children"] == 0
+    assert await queue.get_job("b1") is None
+    assert sum(v for k, v in (await queue.counts()).items() if k != "paused") == 1  # the first
 
 
 def test_sync_queue_adds_flows_and_batches(redis_url: str, key_prefix: str) -> None:

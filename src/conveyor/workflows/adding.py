@@ -78,7 +78,8 @@ def flow_calls(settings: Settings, default_queue: str, root: FlowJob) -> tuple[s
             raise ConfigurationError(f"a flow holds at most {MAX_FLOW_JOBS} jobs")
         if not isinstance(node, FlowJob):
             raise ConfigurationError(f"a flow is made of FlowJob, not {type(node).__name__}")
-        queue = validate_queue_name(node.queue or default_queue)
+        # a job without a queue lives on its parent's (the root on the queue adding it)
+        queue = validate_queue_name(node.queue or parent_queue)
         if parent is not None and queue != parent_queue:
             level += 1
         options = dict(node.options)

@@ -70,6 +70,9 @@ class WorkflowCommands:
     def callback_added(self, batch_id: str, kind: str, ref: str) -> Op[int]:
         return self._op("callback_added", batch_id, kind, ref, parse=int)
 
+    def drop_children(self, ids: Sequence[str]) -> Op[int]:
+        return self._op("drop_children", _json(list(ids)), parse=int)
+
     def owed_done(self, done: Sequence[Done]) -> Op[int]:
         return self._op("owed_done", _json(list(done)), parse=int)
 

@@ -60,6 +60,17 @@ def settle(
         done = [field, sha1(value)]
         if kind == "c":
             owing.append(ident)
+        elif kind == "k":  # a cancelled or removed parent: its children that have not run go
+            by_queue: dict[str, list[str]] = {}
+            for child in orjson.loads(value):
+                child_queue, _, child_id = child.partition("|")
+                by_queue.setdefault(child_queue, []).append(child_id)
+            for child_queue, ids in by_queue.items():
+                target = _commands(settings, child_queue)
+                yield target.drop_children(ids)
+                # their own children, if any, are owed on that queue now: remove them too
+                yield from settle(settings, child_queue, [f"k:{i}" for i in ids])
+            cross_done.append(done)
         elif kind == "a":
             adds = orjson.loads(value)
             if fields is None and time.time() - float(adds["t"]) < ADDS_GRACE_SECONDS:

@@ -25,7 +25,11 @@ if not state then return CODE_NOT_FOUND end
 if state ~= "waiting" and state ~= "delayed" and state ~= "waiting-children" then
   return CODE_WRONG_STATE
 end
-redis.call("ZREM", BASE .. "waiting_children", id)  -- workflows: a flow's parent
+-- workflows: a flow's parent; its children that have not run are removed (owed: "k:<id>")
+if state == "waiting-children" then
+  redis.call("ZREM", BASE .. "waiting_children", id)
+  redis.call("HSET", BASE .. "owed", "k:" .. id, redis.call("HGET", key, "kids"))
+end
 redis.call("ZREM", WAIT, id)
 redis.call("ZREM", DELAYED, id)
 redis.call("HDEL", key, "run_at")

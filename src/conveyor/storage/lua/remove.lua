@@ -24,7 +24,10 @@ for i = 1, count do
     redis.call("ZREM", COMPLETED, id)
     redis.call("ZREM", FAILED, id)
     -- workflows: a flow parent leaves its set; a flow child or batch job is reported removed
-    redis.call("ZREM", BASE .. "waiting_children", id)
+    if state == "waiting-children" then  -- its children that have not run go too
+      redis.call("ZREM", BASE .. "waiting_children", id)
+      redis.call("HSET", BASE .. "owed", "k:" .. id, redis.call("HGET", key, "kids"))
+    end
     local wf = redis.call("HGET", key, "wf")
     if wf and state ~= "completed" and state ~= "failed" then
       redis.call("HSET", BASE .. "owed", "o:" .. id, '["removed",null,' .. wf .. "]")
