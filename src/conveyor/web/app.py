@@ -25,6 +25,7 @@ from .. import errors
 from ..admin import Admin
 from ..settings import Settings
 from ..version import __version__
+from . import workflow_routes
 from .contract import (
     BULK,
     JOB_ID,
@@ -377,6 +378,7 @@ def create_app(
         routes.append(route(f"{q}/{action}", api.pause, ["POST"], write=True))
     routes.append(route(f"{q}/retry-all", api.retry_all, ["POST"], write=True))
     routes.append(route(f"{q}/clean", api.clean, ["POST"], write=True))
+    routes += workflow_routes.routes(ep, admin)
     routes.append(Route("/", _index, methods=["GET"]))
     routes.append(
         Mount("/assets", app=StaticFiles(directory=STATIC_DIR / "assets", check_dir=False))

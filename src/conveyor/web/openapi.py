@@ -12,6 +12,7 @@ from typing import Any
 
 from ..storage.keys import QUEUE_NAME_PATTERN
 from ..version import __version__
+from . import workflow_routes
 from .contract import (
     BULK,
     JOB_ID,
@@ -196,6 +197,7 @@ _SCHEMAS: dict[str, Any] = {
             "run_ms": _NULLABLE_INT,
             "worker": _NULLABLE_TEXT,
             "decode_error": _NULLABLE_TEXT,
+            **workflow_routes.JOB_FIELDS,
         }
     ),
     "NewJob": NEW_JOB.schema(),
@@ -214,6 +216,7 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
     "StateBody": STATE_BODY.schema(),
+    **workflow_routes.SCHEMAS,
     "Count": _closed({"count": _INT}),
     "Ok": _closed({"ok": {"type": "boolean"}}),
     "Login": LOGIN.schema(),
@@ -433,6 +436,7 @@ def build_spec() -> dict[str, Any]:
             )
         },
     }
+    paths.update(workflow_routes.paths(_op, _responses, _Q))
     return {
         "openapi": "3.1.0",
         "info": {
