@@ -43,6 +43,7 @@ from .cli_common import (
 )
 from .cli_info import info
 from .cli_serve import dashboard, demo
+from .cli_workflows import COMMANDS as WORKFLOW_COMMANDS
 from .errors import ConfigurationError, ConveyorError
 from .queue import Handler, Queue
 from .worker import Worker
@@ -75,7 +76,7 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, demo, dashboard]:
+for _command in [info, *COMMANDS, *WORKFLOW_COMMANDS, demo, dashboard]:
     main.add_command(_command)
 
 
