@@ -199,3 +199,20 @@ def test_sync_queue_adds_flows_and_batches(redis_url: str, key_prefix: str) -> N
         batch = queue.add_batch([{"name": "leaf", "data": {"n": 1}}])
         info = queue.get_batch(batch.id)
         assert info is not None and info.total == 1
+
+
+async def test_cleaning_waiting_jobs_of_a_flow_releases_or_removes_as_remove_does(
+    queue: Queue,
+) -> None:
+    parent = await queue.add_flow(
+        FlowJob("gather", children=[FlowJob("leaf", {"n": 1}, delay=60, job_id="late")])
+    )
+    assert await queue.clean("delayed") == 1
+    await queue.settle_workflows()
+    assert await _state(queue, parent.id, JobState.WAITING)  # as if the child never was
+    other = await queue.add_flow(
+        FlowJob("gather", job_id="top", children=[FlowJob("leaf", {"n": 1}, delay=60, job_id="x")])
+    )
+    assert await queue.clean("waiting-children") == 1
+    await queue.settle_workflows()
+    assert await queue.get_job(other.id) is None and await queue.get_job("x") is None
