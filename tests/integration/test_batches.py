@@ -3,6 +3,7 @@ grows its own batch, an empty batch fires at once, bad input stores nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -166,3 +167,48 @@ async def test_a_removed_job_leaves_the_batch(queue: Queue) -> None:
 async def _job_state(queue: Queue, job_id: str, state: JobState) -> bool:
     job = await queue.get_job(job_id)
     return job is not None and job.state is state
+
+
+async def test_paying_the_same_debts_twice_changes_nothing(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """What a worker killed after paying but before clearing leaves: the same owed entries,
+    paid again by the next one. Counts, parents and callbacks stay as they were."""
+    from conveyor.storage.ops import Op
+    from conveyor.workflows import FlowJob
+
+    queue, other = make_queue("q"), make_queue("other")
+    keys = queue.commands.keys
+    batch = await queue.add_batch(
+        [{"name": "work", "data": {"i": i}} for i in range(3)], on_complete=Callback("done")
+    )
+    parent = await other.add_flow(
+        FlowJob("gather", children=[FlowJob("work", {"i": 5}, queue="q")])
+    )
+    calls: list[tuple[str, Any]] = []
+    owed: dict[str, str] = {}
+
+    async def capture() -> None:  # every debt written, as it was written
+        while True:
+            entries = await queue.redis.run(Op((("HGETALL", keys.owed),), lambda r: r[0]))
+            owed.update(entries or {})
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(capture())
+    async with running(worker(queue, _handlers(calls), concurrency=1)):
+        await async_wait_for(lambda: _finished(queue, batch.id), timeout=20)
+        await async_wait_for(lambda: calls, timeout=10)
+    watcher.cancel()
+    assert any(field.startswith("o:") for field in owed) and f"c:{batch.id}" in owed
+    before_batch = await queue.get_batch(batch.id)
+    parent_after = await other.get_job(parent.id)
+    assert parent_after is not None and parent_after.state is JobState.WAITING
+    args = [part for item in owed.items() for part in item]
+    await queue.redis.run(Op((("HSET", keys.owed, *args),), lambda r: r[0]))
+    await queue.settle_workflows()
+    assert await _owed(queue) == 0
+    assert await queue.get_batch(batch.id) == before_batch
+    again = await other.get_job(parent.id)
+    assert again is not None and again.state is JobState.WAITING
+    assert [j.name for j in await queue.get_jobs(JobState.WAITING)] == []  # no second callback
+    assert (await other.counts())["waiting"] == 1

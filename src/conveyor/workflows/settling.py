@@ -41,8 +41,8 @@ def callback_job_id(batch_id: str, kind: str) -> str:
 def settle(
     settings: Settings, queue: str, fields: Sequence[str] | None, sweep_count: int = 500
 ) -> Procedure[int]:
-    """Pay the debts ``fields`` of ``queue`` (all there are, a page at a time, when None);
-    returns how many entries were handled."""
+    """Pay the debts ``fields`` of ``queue`` (a page of all there are, when None); returns
+    how many entries were paid."""
     commands = WorkflowCommands(QueueCommands(settings, queue))
     if fields is None:
         owed = yield commands.scan_owed(sweep_count)
@@ -55,6 +55,7 @@ def settle(
     same_queue_done: list[list[str]] = []
     cross_done: list[list[str]] = []
     owing: list[str] = []
+    skipped = 0
     for field, value in owed.items():
         kind, _, ident = field.partition(":")
         done = [field, sha1(value)]
@@ -74,6 +75,7 @@ def settle(
         elif kind == "a":
             adds = orjson.loads(value)
             if fields is None and time.time() - float(adds["t"]) < ADDS_GRACE_SECONDS:
+                skipped += 1  # its producer is still at it, most likely
                 continue
             from .adding import run_flow_calls
 
@@ -108,7 +110,7 @@ def settle(
         yield commands.owed_done(cross_done)
     for batch_id in dict.fromkeys(owing):
         yield from add_callbacks(settings, commands, batch_id)
-    return len(owed)
+    return len(owed) - skipped
 
 
 def _commands(settings: Settings, queue: str) -> WorkflowCommands:
@@ -121,6 +123,9 @@ def add_callbacks(settings: Settings, commands: WorkflowCommands, batch_id: str)
     names = [f"cb:{k}" for k in KINDS] + [f"fire:{k}" for k in KINDS]
     fields = yield commands.batch_fields(batch_id, names)
     specs, fires = fields[: len(KINDS)], fields[len(KINDS) :]
+    if not any(fires):  # paid already (or the batch expired): only the entry is left
+        yield commands.owed_done([[f"c:{batch_id}", sha1("1")]])
+        return
     for kind, spec, fire in zip(KINDS, specs, fires, strict=True):
         if not fire:
             continue

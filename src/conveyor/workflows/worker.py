@@ -29,6 +29,11 @@ T = TypeVar("T")
 
 #: How often a worker pays what its queues still owe (debts left by killed processes).
 SWEEP_SECONDS = 2.0
+#: Pages of debts (500 entries each) a sweep pays per queue at most, before the next duty.
+SWEEP_PAGES = 20
+#: Running jobs whose count of jobs added to their batch is kept (for their derived ids):
+#: past this many, those of jobs no longer running are dropped.
+_ADDED_KEPT = 1000
 
 log = logging.getLogger("conveyor.worker")
 
@@ -64,8 +69,9 @@ class Settler:
 
     async def sweep(self) -> None:
         for queue in self._queues:
-            while await drive(self._store, settle(self._settings, queue, None)) >= 500:
-                pass  # a full page: there may be more
+            for _page in range(SWEEP_PAGES):
+                if await drive(self._store, settle(self._settings, queue, None)) < 500:
+                    break  # not a full page: nothing more for now
 
 
 def workflow_duty(
@@ -102,4 +108,16 @@ class WorkflowJobContext:
         procedure = add_to_batch_procedure(self._settings, job, items, first)
         ids = await drive(self._store, procedure)
         self._added[key] = first + len(items)
+        if len(self._added) > _ADDED_KEPT:
+            self._forget_finished()
         return ids
+
+    def _forget_finished(self) -> None:
+        """Drop the counts of jobs this worker no longer runs (see ``LeasedJobContext``)."""
+        running = getattr(self, "_leased", None)
+        if running is None:
+            return
+        for queue, job_id, token in list(self._added):
+            leased = running.get(queue, job_id)
+            if leased is None or leased.job.token != token:
+                del self._added[(queue, job_id, token)]

@@ -28,7 +28,8 @@ end
 -- workflows: a flow's parent; its children that have not run are removed (owed: "k:<id>")
 if state == "waiting-children" then
   redis.call("ZREM", BASE .. "waiting_children", id)
-  redis.call("HSET", BASE .. "owed", "k:" .. id, redis.call("HGET", key, "kids"))
+  local kids = redis.call("HGET", key, "kids")
+  if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
 end
 redis.call("ZREM", WAIT, id)
 redis.call("ZREM", DELAYED, id)

@@ -26,7 +26,8 @@ for i = 1, count do
     -- workflows: a flow parent leaves its set; a flow child or batch job is reported removed
     if state == "waiting-children" then  -- its children that have not run go too
       redis.call("ZREM", BASE .. "waiting_children", id)
-      redis.call("HSET", BASE .. "owed", "k:" .. id, redis.call("HGET", key, "kids"))
+      local kids = redis.call("HGET", key, "kids")
+      if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
     end
     local wf = redis.call("HGET", key, "wf")
     if wf and state ~= "completed" and state ~= "failed" then
