@@ -150,6 +150,28 @@ async def test_a_leaf_only_flow_and_a_repeated_root_id(queue: Queue) -> None:
     assert (await queue.counts())["waiting"] == 1
 
 
+async def test_a_flow_naming_a_job_that_exists_adds_nothing(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue, other = make_queue("q"), make_queue("other")
+    await queue.add("leaf", job_id="here")
+    await other.add("leaf", job_id="there")
+    with pytest.raises(ConfigurationError, match="'here' exists"):
+        await queue.add_flow(FlowJob("gather", children=[FlowJob("leaf", job_id="here")]))
+    with pytest.raises(ConfigurationError, match="'there' exists"):
+        await queue.add_flow(
+            FlowJob("gather", children=[FlowJob("leaf", queue="other", job_id="there")])
+        )
+    with pytest.raises(ConfigurationError, match="twice"):
+        await queue.add_flow(
+            FlowJob("gather", children=[FlowJob("a", job_id="x"), FlowJob("b", job_id="x")])
+        )
+    assert (await queue.counts())["waiting"] == 1 and (await queue.counts())[
+        "waiting-children"
+    ] == 0
+    assert (await other.counts())["waiting"] == 1
+
+
 async def test_bad_flows_are_refused(queue: Queue) -> None:
     with pytest.raises(ConfigurationError):
         FlowJob("x", on_failure="explode")  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ call made twice adds nothing the second time.
 
 from __future__ import annotations
 
+import collections
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -68,47 +69,46 @@ def flow_calls(settings: Settings, default_queue: str, root: FlowJob) -> tuple[s
     parent). Checks every job before anything is sent."""
     # level: how many queue changes lie between the root and a job; one call per (level, queue)
     calls: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    count = 0
-    root_id = ""
-    stack: list[tuple[FlowJob, str | None, int, str]] = [(root, None, 0, default_queue)]
-    while stack:
-        node, parent, level, parent_queue = stack.pop(0)
-        count += 1
-        if count > MAX_FLOW_JOBS:
+    seen: set[tuple[str, str]] = set()
+    # (job, its id, chosen by the producer, parent id, level, parent's queue)
+    Pending = tuple[FlowJob, str, bool, str | None, int, str]
+    if not isinstance(root, FlowJob):
+        raise ConfigurationError(f"a flow is made of FlowJob, not {type(root).__name__}")
+    root_id = root.options.get("job_id") or uuid.uuid4().hex
+    pending: collections.deque[Pending] = collections.deque(
+        [(root, root_id, "job_id" in root.options, None, 0, default_queue)]
+    )
+    while pending:
+        node, job_id, chosen, parent, level, parent_queue = pending.popleft()
+        if len(seen) >= MAX_FLOW_JOBS:
             raise ConfigurationError(f"a flow holds at most {MAX_FLOW_JOBS} jobs")
-        if not isinstance(node, FlowJob):
-            raise ConfigurationError(f"a flow is made of FlowJob, not {type(node).__name__}")
         # a job without a queue lives on its parent's (the root on the queue adding it)
         queue = validate_queue_name(node.queue or parent_queue)
         if parent is not None and queue != parent_queue:
             level += 1
-        options = dict(node.options)
-        job_id = options.pop("job_id", None) or uuid.uuid4().hex
-        spec = build_spec(settings, node.name, node.data, job_id=job_id, **options)
-        wf: dict[str, Any] = {}
-        facts: dict[str, Any] = {}
+        options = {**node.options, "job_id": job_id}
+        spec = build_spec(settings, node.name, node.data, **options)
+        if (queue, spec.job_id) in seen:
+            raise ConfigurationError(f"job id {spec.job_id!r} is used twice in the flow")
+        seen.add((queue, spec.job_id))
+        entry: dict[str, Any] = {}
         if parent is not None:
             wf = {"p": [parent_queue, parent], "f": node.on_failure}
-            facts = {"parent": {"queue": parent_queue, "id": parent}}
-        else:
-            root_id = spec.job_id
-        spec = with_options(spec, facts) if facts else spec
-        entry: dict[str, Any] = {"a": _full_args(spec, spec.job_id)}
-        if wf:
             entry["wf"] = orjson.dumps(wf).decode()
+            spec = with_options(spec, {"parent": {"queue": parent_queue, "id": parent}})
+        entry["a"] = _full_args(spec, spec.job_id)
+        if chosen:
+            entry["chosen"] = 1
         kids = []
-        for child in node.children:
-            child_id = child.options.get("job_id") if isinstance(child, FlowJob) else None
-            child_id = child_id or uuid.uuid4().hex
-            if isinstance(child, FlowJob):
-                child = _with_id(child, child_id)
-            kids.append(ref(validate_queue_name(getattr(child, "queue", None) or queue), child_id))
-            stack.append((child, spec.job_id, level, queue))
+        for child in node.children:  # (FlowJob checked its children are FlowJobs)
+            child_id = child.options.get("job_id") or uuid.uuid4().hex
+            kids.append(ref(validate_queue_name(child.queue or queue), child_id))
+            pending.append((child, child_id, "job_id" in child.options, job_id, level, queue))
         if kids:
             entry["k"] = kids
         calls.setdefault((level, queue), []).append(entry)
-    ordered = [(queue, jobs) for (_level, queue), jobs in sorted(calls.items(), key=_by_level)]
     # the root's call goes first (it is alone at level 0 on its queue)
+    ordered = [(queue, jobs) for (_level, queue), jobs in sorted(calls.items(), key=_by_level)]
     return root_id, ordered
 
 
@@ -116,21 +116,11 @@ def _by_level(item: tuple[tuple[int, str], Any]) -> int:
     return item[0][0]
 
 
-def _with_id(job: FlowJob, job_id: str) -> FlowJob:
-    options = {**job.options, "job_id": job_id}
-    return FlowJob(
-        job.name,
-        job.data,
-        queue=job.queue,
-        children=job.children,
-        on_failure=job.on_failure,
-        **options,
-    )
-
-
-def run_flow_calls(settings: Settings, calls: Sequence[FlowCall], first: bool) -> Procedure[bool]:
-    """Make the add_flow calls; False when ``first`` and the root already existed (then
-    nothing was added)."""
+def run_flow_calls(
+    settings: Settings, calls: Sequence[FlowCall], first: bool
+) -> Procedure[str | None]:
+    """Make the add_flow calls; when ``first`` and a job of the first call exists, its id
+    (then nothing was added)."""
     for index, (queue, jobs) in enumerate(calls):
         commands = WorkflowCommands(QueueCommands(settings, queue))
         owed = ""
@@ -138,19 +128,31 @@ def run_flow_calls(settings: Settings, calls: Sequence[FlowCall], first: bool) -
             owed = orjson.dumps({"t": time.time(), "calls": list(calls[1:])}).decode()
         yield commands.base.register()
         added = yield commands.add_flow(jobs, first and index == 0, owed)
-        if added is None:
-            return False
-    return True
+        if isinstance(added, str):
+            return added
+    return None
 
 
 def add_flow(commands: QueueCommands, root: FlowJob, context: JobContext | None) -> Procedure[Job]:
     """Add a flow; returns the root job (read back: ``WAITING_CHILDREN`` when it has
-    children). A root whose ``job_id`` exists is returned as it is, and nothing is added."""
+    children). A root whose ``job_id`` exists is returned as it is, and nothing is added;
+    another job of the flow whose ``job_id`` exists raises ``ConfigurationError``."""
     settings = commands.settings
     root_id, calls = flow_calls(settings, commands.queue, root)
-    added = yield from run_flow_calls(settings, calls, first=True)
+    # The first call refuses ids that exist on its queue, atomically; the ids a producer chose
+    # for jobs on other queues are checked here first (a job of the flow that exists already
+    # would never report to its parent).
+    for queue, jobs in calls[1:]:
+        chosen = [str(job["a"][0]) for job in jobs if job.get("chosen")]
+        if chosen:
+            existing = yield WorkflowCommands(QueueCommands(settings, queue)).existing(chosen)
+            if existing:
+                raise ConfigurationError(f"job {existing[0]!r} exists in {queue!r}; nothing added")
+    exists = yield from run_flow_calls(settings, calls, first=True)
     root_queue = calls[0][0]
-    if added and len(calls) > 1:
+    if exists is not None and exists != root_id:
+        raise ConfigurationError(f"job {exists!r} exists in {root_queue!r}; nothing added")
+    if exists is None and len(calls) > 1:
         wf = WorkflowCommands(QueueCommands(settings, root_queue))
         owed = yield wf.owed([f"a:{root_id}"])
         if owed:

@@ -38,11 +38,11 @@ class WorkflowCommands:
 
     # -- state changes -------------------------------------------------------------------------
 
-    def add_flow(self, jobs: Sequence[dict[str, Any]], first: bool, owed: str) -> Op[int | None]:
-        """Jobs added, or None when ``first`` and the root exists."""
+    def add_flow(self, jobs: Sequence[dict[str, Any]], first: bool, owed: str) -> Op[Any]:
+        """Jobs added, or the id that exists when ``first`` and a job of the call exists."""
 
-        def parse(r: list[Any]) -> int | None:
-            return None if int(r[0]) != 1 else int(r[1])
+        def parse(r: list[Any]) -> Any:
+            return int(r[1]) if int(r[0]) == 1 else str(r[1])
 
         return self._op(
             "add_flow", _json(list(jobs)), "first" if first else "more", owed, parse=parse
@@ -91,6 +91,14 @@ class WorkflowCommands:
             (("HSCAN", self.keys.owed, 0, "COUNT", count),),
             lambda r: _pairs(r[0][1]),
         )
+
+    def existing(self, ids: Sequence[str]) -> Op[list[str]]:
+        """Those of ``ids`` that name a job of this queue."""
+
+        def parse(r: list[Any]) -> list[str]:
+            return [job_id for job_id, found in zip(ids, r, strict=True) if int(found)]
+
+        return Op(tuple(("EXISTS", self.keys.job(i)) for i in ids), parse)
 
     def batch_fields(self, batch_id: str, fields: Sequence[str]) -> Op[list[str | None]]:
         return Op((("HMGET", self.keys.batch(batch_id), *fields),), lambda r: list(r[0]))

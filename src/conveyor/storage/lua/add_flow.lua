@@ -11,7 +11,8 @@ ARGV[3] the flow's adds still to make after this call (JSON text, owed by the ro
         the producer, or a worker after a crash, has made them), or "" for none
 A job with children waits in "waiting-children" with "pending" = their number and a field
 "p:<ref>" per child (release_parent removes them), and "kids" listing them.
-Returns {CODE_OK, jobs added}, or {CODE_EXISTS} when the root exists (nothing was added).
+Returns {CODE_OK, jobs added}, or {CODE_EXISTS, id} when ("first") a job of the call exists:
+then nothing was added.
 Events: "added" per job.
 ]]
 -- @include queue
@@ -19,7 +20,13 @@ Events: "added" per job.
 
 local jobs = cjson.decode(ARGV[1])
 local root = jobs[1].a[1]
-if ARGV[2] == "first" and redis.call("EXISTS", job_key(root)) == 1 then return {CODE_EXISTS} end
+if ARGV[2] == "first" then
+  -- nothing is added if a job of this call exists (one that exists already would never report
+  -- to its parent); the producer checked the other calls' chosen ids
+  for i = 1, #jobs do
+    if redis.call("EXISTS", job_key(jobs[i].a[1])) == 1 then return {CODE_EXISTS, jobs[i].a[1]} end
+  end
+end
 local now = now_ms()
 local n = #jobs
 local first_seq = redis.call("INCRBY", SEQ, n) - n
