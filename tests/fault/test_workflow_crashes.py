@@ -92,29 +92,36 @@ async def batch_settled(queue: Queue, batch_id: str) -> bool:
     return info is not None and info.state != "running" and await owed_entries(queue) == 0
 
 
+@pytest.mark.parametrize("failing", [False, True], ids=["all-succeed", "one-fails"])
 @pytest.mark.parametrize("crash", ["after_ack", "before_callback", "after_callback"])
 async def test_a_batch_fires_each_callback_once_whatever_step_the_worker_dies_at(
-    start: Start, queues: dict[str, Queue], ledger_file: Path, crash: str
+    start: Start, queues: dict[str, Queue], ledger_file: Path, crash: str, failing: bool
 ) -> None:
     main = queues["main"]
+    jobs = [{"name": "leaf", "data": {"n": i, "fail": failing and i == 5}} for i in range(6)]
     batch = await main.add_batch(
-        [{"name": "leaf", "data": {"n": i}} for i in range(6)],
+        jobs,
         on_complete=Callback("callback", {"k": "complete"}),
         on_success=Callback("callback", {"k": "success"}, queue="side"),
+        on_death=Callback("callback", {"k": "death"}),
     )
     await crash_then_recover(start, crash, queues="main,side")
     await async_wait_for(lambda: batch_settled(main, batch.id), timeout=30)
     ledger = read_ledger(ledger_file)
     assert ledger["crash"] == {crash: 1}
-    complete, success = f"batch:{batch.id}:complete", f"batch:{batch.id}:success"
+    second = "death" if failing else "success"
+    expected = {f"batch:{batch.id}:complete": 1, f"batch:{batch.id}:{second}": 1}
     await async_wait_for(lambda: len(read_ledger(ledger_file)["callback"]) == 2, timeout=20)
     ledger = read_ledger(ledger_file)
-    assert ledger["callback"] == {complete: 1, success: 1}
+    assert ledger["callback"] == expected
     assert_ran_once_but_in_flight(ledger["ran"], {str(i) for i in range(1, 7)})
     info = await main.get_batch(batch.id)
     assert info is not None
-    assert (info.total, info.completed, info.failed, info.pending) == (6, 6, 0, 0)
-    assert info.state == "success"
+    assert (info.total, info.completed, info.failed, info.pending) == (
+        6, 5 if failing else 6, 1 if failing else 0, 0,
+    )  # fmt: skip
+    assert info.state == ("complete" if failing else "success")
+    await async_wait_for(lambda: _all_paid(queues), timeout=10)
 
 
 async def test_a_job_killed_after_growing_its_batch_adds_nothing_twice(

@@ -23,7 +23,7 @@ import os
 import signal
 from typing import Any
 
-from conveyor import Job, Queue, Worker
+from conveyor import Job, Queue, Unrecoverable, Worker
 from conveyor.workflows import ChildFailure, commands, settling
 from conveyor.workflows import worker as workflow_worker
 
@@ -53,6 +53,8 @@ def die() -> None:
 async def leaf(job: Job) -> Any:
     note("started", job.id)
     note("ran", job.id)
+    if (job.data or {}).get("fail"):
+        raise Unrecoverable("this leaf fails")
     return (job.data or {}).get("n", 1) * 10
 
 
