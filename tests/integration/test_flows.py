@@ -55,7 +55,7 @@ async def test_a_parent_waits_then_reads_its_childrens_results(queue: Queue) -> 
     assert child is not None and child.parent == {"queue": "q", "id": parent.id}
     assert child.to_dict()["parent"] == {"queue": "q", "id": parent.id}
     async with running(worker(queue, _handlers(seen))):
-        await async_wait_for(lambda: _state(queue, parent.id, JobState.COMPLETED), timeout=20)
+        assert await parent.wait(timeout=20) == 31  # a parent is waited for as any job
     assert seen[parent.id] == {"c0": 0, "c1": 10, "c2": 20}
     done = await queue.get_job(parent.id)
     assert done is not None and done.result == 31

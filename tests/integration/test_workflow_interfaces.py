@@ -86,5 +86,11 @@ async def test_conveyor_batch_shows_the_counts(
     assert data["callbacks"] == {"complete": f"q|batch:{batch.id}:complete"}
     table = _cli(redis_url, key_prefix, "batch", "q", batch.id)
     assert table.returncode == 0 and "success" in table.stdout and "on_complete" in table.stdout
+    anywhere = json.loads(_cli(redis_url, key_prefix, "batch", batch.id, "--json").stdout)
+    assert anywhere == data  # without the queue: looked for in every queue
     missing = _cli(redis_url, key_prefix, "batch", "q", "nope")
     assert missing.returncode == 1 and "no batch 'nope'" in missing.stderr
+    nowhere = _cli(redis_url, key_prefix, "batch", "nope")
+    assert nowhere.returncode == 1 and "in any queue" in nowhere.stderr
+    usage = _cli(redis_url, key_prefix, "batch")
+    assert usage.returncode == 2
