@@ -30,11 +30,15 @@ class LeasedJobContext(WorkflowJobContext):
     def __init__(
         self, store: OpRunner, leased: LeasedJobs, queues: Sequence[Queue], settings: Settings
     ) -> None:
-        super().__init__(store, settings)
+        super().__init__(store, settings, self._runs)
         self._store = store
         self._leased = leased
         self._queues = queues
         self._settings = settings
+
+    def _runs(self, job: Job) -> bool:
+        leased = self._leased.get(job.queue, job.id)
+        return leased is not None and leased.job.token == job.token
 
     def _commands_for(self, job: Job) -> QueueCommands:
         leased = self._leased.get(job.queue, job.id)

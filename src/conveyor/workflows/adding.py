@@ -18,14 +18,15 @@ from typing import Any
 
 import orjson
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, JobNotFound, WrongState
 from ..job import Job, JobContext, JobState
 from ..options import build_spec, spec_from_mapping
 from ..procedures import Procedure
 from ..settings import Settings
 from ..storage.commands import AddSpec, QueueCommands
 from ..storage.keys import validate_queue_name
-from .commands import WorkflowCommands
+from ..storage.protocol import Code
+from .commands import WorkflowCommands, sha1
 from .models import Callback, FlowJob
 
 __all__ = ["add_batch", "add_flow", "flow_calls", "run_flow_calls"]
@@ -156,8 +157,6 @@ def add_flow(commands: QueueCommands, root: FlowJob, context: JobContext | None)
         wf = WorkflowCommands(QueueCommands(settings, root_queue))
         owed = yield wf.owed([f"a:{root_id}"])
         if owed:
-            from .commands import sha1
-
             yield wf.owed_done([[f"a:{root_id}", sha1(owed[f"a:{root_id}"])]])
     reader = commands if root_queue == commands.queue else QueueCommands(settings, root_queue)
     job = yield reader.get_job(root_id, context)
@@ -224,9 +223,6 @@ def grow_batch(commands: QueueCommands, batch_id: str, items: list[list[Any]]) -
 
 
 def check_batch_reply(reply: list[Any], batch_id: str) -> None:
-    from ..errors import JobNotFound, WrongState
-    from ..storage.protocol import Code
-
     code = int(reply[0])
     if code == Code.EXISTS:
         what = f"job {reply[1]}" if len(reply) > 1 else f"batch {batch_id}"

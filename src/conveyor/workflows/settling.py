@@ -24,6 +24,7 @@ from ..options import build_spec
 from ..procedures import Procedure
 from ..settings import Settings
 from ..storage.commands import QueueCommands
+from .adding import run_flow_calls
 from .commands import WorkflowCommands, sha1
 
 __all__ = ["KINDS", "callback_job_id", "settle"]
@@ -77,8 +78,6 @@ def settle(
             if fields is None and time.time() - float(adds["t"]) < ADDS_GRACE_SECONDS:
                 skipped += 1  # its producer is still at it, most likely
                 continue
-            from .adding import run_flow_calls
-
             yield from run_flow_calls(settings, adds["calls"], first=False)
             cross_done.append(done)
         elif kind == "o":

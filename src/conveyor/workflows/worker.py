@@ -6,19 +6,19 @@ whatever its queues still owe, which is how a debt left by a killed process is p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import CommandRefused, ConnectionError
 from ..procedures import Procedure
 from ..settings import Settings
+from ..storage.commands import QueueCommands
 from .api import add_to_batch_procedure
 from .reading import children_results
 from .settling import settle
 
 if TYPE_CHECKING:
     from ..job import Job
-    from ..storage.commands import QueueCommands
     from ..worker.acks import Acknowledger
     from ..worker.duties import Duty
     from ..worker.interfaces import OpRunner
@@ -89,35 +89,27 @@ def workflow_duty(
 class WorkflowJobContext:
     """The workflow part of a running job's context (``worker.context``)."""
 
-    def __init__(self, store: OpRunner, settings: Settings) -> None:
+    def __init__(self, store: OpRunner, settings: Settings, running: Callable[[Job], bool]) -> None:
         self._store = store
         self._settings = settings
+        #: Whether a job (its lease token included) still runs on this worker.
+        self._running = running
         #: Jobs added to its batch by each running job so far (for their derived ids).
-        self._added: dict[tuple[str, str, str], int] = {}
+        self._added: dict[tuple[str, str, str], tuple[Job, int]] = {}
 
     async def _job_children_results(self, job: Job) -> dict[str, Any]:
-        from ..storage.commands import QueueCommands
-
-        commands: QueueCommands = QueueCommands(self._settings, job.queue)
+        commands = QueueCommands(self._settings, job.queue)
         return await drive(self._store, children_results(commands, job.id))
 
     async def _job_add_to_batch(self, job: Job, jobs: Iterable[Mapping[str, Any]]) -> list[str]:
         key = (job.queue, job.id, job.token or "")
         items = list(jobs)
-        first = self._added.get(key, 0)
+        first = self._added.get(key, (job, 0))[1]
         procedure = add_to_batch_procedure(self._settings, job, items, first)
         ids = await drive(self._store, procedure)
-        self._added[key] = first + len(items)
-        if len(self._added) > _ADDED_KEPT:
-            self._forget_finished()
+        self._added[key] = (job, first + len(items))
+        if len(self._added) > _ADDED_KEPT:  # drop the counts of jobs no longer running here
+            for old_key, (old_job, _count) in list(self._added.items()):
+                if not self._running(old_job):
+                    del self._added[old_key]
         return ids
-
-    def _forget_finished(self) -> None:
-        """Drop the counts of jobs this worker no longer runs (see ``LeasedJobContext``)."""
-        running = getattr(self, "_leased", None)
-        if running is None:
-            return
-        for queue, job_id, token in list(self._added):
-            leased = running.get(queue, job_id)
-            if leased is None or leased.job.token != token:
-                del self._added[(queue, job_id, token)]
