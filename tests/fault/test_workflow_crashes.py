@@ -64,13 +64,18 @@ def read_ledger(path: Path) -> dict[str, collections.Counter[str]]:
     return entries
 
 
-def assert_ran_once_but_in_flight(ran: collections.Counter[str], jobs: set[str]) -> None:
-    """Every job ran; only the one the killed worker had in flight (concurrency 1: it may
-    have fetched its next job while recording the last) ran twice: at-least-once delivery,
-    not the workflow, re-runs a job."""
-    assert set(ran) == jobs
-    assert sum(1 for count in ran.values() if count != 1) <= 1, ran
-    assert max(ran.values()) <= 2, ran
+def assert_ran_once_but_in_flight(ledger_file: Path, jobs: set[str]) -> None:
+    """Every job ran, and a job ran twice only if its first run was on the killed worker,
+    before its outcome was recorded (at-least-once delivery, not the workflow, re-runs a
+    job: the healer never runs a job twice)."""
+    runs: dict[str, list[str]] = collections.defaultdict(list)
+    for line in ledger_file.read_text().splitlines():
+        kind, job_id, worker = line.split(" ")
+        if kind == "ran":
+            runs[job_id].append(worker)
+    assert set(runs) == jobs
+    for job_id, workers in runs.items():
+        assert workers in (["doomed"], ["healer"], ["doomed", "healer"]), (job_id, workers)
 
 
 async def crash_then_recover(start: Start, crash: str, queues: str = "main") -> SpawnedProcess:
@@ -114,7 +119,7 @@ async def test_a_batch_fires_each_callback_once_whatever_step_the_worker_dies_at
     await async_wait_for(lambda: len(read_ledger(ledger_file)["callback"]) == 2, timeout=20)
     ledger = read_ledger(ledger_file)
     assert ledger["callback"] == expected
-    assert_ran_once_but_in_flight(ledger["ran"], {str(i) for i in range(1, 7)})
+    assert_ran_once_but_in_flight(ledger_file, {str(i) for i in range(1, 7)})
     info = await main.get_batch(batch.id)
     assert info is not None
     assert (info.total, info.completed, info.failed, info.pending) == (
@@ -166,7 +171,7 @@ async def test_a_parent_is_released_once_whatever_step_the_worker_dies_at(
     assert root is not None and root.result == 0 + 10 + 20 + 30 + 90
     ledger = read_ledger(ledger_file)
     assert ledger["crash"] == {crash: 1}
-    assert_ran_once_but_in_flight(ledger["ran"], {"root", "c0", "c1", "c2", "c3", "local"})
+    assert_ran_once_but_in_flight(ledger_file, {"root", "c0", "c1", "c2", "c3", "local"})
     assert ledger["ran"]["root"] == 1 and ledger["started"]["root"] == 1
     await async_wait_for(lambda: _all_paid(queues), timeout=10)
 

@@ -112,6 +112,8 @@ class Acknowledger:
                         return
                     log.warning("could not record %d outcomes (%s); retrying", len(flush), exc)
                     await asyncio.sleep(delay)
+            if deadline is not None and self.settler is not None:
+                await self.settler.drain()  # shutting down: pay what the last outcomes owe
 
     async def _send_one_by_one(
         self, flush: list[FinishedAttempt], first_error: CommandRefused
@@ -214,4 +216,4 @@ class Acknowledger:
         self._leased.settle(settled)
         if owing:
             assert settler is not None
-            await settler.after_acks(owing)
+            settler.submit(owing)

@@ -5,6 +5,7 @@ whatever its queues still owe, which is how a debt left by a killed process is p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,10 +54,34 @@ def owes(job: Job) -> bool:
 
 
 class Settler:
+    """Pays debts in a task of its own, so that acknowledgements never wait for it."""
+
     def __init__(self, store: OpRunner, settings: Settings, queues: Sequence[str]) -> None:
         self._store = store
         self._settings = settings
         self._queues = list(queues)
+        self._pending: dict[str, list[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, owed: Mapping[str, list[str]]) -> None:
+        """Pay these debts ({queue: job ids}) soon; they are already safe in Redis."""
+        for queue, ids in owed.items():
+            self._pending.setdefault(queue, []).extend(ids)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._pay_pending(), name="conveyor-workflows")
+
+    async def _pay_pending(self) -> None:
+        while self._pending:
+            owed, self._pending = self._pending, {}
+            try:
+                await self.after_acks(owed)
+            except Exception:  # a bug: the debts stay owed, and the sweep retries them
+                log.exception("paying %d workflow debts failed", sum(map(len, owed.values())))
+
+    async def drain(self) -> None:
+        """Until the debts submitted so far are paid (or given up on: the sweep pays them)."""
+        if self._task is not None:
+            await self._task
 
     async def after_acks(self, owed: Mapping[str, list[str]]) -> None:
         """Pay what the outcomes just recorded owe: {queue: job ids}. A failure is logged;
