@@ -221,3 +221,20 @@ async def test_paying_the_same_debts_twice_changes_nothing(
     assert again is not None and again.state is JobState.WAITING
     assert [j.name for j in await queue.get_jobs(JobState.WAITING)] == []  # no second callback
     assert (await other.counts())["waiting"] == 1
+
+
+async def test_a_finished_batch_is_kept_as_long_as_its_jobs(
+    make_queue: Callable[..., Queue],
+) -> None:
+    from conveyor.storage.ops import Op
+
+    queue = make_queue("q", keep_completed_seconds=60, keep_failed_seconds=120)
+    running_batch = await queue.add_batch([{"name": "work", "data": {"i": 1}}])
+    done = await queue.add_batch([], on_complete=Callback("done"))
+
+    def pttl(batch_id: str) -> Op[int]:
+        return Op((("PTTL", queue.commands.keys.batch(batch_id)),), lambda r: int(r[0]))
+
+    assert await queue.redis.run(pttl(running_batch.id)) == -1  # running: kept
+    ttl = await queue.redis.run(pttl(done.id))
+    assert 110_000 < ttl <= 120_000  # the longer of the two retentions
