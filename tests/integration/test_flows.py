@@ -238,3 +238,47 @@ async def test_cleaning_waiting_jobs_of_a_flow_releases_or_removes_as_remove_doe
     assert await queue.clean("waiting-children") == 1
     await queue.settle_workflows()
     assert await queue.get_job(other.id) is None and await queue.get_job("x") is None
+
+
+async def test_a_failure_climbs_the_tree_and_ignore_stops_it(
+    make_queue: Callable[..., Queue],
+) -> None:
+    main, other = make_queue("main"), make_queue("other")
+    seen: dict[str, Any] = {}
+    flow = FlowJob(
+        "gather",
+        job_id="top",
+        children=[
+            FlowJob(
+                "gather",
+                queue="other",
+                job_id="mid",
+                children=[FlowJob("leaf", {"n": 1, "fail": True}, queue="main", job_id="low")],
+            )
+        ],
+    )
+    await main.add_flow(flow)
+    tolerant = FlowJob(
+        "gather",
+        job_id="top2",
+        children=[
+            FlowJob(
+                "gather",
+                queue="other",
+                job_id="mid2",
+                on_failure="ignore",
+                children=[FlowJob("leaf", {"n": 1, "fail": True}, job_id="low2")],
+            )
+        ],
+    )
+    await main.add_flow(tolerant)
+    async with running(worker([main, other], _handlers(seen))):
+        await async_wait_for(lambda: _state(main, "top", JobState.FAILED), timeout=20)
+        await async_wait_for(lambda: _state(main, "top2", JobState.COMPLETED), timeout=20)
+    mid = await other.get_job("mid")
+    top = await main.get_job("top")
+    assert mid is not None and mid.error is not None and "main|low failed" in mid.error
+    assert top is not None and top.error is not None and "other|mid failed" in top.error
+    assert seen["top2"] == {
+        "mid2": ChildFailure("mid2", "other", mid.error.replace("main|low", "other|low2"))
+    }
