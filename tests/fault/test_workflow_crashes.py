@@ -180,6 +180,41 @@ async def _all_paid(queues: dict[str, Queue]) -> bool:
     return all([await owed_entries(q) == 0 for q in queues.values()])
 
 
+async def test_a_producer_killed_half_way_through_a_flow_leaves_it_to_a_worker(
+    spawn: ProcessManager,
+    redis_url: str,
+    key_prefix: str,
+    queues: dict[str, Queue],
+    ledger_file: Path,
+) -> None:
+    env = {
+        "CT_URL": redis_url,
+        "CT_PREFIX": key_prefix,
+        "CT_LEDGER_FILE": str(ledger_file),
+        "CT_QUEUES": "main,side",
+    }
+    code = "from tests.support.workflow_app import produce_flow; produce_flow()"
+    producer = spawn(code, env=env, name="producer")
+    await async_wait_for(lambda: not producer.alive, timeout=30)
+    assert producer.returncode == -signal.SIGKILL, producer.describe()
+    top = await queues["main"].get_job("top")
+    assert top is not None and top.state is JobState.WAITING_CHILDREN
+    assert await queues["side"].get_job("s1") is None  # never added: the producer died first
+    worker_env = {**env, "CT_WORKER": "healer", "CT_WF_CRASH": "", "CT_ADDS_GRACE": "0"}
+    healer = spawn("from tests.support.workflow_app import main; main()", env=worker_env)
+    healer.wait_for_output("started: redis=", timeout=15)
+
+    async def done() -> bool:
+        job = await queues["main"].get_job("top")
+        return job is not None and job.state is JobState.COMPLETED
+
+    await async_wait_for(done, timeout=30)
+    top = await queues["main"].get_job("top")
+    assert top is not None and top.result == 30
+    assert read_ledger(ledger_file)["ran"] == {"top": 1, "s1": 1, "s2": 1}
+    await async_wait_for(lambda: _all_paid(queues), timeout=10)
+
+
 async def test_a_producer_stopped_half_way_through_a_flow_is_finished_by_a_worker(
     start: Start, queues: dict[str, Queue], ledger_file: Path, monkeypatch: Any
 ) -> None:

@@ -12,7 +12,10 @@ outcome owes (see ``conveyor.workflows.settling``), the first time it gets there
 * ``after_grow``: a job added jobs to its batch, then died before it was acknowledged.
 
 Other variables: ``CT_URL``, ``CT_PREFIX``, ``CT_WORKER``, ``CT_QUEUES`` (comma-separated),
-``CT_LEASE``.
+``CT_LEASE``, ``CT_ADDS_GRACE``.
+
+``produce_flow()`` is a producer that adds a flow over two queues and SIGKILLs itself after the
+first of its add calls (the root's), before the second.
 """
 
 from __future__ import annotations
@@ -118,5 +121,31 @@ def _install_crash_point() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format=f"{NAME} %(levelname)s %(message)s")
     _install_crash_point()
+    if "CT_ADDS_GRACE" in os.environ:  # how old a flow's adds must be before a sweep makes them
+        settling.ADDS_GRACE_SECONDS = float(os.environ["CT_ADDS_GRACE"])
     worker = Worker(queues, HANDLERS, concurrency=int(os.environ.get("CT_CONCURRENCY", "4")))
     asyncio.run(worker.run())
+
+
+def produce_flow() -> None:
+    """Adds main:top <- side:s1, side:s2 and dies between the root's call and the next one."""
+    from conveyor import FlowJob
+
+    original = commands.WorkflowCommands.add_flow
+    made = 0
+
+    def add_flow(self: Any, *args: Any) -> Any:
+        nonlocal made
+        made += 1
+        if made == 2:  # the root's call was made (its reply read); the children's is next
+            note("crash", "producer")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, *args)
+
+    commands.WorkflowCommands.add_flow = add_flow  # type: ignore[method-assign]
+    flow = FlowJob(
+        "gather",
+        job_id="top",
+        children=[FlowJob("leaf", {"n": n}, queue="side", job_id=f"s{n}") for n in (1, 2)],
+    )
+    asyncio.run(queues[0].add_flow(flow))
