@@ -4,6 +4,7 @@ chord; the tree in the job's JSON; cancelling and removing a waiting parent."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -282,3 +283,20 @@ async def test_a_failure_climbs_the_tree_and_ignore_stops_it(
     assert seen["top2"] == {
         "mid2": ChildFailure("mid2", "other", mid.error.replace("main|low", "other|low2"))
     }
+
+
+async def test_a_burst_worker_runs_a_whole_flow_before_it_stops(
+    make_queue: Callable[..., Queue],
+) -> None:
+    main, other = make_queue("main"), make_queue("other")
+    seen: dict[str, Any] = {}
+    tree = chain(
+        FlowJob("leaf", {"n": 1}, queue="other"),
+        FlowJob("gather", job_id="mid"),
+        FlowJob("gather", queue="other", job_id="end"),
+    )
+    await main.add_flow(tree)
+    burst = worker([main, other], _handlers(seen), burst=True)
+    await asyncio.wait_for(burst.run(install_signal_handlers=False), 30)
+    end = await other.get_job("end")
+    assert end is not None and end.state is JobState.COMPLETED and end.result == 10

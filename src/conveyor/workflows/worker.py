@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..worker.acks import Acknowledger
     from ..worker.duties import Duty
     from ..worker.interfaces import OpRunner
+    from ..worker.leased import LeasedJobs
 
 __all__ = ["SWEEP_SECONDS", "Settler", "WorkflowJobContext", "drive", "owes", "workflow_duty"]
 
@@ -56,12 +57,38 @@ def owes(job: Job) -> bool:
 class Settler:
     """Pays debts in a task of its own, so that acknowledgements never wait for it."""
 
-    def __init__(self, store: OpRunner, settings: Settings, queues: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: OpRunner,
+        settings: Settings,
+        queues: Sequence[str],
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings
         self._queues = list(queues)
         self._pending: dict[str, list[str]] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Told when the debts submitted are paid (a burst worker then looks for the parents
+        #: they released before it stops).
+        self._on_idle = on_idle
+
+        #: Debts were paid since the fetch loop last asked (``take_fresh``): they may have
+        #: released a parent after that loop's last fetch.
+        self._fresh = False
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending) or (self._task is not None and not self._task.done())
+
+    def holds_work(self) -> bool:
+        """Debts are being paid, or were since the fetch loop last looked: a burst worker
+        fetches once more before it stops (a parent released meanwhile is its work)."""
+        return self.busy or self._fresh
+
+    def take_fresh(self) -> bool:
+        fresh, self._fresh = self._fresh, False
+        return fresh
 
     def submit(self, owed: Mapping[str, list[str]]) -> None:
         """Pay these debts ({queue: job ids}) soon; they are already safe in Redis."""
@@ -77,6 +104,10 @@ class Settler:
                 await self.after_acks(owed)
             except Exception:  # a bug: the debts stay owed, and the sweep retries them
                 log.exception("paying %d workflow debts failed", sum(map(len, owed.values())))
+        self._task = None
+        self._fresh = True
+        if self._on_idle is not None:
+            self._on_idle()
 
     async def drain(self) -> None:
         """Until the debts submitted so far are paid (or given up on: the sweep pays them)."""
@@ -100,13 +131,17 @@ class Settler:
 
 
 def workflow_duty(
-    acks: Acknowledger, store: OpRunner, settings: Settings, queues: Sequence[QueueCommands]
+    acks: Acknowledger,
+    store: OpRunner,
+    settings: Settings,
+    queues: Sequence[QueueCommands],
+    leased: LeasedJobs,
 ) -> Duty:
     """Wires workflows into a worker: its acknowledgements pay what they owe, and a duty
     sweeps its queues for what is left."""
     from ..worker.duties import Duty
 
-    settler = Settler(store, settings, [c.queue for c in queues])
+    settler = Settler(store, settings, [c.queue for c in queues], leased.settled.set)
     acks.settler = settler
     return Duty("workflows", settler.sweep, SWEEP_SECONDS)
 
