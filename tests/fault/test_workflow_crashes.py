@@ -4,7 +4,9 @@ runs twice, as a ledger file outside Redis shows."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import random
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,7 +32,9 @@ def ledger_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def start(spawn: ProcessManager, redis_url: str, key_prefix: str, ledger_file: Path) -> Start:
-    def start_worker(name: str, crash: str = "", queues: str = "main") -> SpawnedProcess:
+    def start_worker(
+        name: str, crash: str = "", queues: str = "main", concurrency: int = 1
+    ) -> SpawnedProcess:
         env = {
             "CT_URL": redis_url,
             "CT_PREFIX": key_prefix,
@@ -38,7 +42,7 @@ def start(spawn: ProcessManager, redis_url: str, key_prefix: str, ledger_file: P
             "CT_WF_CRASH": crash,
             "CT_LEDGER_FILE": str(ledger_file),
             "CT_QUEUES": queues,
-            "CT_CONCURRENCY": "1",  # one job in flight: only a crash re-runs a job
+            "CT_CONCURRENCY": str(concurrency),
         }
         code = "from tests.support.workflow_app import main; main()"
         proc = spawn(code, env=env, name=name)
@@ -241,3 +245,56 @@ async def test_a_producer_stopped_half_way_through_a_flow_is_finished_by_a_worke
 
     await async_wait_for(done, timeout=30)
     assert read_ledger(ledger_file)["ran"] == {"top": 1, "s": 1}
+
+
+async def test_workers_killed_at_random_moments_leave_no_stuck_batch_or_flow(
+    start: Start, queues: dict[str, Queue], ledger_file: Path
+) -> None:
+    """Two workers (concurrency 8) SIGKILLed and replaced every 0.2-0.6 s, six times, while a
+    batch of 150 jobs (some failing) and a flow of 60 children on another queue run: whatever
+    step each kill interrupts, every callback is added once, the counts are exact and the
+    parent completes with every child's result."""
+    main = queues["main"]
+    jobs = [
+        {"name": "leaf", "data": {"n": i, "sleep": 0.01, "fail": i % 50 == 7}} for i in range(150)
+    ]
+    batch = await main.add_batch(
+        jobs,
+        on_complete=Callback("callback", {"k": "complete"}),
+        on_success=Callback("callback", {"k": "success"}),
+        on_death=Callback("callback", {"k": "death"}, queue="side"),
+    )
+    flow = FlowJob(
+        "gather",
+        job_id="root",
+        children=[FlowJob("leaf", {"n": 1, "sleep": 0.01}, queue="side") for _ in range(60)],
+    )
+    await main.add_flow(flow)
+    rng = random.Random(7)
+    workers = [start(f"w{i}", queues="main,side", concurrency=8) for i in range(2)]
+    for kill in range(6):
+        await asyncio.sleep(rng.uniform(0.2, 0.6))
+        victim = workers.pop(rng.randrange(len(workers)))
+        victim.kill()
+        workers.append(start(f"r{kill}", queues="main,side", concurrency=8))
+
+    async def done() -> bool:
+        root = await main.get_job("root")
+        return (
+            root is not None
+            and root.state is JobState.COMPLETED
+            and await batch_settled(main, batch.id)
+            and len(read_ledger(ledger_file)["callback"]) >= 2
+        )
+
+    await async_wait_for(done, timeout=60, interval=0.1)
+    await async_wait_for(lambda: _all_paid(queues), timeout=10)
+    info = await main.get_batch(batch.id)
+    assert info is not None
+    assert (info.total, info.completed, info.failed, info.pending) == (150, 147, 3, 0)
+    assert info.state == "complete"
+    ledger = read_ledger(ledger_file)
+    assert ledger["callback"] == {f"batch:{batch.id}:complete": 1, f"batch:{batch.id}:death": 1}
+    root = await main.get_job("root")
+    assert root is not None and root.result == 600
+    assert ledger["ran"]["root"] >= 1

@@ -55,6 +55,8 @@ def die() -> None:
 
 async def leaf(job: Job) -> Any:
     note("started", job.id)
+    if (job.data or {}).get("sleep"):
+        await asyncio.sleep(job.data["sleep"])
     note("ran", job.id)
     if (job.data or {}).get("fail"):
         raise Unrecoverable("this leaf fails")
