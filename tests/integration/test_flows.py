@@ -300,3 +300,21 @@ async def test_a_burst_worker_runs_a_whole_flow_before_it_stops(
     await asyncio.wait_for(burst.run(install_signal_handlers=False), 30)
     end = await other.get_job("end")
     assert end is not None and end.state is JobState.COMPLETED and end.result == 10
+
+
+async def test_a_parents_delay_and_ttl_count_from_when_its_children_are_done(
+    queue: Queue,
+) -> None:
+    parent = await queue.add_flow(
+        FlowJob("gather", delay=30, ttl=60, children=[FlowJob("leaf", {"n": 1}, job_id="k")])
+    )
+    stored = await queue.get_job(parent.id)
+    assert stored is not None and stored.state is JobState.WAITING_CHILDREN
+    async with running(worker(queue, _handlers({}))):
+        await async_wait_for(lambda: _state(queue, parent.id, JobState.DELAYED), timeout=10)
+    delayed = await queue.get_job(parent.id)
+    child = await queue.get_job("k")
+    assert delayed is not None and child is not None and delayed.run_at and child.finished_at
+    assert 29_000 <= delayed.run_at - child.finished_at <= 31_000  # from its release
+    await queue.promote(parent.id)
+    assert await _state(queue, parent.id, JobState.WAITING)

@@ -9,8 +9,10 @@ ARGV[1] JSON array of [parent id, child ref "queue|id", outcome, value, on_failu
 failure is kept for the parent to read) or "remove" (as if the child never was).
 ARGV[2] JSON array of [owed field, sha1] to clear in this queue's owed hash (the children that
 live on this queue), as owed_done does.
-A parent whose last child is done goes to waiting. Returns how many parents were released.
-Events: "waiting" with reason "children" for each released parent; "failed" for one failed.
+A parent whose last child is done goes to waiting (or delayed, if it has a delay: its delay
+and ttl count from now). Returns how many parents were released.
+Events: "waiting" (or "delayed") with reason "children" for each released parent; "failed"
+for one failed.
 ]]
 -- @include queue
 -- @include finished
@@ -35,9 +37,19 @@ for _, item in ipairs(cjson.decode(ARGV[1])) do
     local left = redis.call("HINCRBY", pkey, "pending", -1)
     if state == "waiting-children" and (fail_parent or left <= 0) then
       redis.call("ZREM", WAITING_CHILDREN, pid)
+      local f = redis.call("HMGET", pkey, "delay_ms", "ttl_ms")
+      local delay, ttl = tonumber(f[1]), tonumber(f[2])
+      if f[1] or f[2] then redis.call("HDEL", pkey, "delay_ms", "ttl_ms") end
       if fail_parent then
         move_to_failed(pid, pkey, now, "child " .. ref .. " failed: " .. cjson.decode(value))
+      elseif delay then  -- its delay counts from now, when it may run
+        redis.call("HSET", pkey, "state", "delayed", "run_at", now + delay)
+        redis.call("ZADD", DELAYED, now + delay, pid)
+        if ttl then redis.call("HSET", pkey, "expire_at", now + delay + ttl) end
+        emit("delayed", pid, "reason", "children", "delay", delay)
+        released = released + 1
       elseif move_to_wait(pid, pkey, now) then
+        if ttl then redis.call("HSET", pkey, "expire_at", now + ttl) end
         emit("waiting", pid, "reason", "children")
         released = released + 1
       end

@@ -40,6 +40,11 @@ local function wf_write_job(id, args, seq, now, state, wf)
     redis.call("ZADD", WAIT, score, id)
   else
     redis.call("ZADD", WAITING_CHILDREN, now, id)
+    -- a parent becomes runnable when its children are done: its delay and ttl count from
+    -- then (release_parent applies them)
+    if delay > 0 then redis.call("HSET", key, "delay_ms", delay) end
+    if ttl > 0 then redis.call("HSET", key, "ttl_ms", ttl) end
+    ttl = 0
   end
   if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
   emit("added", id, "state", state)
