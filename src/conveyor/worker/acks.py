@@ -17,7 +17,7 @@ from ..errors import CommandRefused, ConnectionError
 from ..runner import AttemptOutcome
 from ..storage.commands import Op, QueueCommands
 from ..storage.protocol import Code
-from ..workflows.worker import owes
+from ..workflows.worker import debts, flag_owing, owes
 from .interfaces import OpRunner
 from .leased import LeasedJob, LeasedJobs
 
@@ -140,10 +140,7 @@ class Acknowledger:
 
     async def _send(self, flush: list[FinishedAttempt]) -> None:
         ops: list[Op[Any]] = []
-        settler = self.settler
-        owing: dict[str, list[str]] | None = None
-        if settler is not None and any(owes(leased.job) for leased, _o in flush):
-            owing = {}
+        owing = self.settler is not None and any(owes(r.job) for r, _o in flush)  # workflows
         completed: dict[QueueCommands, list[FinishedAttempt]] = {}
         failed: list[FinishedAttempt] = []
         for leased, outcome in flush:
@@ -155,9 +152,8 @@ class Acknowledger:
             acks: list[tuple[Any, ...]] = [
                 (r.job.id, r.job.token or "", o.result or "null", r.job.attempt) for r, o in items
             ]
-            if owing is not None:  # workflows: the job owes its outcome to a parent or batch
-                pairs = zip(acks, items, strict=True)
-                acks = [(*a, 1) if owes(r.job) else a for a, (r, _o) in pairs]
+            if owing:
+                acks = flag_owing(acks, items)
             ops.append(commands.complete(acks))
         for leased, outcome in failed:
             job = leased.job
@@ -174,14 +170,6 @@ class Acknowledger:
         for (leased, _outcome), reply in zip(failed, replies[len(completed) :], strict=True):
             if reply == Code.LEASE_LOST:
                 lost.add(leased.key)
-        if owing is not None and settler is not None:
-            for (leased, _outcome), reply in zip(failed, replies[len(completed) :], strict=True):
-                if reply == Code.FAILED and owes(leased.job):
-                    owing.setdefault(leased.commands.queue, []).append(leased.job.id)
-            for commands, items in completed.items():
-                for leased, _outcome in items:
-                    if owes(leased.job) and (commands.queue, leased.job.id) not in lost:
-                        owing.setdefault(commands.queue, []).append(leased.job.id)
         settled = []
         for leased, outcome in flush:
             key = leased.key
@@ -214,6 +202,5 @@ class Acknowledger:
                     extra=_log_fields(leased, outcome),
                 )
         self._leased.settle(settled)
-        if owing:
-            assert settler is not None
-            settler.submit(owing)
+        if owing and self.settler is not None:  # workflows: pay what these outcomes owe
+            self.settler.submit(debts(completed, failed, replies[len(completed) :], lost))

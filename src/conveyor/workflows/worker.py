@@ -14,6 +14,7 @@ from ..errors import CommandRefused, ConnectionError
 from ..procedures import Procedure
 from ..settings import Settings
 from ..storage.commands import QueueCommands
+from ..storage.protocol import Code
 from .api import add_to_batch_procedure
 from .reading import children_results
 from .settling import settle
@@ -25,7 +26,16 @@ if TYPE_CHECKING:
     from ..worker.interfaces import OpRunner
     from ..worker.leased import LeasedJobs
 
-__all__ = ["SWEEP_SECONDS", "Settler", "WorkflowJobContext", "drive", "owes", "workflow_duty"]
+__all__ = [
+    "SWEEP_SECONDS",
+    "Settler",
+    "WorkflowJobContext",
+    "debts",
+    "drive",
+    "flag_owing",
+    "owes",
+    "workflow_duty",
+]
 
 T = TypeVar("T")
 
@@ -52,6 +62,32 @@ async def drive(store: OpRunner, procedure: Procedure[T]) -> T:
 def owes(job: Job) -> bool:
     """The job's outcome is owed to a parent or a batch (complete.lua records it then)."""
     return job.parent is not None or job.batch is not None
+
+
+def flag_owing(acks: list[tuple[Any, ...]], items: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """complete.lua's items, with the flag that makes it record what a flow or batch job's
+    outcome owes (``items``: the (leased job, outcome) of each)."""
+    pairs = zip(acks, items, strict=True)
+    return [(*ack, 1) if owes(leased.job) else ack for ack, (leased, _o) in pairs]
+
+
+def debts(
+    completed: Mapping[QueueCommands, Sequence[Any]],
+    failed: Sequence[Any],
+    fail_replies: Sequence[Any],
+    lost: set[tuple[str, str]],
+) -> dict[str, list[str]]:
+    """{queue: job ids} whose outcomes, just recorded, owe something: the completed flow and
+    batch jobs whose lease held, and those that failed for good."""
+    owed: dict[str, list[str]] = {}
+    for commands, items in completed.items():
+        for leased, _outcome in items:
+            if owes(leased.job) and (commands.queue, leased.job.id) not in lost:
+                owed.setdefault(commands.queue, []).append(leased.job.id)
+    for (leased, _outcome), reply in zip(failed, fail_replies, strict=True):
+        if reply == Code.FAILED and owes(leased.job):
+            owed.setdefault(leased.commands.queue, []).append(leased.job.id)
+    return owed
 
 
 class Settler:
