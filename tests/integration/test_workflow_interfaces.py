@@ -40,6 +40,9 @@ async def test_a_jobs_json_names_its_parent_children_and_batch(
     assert kid["parent"] == {"queue": "q", "id": parent.id} and kid["batch"] is None
     counts = (await client.get("/api/queues/q")).json()["counts"]
     assert counts["waiting-children"] == 1
+    listed = (await client.get("/api/queues/q/jobs", params={"state": "waiting-children"})).json()
+    assert [job["id"] for job in listed["jobs"]] == [parent.id]
+    assert [job.id for job in await queue.get_jobs("waiting-children")] == [parent.id]
 
     batch = await queue.add_batch([{"name": "b", "job_id": "in-batch"}], on_complete=Callback("x"))
     member = (await client.get("/api/queues/q/jobs/in-batch")).json()
