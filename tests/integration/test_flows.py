@@ -318,3 +318,15 @@ async def test_a_parents_delay_and_ttl_count_from_when_its_children_are_done(
     assert 29_000 <= delayed.run_at - child.finished_at <= 31_000  # from its release
     await queue.promote(parent.id)
     assert await _state(queue, parent.id, JobState.WAITING)
+
+
+async def test_the_testing_drain_runs_a_flow_to_its_end(make_queue: Callable[..., Queue]) -> None:
+    from conveyor.testing import drain
+
+    main, other = make_queue("main"), make_queue("other")
+    seen: dict[str, Any] = {}
+    flow = FlowJob("gather", job_id="top", children=[FlowJob("leaf", {"n": 2}, queue="other")])
+    await main.add_flow(flow)
+    jobs = await drain([main, other], _handlers(seen))
+    by_id = {job.id: job for job in jobs}
+    assert by_id["top"].state is JobState.COMPLETED and by_id["top"].result == 20
