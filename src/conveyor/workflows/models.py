@@ -19,7 +19,8 @@ _ON_FAILURE = ("fail", "ignore", "remove")
 @dataclasses.dataclass(frozen=True)
 class FlowJob:
     """A job of a flow: it runs after its ``children`` are done (they run first, in parallel;
-    each may live on another queue). ``options`` are those of ``Queue.add``; ``on_failure``
+    each may live on another queue: ``queue=None`` is its parent's, or for the root the queue
+    that adds the flow). ``options`` are those of ``Queue.add``; ``on_failure``
     says what this job's failure does to its parent: ``"fail"`` (the parent fails at once,
     naming this child), ``"ignore"`` (the parent runs and reads the failure) or ``"remove"``
     (as if this child never was)."""
