@@ -135,9 +135,14 @@ class Job:
         """In a flow parent's handler: ``{child id: result}`` (see ``conveyor.workflows``)."""
         return await self._workflow_context("_job_children_results")(self)  # type: ignore[no-any-return]
 
-    async def add_to_batch(self, jobs: Sequence[Mapping[str, Any]]) -> list[str]:
-        """In a batch job's handler: add jobs to its batch (as ``add_bulk`` takes them); the
-        batch is not complete before they finish. Returns their ids."""
+    async def add_to_batch(
+        self, jobs: Sequence[Mapping[str, Any]] | str, data: Any = None, **options: Any
+    ) -> list[str]:
+        """In a batch job's handler: add jobs to its batch, as ``add_bulk`` takes them (or one,
+        as ``add`` does: ``add_to_batch("name", data, **options)``); the batch is not complete
+        before they finish. Returns their ids."""
+        if isinstance(jobs, str):
+            jobs = [{"name": jobs, "data": data, **options}]
         return await self._workflow_context("_job_add_to_batch")(self, jobs)  # type: ignore[no-any-return]
 
     def _workflow_context(self, method: str) -> Any:

@@ -22,7 +22,8 @@ def _handlers(calls: list[tuple[str, Any]]) -> dict[str, Any]:
         if job.data.get("fail"):
             raise Unrecoverable("boom")
         if job.data.get("grow"):
-            await job.add_to_batch([{"name": "work", "data": {"i": 100 + k}} for k in range(3)])
+            await job.add_to_batch([{"name": "work", "data": {"i": 100 + k}} for k in range(2)])
+            await job.add_to_batch("work", {"i": 102}, priority=5)  # one, as add takes it
         return job.data["i"] * 2
 
     async def note(job: Job) -> None:
