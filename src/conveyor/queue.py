@@ -189,11 +189,14 @@ class Queue(WorkflowMethods, QueueCore):
         """Stop a job: one that has not started fails now with reason "cancelled"; a running one
         is stopped by its worker within seconds (async handlers are cancelled; a sync handler's
         thread runs on, but its outcome is recorded as cancelled). Returns the prior state."""
-        return cancelled_state(await self.redis.run(self.commands.cancel(job_id)), job_id)
+        state = cancelled_state(await self.redis.run(self.commands.cancel(job_id)), job_id)
+        await self._settle_job(job_id)  # workflows: its flow or batch learns of it now
+        return state
 
     async def remove(self, job_id: str) -> None:
         """Delete a job that is not running (raises ``InvalidTransition`` for a running one)."""
         await self._drive(single_action(self.commands.remove([job_id]), job_id, "remove", "idle"))
+        await self._settle_job(job_id)  # workflows: its flow or batch learns of it now
 
     async def retry(self, job_id: str) -> None:
         """Put a failed job back in the queue with a fresh budget of attempts."""

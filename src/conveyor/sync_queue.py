@@ -107,10 +107,13 @@ class SyncQueue(SyncWorkflowMethods, QueueCore):
 
     def cancel(self, job_id: str) -> JobState:
         """Same as ``Queue.cancel``."""
-        return cancelled_state(self.redis.run(self.commands.cancel(job_id)), job_id)
+        state = cancelled_state(self.redis.run(self.commands.cancel(job_id)), job_id)
+        self._settle_job(job_id)  # workflows: its flow or batch learns of it now
+        return state
 
     def remove(self, job_id: str) -> None:
         self._drive(single_action(self.commands.remove([job_id]), job_id, "remove", "idle"))
+        self._settle_job(job_id)  # workflows: its flow or batch learns of it now
 
     def retry(self, job_id: str) -> None:
         self._drive(single_action(self.commands.retry([job_id]), job_id, "retry", "failed"))

@@ -3,10 +3,11 @@ one), and what a running job's context needs for ``children_results`` and ``add_
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ConfigurationError, JobError
+from ..errors import CommandRefused, ConfigurationError, ConnectionError, JobError
 from ..job import Job
 from ..procedures import Procedure
 from ..settings import Settings
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["SyncWorkflowMethods", "WorkflowMethods", "add_to_batch_procedure"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("conveyor.queue")
 
 
 def _batch_procedure(
@@ -98,6 +101,14 @@ class WorkflowMethods(_Shared):
         """Pay what this queue owes to flows and batches now (workers do it on their own)."""
         return await self._drive(settle(self.settings, self.name, None))  # type: ignore[no-any-return]
 
+    async def _settle_job(self, job_id: str) -> None:
+        """After a job was cancelled or removed: pay what that owes at once (its children that
+        have not run go, its parent or batch is told); a sweep would, later."""
+        try:
+            await self._drive(settle(self.settings, self.name, _job_debts(job_id)))
+        except (ConnectionError, CommandRefused) as exc:
+            log.warning("job %s: its flow or batch will learn of it later (%s)", job_id, exc)
+
     # JobContext, for jobs read through this queue
     async def _job_children_results(self, job: Job) -> dict[str, Any]:
         return await self._drive(children_results(self.commands, job.id))  # type: ignore[no-any-return]
@@ -132,6 +143,17 @@ class SyncWorkflowMethods(_Shared):
 
     def settle_workflows(self) -> int:
         return self._drive(settle(self.settings, self.name, None))  # type: ignore[no-any-return]
+
+    def _settle_job(self, job_id: str) -> None:
+        try:
+            self._drive(settle(self.settings, self.name, _job_debts(job_id)))
+        except (ConnectionError, CommandRefused) as exc:
+            log.warning("job %s: its flow or batch will learn of it later (%s)", job_id, exc)
+
+
+def _job_debts(job_id: str) -> list[str]:
+    """What cancelling or removing a job may leave owed: its children to remove, its outcome."""
+    return [f"k:{job_id}", f"o:{job_id}"]
 
 
 def _callbacks(
