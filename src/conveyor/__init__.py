@@ -17,12 +17,15 @@ from .settings import Settings
 from .sync_queue import SyncQueue
 from .version import __version__
 from .worker import Worker
+from .workflows import Callback, FlowJob
 
 __all__ = [
     "Backoff",
+    "Callback",
     "ConveyorError",
     "Dedupe",
     "Event",
+    "FlowJob",
     "Job",
     "JobFailed",
     "JobState",

@@ -46,6 +46,7 @@ from .cli_info import info
 from .cli_outbox import outbox_relay  # ecosystem: the PostgreSQL outbox relay
 from .cli_schedules import schedules  # job schedulers
 from .cli_serve import dashboard, demo
+from .cli_workflows import COMMANDS as WORKFLOW_COMMANDS
 from .errors import ConfigurationError, ConveyorError
 from .queue import Handler, Queue
 from .worker import Worker
@@ -78,7 +79,16 @@ def main() -> None:
     """
 
 
-for _command in [info, *COMMANDS, *FLOW_COMMANDS, schedules, demo, dashboard, outbox_relay]:
+for _command in [
+    info,
+    *COMMANDS,
+    *FLOW_COMMANDS,
+    *WORKFLOW_COMMANDS,
+    schedules,
+    demo,
+    dashboard,
+    outbox_relay,
+]:
     main.add_command(_command)
 
 

@@ -74,8 +74,16 @@ def _render_info(info: Mapping[str, Any]) -> Any:
         caption=f"oldest: oldest waiting job; /min: jobs done a minute ({INFO_MINUTES} min)",
     )
     table.add_column("queue", overflow="fold")
-    for state in JobState:
-        table.add_column(state.value, justify="right")
+    # workflows: flow parents waiting for children get a column ("parents") only when some
+    # queue has one, so that the common table still fits 80 columns
+    states = [
+        s
+        for s in JobState
+        if s is not JobState.WAITING_CHILDREN or any(q["counts"].get(s) for q in info["queues"])
+    ]
+    for state in states:
+        table.add_column("parents" if state is JobState.WAITING_CHILDREN else state.value,
+                         justify="right")  # fmt: skip
     table.add_column("oldest", justify="right")
     table.add_column("/min", justify="right")
     table.add_column("workers", justify="right")
@@ -87,7 +95,7 @@ def _render_info(info: Mapping[str, Any]) -> Any:
             name,
             *(
                 Text(str(c[state]), style="red" if state is JobState.FAILED and c[state] else "")
-                for state in JobState
+                for state in states
             ),
             _duration(q["oldest_waiting_ms"]),
             str(q["per_minute"]),

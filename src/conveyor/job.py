@@ -38,6 +38,8 @@ class JobState(enum.StrEnum):
     DELAYED = "delayed"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: workflows: a flow's parent, until its children are done (then it is waiting).
+    WAITING_CHILDREN = "waiting-children"
 
 
 #: A finished job runs again only when someone retries it.
@@ -45,7 +47,9 @@ FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
 #: States whose jobs ``clean`` and ``remove`` delete: every state but the running one.
 CLEANABLE_STATES = frozenset(set(JobState) - {JobState.ACTIVE})
 #: States a job can be cancelled in (a running job is stopped first).
-CANCELLABLE_STATES = frozenset({JobState.WAITING, JobState.DELAYED, JobState.ACTIVE})
+CANCELLABLE_STATES = frozenset(
+    {JobState.WAITING, JobState.DELAYED, JobState.ACTIVE, JobState.WAITING_CHILDREN}
+)
 #: States whose jobs go back to waiting all at once: failed ones are retried, delayed ones
 #: promoted (``retry_all`` / ``promote_all``).
 REQUEUABLE_STATES = frozenset({JobState.FAILED, JobState.DELAYED})
@@ -105,6 +109,11 @@ class Job:
     #: Set on the job ``add`` returned when it deduplicated (``dedupe=``): the add found this
     #: existing job and added nothing.
     deduplicated: bool = False
+    # workflows (see conveyor.workflows): a flow's parent {"queue", "id"}, children
+    # [{"queue", "id"}], and the id of the batch the job is in
+    parent: dict[str, str] | None = None
+    children: list[dict[str, str]] | None = None
+    batch: str | None = None
     _context: JobContext | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -129,6 +138,26 @@ class Job:
         """Wait until the job finishes: its result, or ``JobFailed`` with the reason."""
         return await self._require_context()._job_wait(self, timeout)
 
+    async def children_results(self) -> dict[str, Any]:
+        """In a flow parent's handler: ``{child id: result}`` (see ``conveyor.workflows``)."""
+        return await self._workflow_context("_job_children_results")(self)  # type: ignore[no-any-return]
+
+    async def add_to_batch(
+        self, jobs: Sequence[Mapping[str, Any]] | str, data: Any = None, **options: Any
+    ) -> list[str]:
+        """In a batch job's handler: add jobs to its batch, as ``add_bulk`` takes them (or one,
+        as ``add`` does: ``add_to_batch("name", data, **options)``); the batch is not complete
+        before they finish. Returns their ids."""
+        if isinstance(jobs, str):
+            jobs = [{"name": jobs, "data": data, **options}]
+        return await self._workflow_context("_job_add_to_batch")(self, jobs)  # type: ignore[no-any-return]
+
+    def _workflow_context(self, method: str) -> Any:
+        found = getattr(self._require_context(), method, None)
+        if found is None:
+            raise RuntimeError(f"this job's context cannot do {method.removeprefix('_job_')}")
+        return found
+
     def _require_context(self) -> JobContext:
         if self._context is None:
             raise RuntimeError("this Job is not bound to a queue; get it from Queue.get_job()")
@@ -142,6 +171,9 @@ class Job:
         if options.get("backoff"):
             self.backoff = Backoff.from_dict(options["backoff"])
         self.group = options.get("group")  # flow control (kept in opts: a fetch reads it)
+        if "parent" in options or "batch" in options:  # workflows
+            self.parent = options.get("parent")
+            self.batch = options.get("batch")
 
     def options(self) -> dict[str, Any]:
         """The options the producer chose, as stored."""
@@ -174,6 +206,9 @@ class Job:
             "worker": self.worker,
             "group": self.group,
             "decode_error": self.decode_error,
+            "parent": self.parent,  # workflows
+            "children": self.children,
+            "batch": self.batch,
         }
 
     @classmethod
@@ -246,7 +281,7 @@ class Job:
             problems.append("field 'name' is missing")
         if "data" not in fields:
             problems.append("field 'data' is missing")
-        return cls(
+        job = cls(
             id=job_id,
             name=fields.get("name", ""),
             data=field_json("data"),
@@ -273,3 +308,9 @@ class Job:
             trace=opts.get("trace"),  # ecosystem: OpenTelemetry
             _context=context,
         )
+        if "parent" in opts or "batch" in opts:  # workflows
+            job.parent, job.batch = opts.get("parent"), opts.get("batch")
+        if "kids" in fields:
+            kids = field_json("kids")
+            job.children = [dict(zip(("queue", "id"), k.split("|", 1), strict=False)) for k in kids]
+        return job

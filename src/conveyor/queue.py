@@ -34,6 +34,7 @@ from .scheduling import AsyncScheduling  # job schedulers
 from .settings import Settings
 from .storage.commands import AddSpec
 from .storage.redis import MAX_BLOCK_SECONDS, AsyncRedis
+from .workflows.api import WorkflowMethods
 
 __all__ = ["Handler", "Queue"]
 
@@ -51,7 +52,7 @@ _WAIT_RECHECK_SECONDS = 5.0
 log = logging.getLogger("conveyor.queue")
 
 
-class Queue(AsyncScheduling, QueueCore, AsyncFlowControl):  # flow control: flow_api
+class Queue(WorkflowMethods, AsyncScheduling, QueueCore, AsyncFlowControl):
     """A named queue in Redis: add jobs, inspect and steer them, register handlers.
 
     ``Queue("email", url="redis://localhost:6379/0")``. Settings not given come from
@@ -190,11 +191,14 @@ class Queue(AsyncScheduling, QueueCore, AsyncFlowControl):  # flow control: flow
         """Stop a job: one that has not started fails now with reason "cancelled"; a running one
         is stopped by its worker within seconds (async handlers are cancelled; a sync handler's
         thread runs on, but its outcome is recorded as cancelled). Returns the prior state."""
-        return cancelled_state(await self.redis.run(self.commands.cancel(job_id)), job_id)
+        state = cancelled_state(await self.redis.run(self.commands.cancel(job_id)), job_id)
+        await self._settle_job(job_id)  # workflows: its flow or batch learns of it now
+        return state
 
     async def remove(self, job_id: str) -> None:
         """Delete a job that is not running (raises ``InvalidTransition`` for a running one)."""
         await self._drive(single_action(self.commands.remove([job_id]), job_id, "remove", "idle"))
+        await self._settle_job(job_id)  # workflows: its flow or batch learns of it now
 
     async def retry(self, job_id: str) -> None:
         """Put a failed job back in the queue with a fresh budget of attempts."""

@@ -30,13 +30,14 @@ from .procedures import (
 )
 from .scheduling import SyncScheduling  # job schedulers
 from .storage.redis import SyncRedis
+from .workflows.api import SyncWorkflowMethods
 
 __all__ = ["SyncQueue"]
 
 T = TypeVar("T")
 
 
-class SyncQueue(SyncScheduling, QueueCore, SyncFlowControl):  # flow control: flow_api
+class SyncQueue(SyncWorkflowMethods, SyncScheduling, QueueCore, SyncFlowControl):
     """``SyncQueue("email", url=...)``: add jobs and steer the queue without asyncio."""
 
     _redis: SyncRedis | None = None
@@ -108,10 +109,13 @@ class SyncQueue(SyncScheduling, QueueCore, SyncFlowControl):  # flow control: fl
 
     def cancel(self, job_id: str) -> JobState:
         """Same as ``Queue.cancel``."""
-        return cancelled_state(self.redis.run(self.commands.cancel(job_id)), job_id)
+        state = cancelled_state(self.redis.run(self.commands.cancel(job_id)), job_id)
+        self._settle_job(job_id)  # workflows: its flow or batch learns of it now
+        return state
 
     def remove(self, job_id: str) -> None:
         self._drive(single_action(self.commands.remove([job_id]), job_id, "remove", "idle"))
+        self._settle_job(job_id)  # workflows: its flow or batch learns of it now
 
     def retry(self, job_id: str) -> None:
         self._drive(single_action(self.commands.retry([job_id]), job_id, "retry", "failed"))

@@ -41,6 +41,7 @@ async def test_add_returns_a_job_that_can_be_read_back(queue: Queue) -> None:
         "delayed": 0,
         "completed": 0,
         "failed": 0,
+        "waiting-children": 0,  # workflows
         "paused": 0,
     }
 
@@ -226,6 +227,7 @@ async def test_clean_deletes_old_jobs_of_one_state(queue: Queue) -> None:
         "delayed": 0,
         "completed": 0,
         "failed": 0,
+        "waiting-children": 0,  # workflows
         "paused": 0,
     }
     with pytest.raises(InvalidTransition):

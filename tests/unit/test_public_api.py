@@ -4,9 +4,11 @@ import conveyor
 def test_public_names_are_exactly_these() -> None:
     assert sorted(conveyor.__all__) == [
         "Backoff",
+        "Callback",  # workflows
         "ConveyorError",
         "Dedupe",
         "Event",
+        "FlowJob",  # workflows
         "Job",
         "JobFailed",
         "JobState",

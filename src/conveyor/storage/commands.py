@@ -244,9 +244,9 @@ class QueueCommands(QueueReads):
     def fetch(self, worker_id: str, count: int) -> Op[FetchReply]:
         return self._op("fetch", worker_id, count, parse=FetchReply.parse)
 
-    def complete(self, items: Iterable[tuple[str, str, str, int]]) -> Op[list[str]]:
+    def complete(self, items: Iterable[tuple[Any, ...]]) -> Op[list[str]]:
         """Acknowledge finished jobs: (id, lease token, result as JSON text, attempts made
-        counting this one) each."""
+        counting this one[, 1 if it owes its outcome to a flow or batch]) each."""
         return self._op("complete", orjson.dumps(list(items)), parse=list)
 
     def fail(self, job_id: str, token: str, message: str, record: str, delay_ms: int) -> Op[Code]:

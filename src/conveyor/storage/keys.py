@@ -135,6 +135,24 @@ class QueueKeys:
         """The job id a dedup key holds (string with a TTL; lua/add_deduped.lua)."""
         return f"{self.base}dedupe:{key}"
 
+    # -- workflows (flows and batches) --
+
+    @property
+    def waiting_children(self) -> str:
+        """Flow parents waiting for their children (zset, score = creation ms)."""
+        return f"{self.base}waiting_children"
+
+    @property
+    def owed(self) -> str:
+        """Work this queue owes other keys (hash; see ``conveyor.workflows``): "o:<job id>" an
+        outcome to report to a parent or batch, "a:<job id>" a flow's adds still to make,
+        "c:<batch id>" a batch's callbacks to add."""
+        return f"{self.base}owed"
+
+    def batch(self, batch_id: str) -> str:
+        """A batch's counters, callbacks and pending job ids (hash)."""
+        return f"{self.base}batch:{batch_id}"
+
     @property
     def data_lost(self) -> str:
         """The record of a data loss noticed on this queue (string with a TTL; heartbeat.lua)."""

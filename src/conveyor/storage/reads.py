@@ -20,6 +20,7 @@ _STATE_SETS = {
     JobState.ACTIVE: "active",
     JobState.COMPLETED: "completed",
     JobState.FAILED: "failed",
+    JobState.WAITING_CHILDREN: "waiting_children",  # workflows
 }
 
 

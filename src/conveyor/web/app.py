@@ -25,6 +25,7 @@ from .. import errors
 from ..admin import Admin
 from ..settings import Settings
 from ..version import __version__
+from . import workflow_routes
 from .contract import (
     BULK,
     JOB_ID,
@@ -400,6 +401,7 @@ def create_app(
     routes.append(route(f"{q}/clean", api.clean, ["POST"], write=True))
     routes += schedule_routes(admin, route, api.body)  # job schedulers
     routes += flow_routes(admin, ep, q)  # flow control: GET .../groups
+    routes += workflow_routes.routes(ep, admin)
     routes.append(Route("/", _index, methods=["GET"]))
     routes.append(
         Mount("/assets", app=StaticFiles(directory=STATIC_DIR / "assets", check_dir=False))

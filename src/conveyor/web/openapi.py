@@ -12,6 +12,7 @@ from typing import Any
 
 from ..storage.keys import QUEUE_NAME_PATTERN
 from ..version import __version__
+from . import workflow_routes
 from .contract import (
     BULK,
     JOB_ID,
@@ -223,6 +224,7 @@ _SCHEMAS: dict[str, Any] = {
             "worker": _NULLABLE_TEXT,
             "group": _NULLABLE_TEXT,  # flow control
             "decode_error": _NULLABLE_TEXT,
+            **workflow_routes.JOB_FIELDS,
         }
     ),
     "NewJob": NEW_JOB.schema(),
@@ -241,6 +243,7 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
     "StateBody": STATE_BODY.schema(),
+    **workflow_routes.SCHEMAS,
     "Count": _closed({"count": _INT}),
     "Ok": _closed({"ok": {"type": "boolean"}}),
     "Login": LOGIN.schema(),
@@ -504,6 +507,7 @@ def build_spec() -> dict[str, Any]:
 
     schemas = dict(_SCHEMAS)
     add_flow_spec(paths, schemas)  # flow control
+    paths.update(workflow_routes.paths(_op, _responses, _Q))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandRefused, ConnectionError
 from ..runner import AttemptOutcome
 from ..storage.commands import Op, QueueCommands
 from ..storage.flow import FlowCommands
 from ..storage.protocol import Code
+from ..workflows.worker import debts, flag_owing, owes
 from .interfaces import OpRunner
 from .leased import LeasedJob, LeasedJobs
+
+if TYPE_CHECKING:
+    from ..workflows.worker import Settler
 
 __all__ = ["Acknowledger", "FinishedAttempt"]
 
@@ -59,6 +63,8 @@ class Acknowledger:
         #: Outcomes refused because the lease was lost (LEASE_LOST): another worker owns the job
         #: (its lease expired, or this worker was taken for dead). Counted, never silent.
         self.lost = 0
+        #: workflows: pays what the outcomes of flow and batch jobs owe (None: not wired).
+        self.settler: Settler | None = None
 
     def put(self, leased: LeasedJob, outcome: AttemptOutcome) -> None:
         self._outbox.append((leased, outcome))
@@ -107,6 +113,8 @@ class Acknowledger:
                         return
                     log.warning("could not record %d outcomes (%s); retrying", len(flush), exc)
                     await asyncio.sleep(delay)
+            if deadline is not None and self.settler is not None:
+                await self.settler.drain()  # shutting down: pay what the last outcomes owe
 
     async def _send_one_by_one(
         self, flush: list[FinishedAttempt], first_error: CommandRefused
@@ -133,6 +141,7 @@ class Acknowledger:
 
     async def _send(self, flush: list[FinishedAttempt]) -> None:
         ops: list[Op[Any]] = []
+        owing = self.settler is not None and any(owes(r.job) for r, _o in flush)  # workflows
         completed: dict[QueueCommands, list[FinishedAttempt]] = {}
         failed: list[FinishedAttempt] = []
         for leased, outcome in flush:
@@ -141,9 +150,11 @@ class Acknowledger:
             else:
                 failed.append((leased, outcome))
         for commands, items in completed.items():
-            acks = [
+            acks: list[tuple[Any, ...]] = [
                 (r.job.id, r.job.token or "", o.result or "null", r.job.attempt) for r, o in items
             ]
+            if owing:
+                acks = flag_owing(acks, items)
             ops.append(commands.complete(acks))
         for leased, outcome in failed:
             job = leased.job
@@ -204,3 +215,5 @@ class Acknowledger:
                     extra=_log_fields(leased, outcome),
                 )
         self._leased.settle(settled)
+        if owing and self.settler is not None:  # workflows: pay what these outcomes owe
+            self.settler.submit(debts(completed, failed, replies[len(completed) :], lost))

@@ -13,6 +13,7 @@ from ..queue import Queue
 from ..settings import Settings
 from ..storage.commands import QueueCommands
 from ..storage.protocol import Code
+from ..workflows.worker import WorkflowJobContext
 from .interfaces import OpRunner
 from .leased import LeasedJobs
 
@@ -22,16 +23,22 @@ __all__ = ["LeasedJobContext"]
 MAX_LOG_LINE = 10_000
 
 
-class LeasedJobContext:
-    """The ``JobContext`` of the jobs a worker runs."""
+class LeasedJobContext(WorkflowJobContext):
+    """The ``JobContext`` of the jobs a worker runs (``children_results`` and
+    ``add_to_batch`` come from ``workflows``)."""
 
     def __init__(
         self, store: OpRunner, leased: LeasedJobs, queues: Sequence[Queue], settings: Settings
     ) -> None:
+        super().__init__(store, settings, self._runs)
         self._store = store
         self._leased = leased
         self._queues = queues
         self._settings = settings
+
+    def _runs(self, job: Job) -> bool:
+        leased = self._leased.get(job.queue, job.id)
+        return leased is not None and leased.job.token == job.token
 
     def _commands_for(self, job: Job) -> QueueCommands:
         leased = self._leased.get(job.queue, job.id)

@@ -34,6 +34,7 @@ from ..storage.redis import AsyncRedis
 from ..storage.safety import check_safety_async
 from ..supervisor import RESTARTS_ENV
 from ..version import __version__
+from ..workflows.worker import Settler, workflow_duty
 from .acks import Acknowledger
 from .context import LeasedJobContext
 from .duties import Duty, run_duties
@@ -176,6 +177,7 @@ class Worker:
             Duty("housekeeping", keeper.keep, keeper.interval),
             Duty("schedules", ticker.tick, ticker.interval),
         ]
+        duties.append(workflow_duty(acks, redis, self.settings, self._commands, self._leased))
         beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id)
         beating = False
         if install_signal_handlers:
@@ -350,13 +352,20 @@ class _FetchHost:
         return max_jobs is not None and self._worker.processed + len(self._leased) >= max_jobs
 
     def holds_jobs(self) -> bool:
-        return len(self._leased) > 0
+        settler = self._settler()  # workflows: debts being paid may release a flow's parent
+        return len(self._leased) > 0 or (settler is not None and settler.holds_work())
+
+    def _settler(self) -> Settler | None:
+        return self._worker._acks.settler if self._worker._acks is not None else None
 
     async def wait_for_slot(self) -> None:
         self._slots.freed.clear()
         await first_of(self._slots.freed.wait(), self._stopping.wait())
 
     async def wait_until_settled(self) -> None:
+        settler = self._settler()
+        if settler is not None and settler.take_fresh():
+            return  # workflows: debts were paid since the last fetch; fetch again first
         self._leased.settled.clear()
         await first_of(self._leased.settled.wait(), self._stopping.wait())
 

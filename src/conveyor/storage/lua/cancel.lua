@@ -22,7 +22,15 @@ if redis.call("HEXISTS", LEASES, id) == 1 then
 end
 local state = redis.call("HGET", key, "state")
 if not state then return CODE_NOT_FOUND end
-if state ~= "waiting" and state ~= "delayed" then return CODE_WRONG_STATE end
+if state ~= "waiting" and state ~= "delayed" and state ~= "waiting-children" then
+  return CODE_WRONG_STATE
+end
+-- workflows: a flow's parent; its children that have not run are removed (owed: "k:<id>")
+if state == "waiting-children" then
+  redis.call("ZREM", BASE .. "waiting_children", id)
+  local kids = redis.call("HGET", key, "kids")
+  if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
+end
 redis.call("ZREM", WAIT, id)
 local group = redis.call("HGET", key, "group")  -- flow control: a grouped job waits there
 if group then group_unpush(group, id) end

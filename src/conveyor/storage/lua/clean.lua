@@ -14,7 +14,8 @@ Events: "removed" for each job.
 
 local state, age, limit, cursor = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cutoff = now_ms() - age
-local sets = {completed = COMPLETED, failed = FAILED, delayed = DELAYED, waiting = WAIT}
+local sets = {completed = COMPLETED, failed = FAILED, delayed = DELAYED, waiting = WAIT,
+  ["waiting-children"] = BASE .. "waiting_children"}  -- (workflows)
 local set = sets[state]
 if not set then return redis.error_reply("ERR clean: unknown state " .. tostring(state)) end
 
@@ -33,6 +34,15 @@ else
 end
 for _, id in ipairs(victims) do
   redis.call("ZREM", set, id)
+  if state ~= "completed" and state ~= "failed" then
+    -- workflows: a job of a flow or batch that never ran is reported removed; a parent's
+    -- children that have not run go too (as remove.lua does)
+    local f = redis.call("HMGET", job_key(id), "wf", "kids")
+    if f[1] then
+      redis.call("HSET", BASE .. "owed", "o:" .. id, '["removed",null,' .. f[1] .. "]")
+    end
+    if f[2] then redis.call("HSET", BASE .. "owed", "k:" .. id, f[2]) end
+  end
   delete_job(id)
   emit("removed", id)
 end

@@ -1,7 +1,8 @@
 --[[ complete: record the results of finished jobs (a worker sends them together).
 
 KEYS and settings: see includes/queue.lua.
-ARGV[1] JSON array of [id, lease token, result as JSON text, attempts made counting this one]
+ARGV[1] JSON array of [id, lease token, result as JSON text, attempts made counting this one
+        (, 1 for a job of a flow or batch: it owes its outcome, see conveyor/workflows)]
 Returns the ids whose lease was lost (another worker owns them now; nothing was written).
 Events: one "completed" entry for the call, with "results": a JSON object of the results
 that are at most 1 KiB (larger ones are read from the job).
@@ -28,6 +29,12 @@ for i, item in ipairs(items) do
     finished[#finished + 1] = id
     if #result <= 1024 then results[#results + 1] = cjson.encode(id) .. ":" .. result end
     record_duration("run", now - started)
+    if item[5] then  -- workflows: written with the outcome, so a crash cannot lose it
+      local wf = redis.call("HGET", job_key(id), "wf")
+      if wf then
+        redis.call("HSET", BASE .. "owed", "o:" .. id, '["completed",' .. result .. "," .. wf .. "]")
+      end
+    end
   else
     lost[#lost + 1] = id
   end

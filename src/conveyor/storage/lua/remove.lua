@@ -25,6 +25,16 @@ for i = 1, count do
     redis.call("ZREM", DELAYED, id)
     redis.call("ZREM", COMPLETED, id)
     redis.call("ZREM", FAILED, id)
+    -- workflows: a flow parent leaves its set; a flow child or batch job is reported removed
+    if state == "waiting-children" then  -- its children that have not run go too
+      redis.call("ZREM", BASE .. "waiting_children", id)
+      local kids = redis.call("HGET", key, "kids")
+      if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
+    end
+    local wf = redis.call("HGET", key, "wf")
+    if wf and state ~= "completed" and state ~= "failed" then
+      redis.call("HSET", BASE .. "owed", "o:" .. id, '["removed",null,' .. wf .. "]")
+    end
     delete_job(id)
     emit("removed", id)
     out[i] = CODE_OK

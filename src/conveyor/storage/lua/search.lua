@@ -2,7 +2,7 @@
 
 KEYS and settings: see includes/queue.lua. Changes nothing (a read the dashboard's search
 repeats, slice after slice, so that no single call holds Redis for long).
-ARGV: the state (waiting, active, delayed, completed or failed), the cursor's score (as Redis prints it, or
+ARGV: the state (waiting, active, delayed, completed, failed or waiting-children), the cursor's score (as Redis prints it, or
 "+inf"/"-inf"), how many members at exactly that score were read already, how many members to
 read at most, "1" for newest first (else oldest first), a job name to keep only ("" for any), a
 lower-cased text the id, name or data must hold ("" for any), and how many matches are enough.
@@ -13,8 +13,9 @@ call that stopped at enough matches resumes exactly after the last one.
 ]]
 -- @include queue
 
+-- (a flow's parents waiting for their children: a set of the queue's slot outside KEYS)
 local sets = {waiting = WAIT, active = ACTIVE, delayed = DELAYED, completed = COMPLETED,
-              failed = FAILED}
+              failed = FAILED, ["waiting-children"] = BASE .. "waiting_children"}
 local set = sets[ARGV[1]]
 if not set then return redis.error_reply("ERR search: unknown state " .. tostring(ARGV[1])) end
 local score, skip, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])

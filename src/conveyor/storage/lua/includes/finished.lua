@@ -37,6 +37,12 @@ local function move_to_failed(id, key, now, reason)
   redis.call("HDEL", key, "cancel")
   redis.call("HSET", key, "state", "failed", "error", reason, "finished", now)
   redis.call("ZADD", FAILED, now, id)
+  -- workflows: a job of a flow or batch owes its outcome to its parent or batch (see
+  -- conveyor/workflows); plain jobs lack the field, so this costs them one HGET.
+  local wf = redis.call("HGET", key, "wf")
+  if wf then
+    redis.call("HSET", BASE .. "owed", "o:" .. id, '["failed",' .. cjson.encode(reason) .. "," .. wf .. "]")
+  end
   emit("failed", id, "error", reason)
   count_metric("failed", 1)
   trim_finished(FAILED, KEEP_FAILED, KEEP_FAILED_MS, now)
