@@ -26,6 +26,7 @@ export type JobSummary = Schemas["JobSummary"];
 export type JobPage = Schemas["JobPage"];
 export type SearchPage = Schemas["SearchPage"];
 export type GroupPage = Schemas["GroupPage"];
+export type Batch = Schemas["Batch"];
 export type Job = Schemas["Job"];
 export type Config = Schemas["Config"];
 export type Ok = Schemas["Ok"];
@@ -121,6 +122,7 @@ export const api = {
     request<Metrics>("GET", queue ? `${q(queue)}/metrics?range=${range}` : `api/metrics?range=${range}`),
   groups: (queue: string, page: number, size: number) =>
     request<GroupPage>("GET", `${q(queue)}/groups?page=${page}&size=${size}`),
+  batch: (queue: string, id: string) => request<Batch>("GET", `${q(queue)}/batches/${encodeURIComponent(id)}`),
   schedules: (queue: string) => request<{ schedules: Schedule[] }>("GET", `${q(queue)}/schedules`),
   scheduleAction: (queue: string, id: string, action: "pause" | "resume" | "trigger") =>
     request<{ ok: boolean }>("POST", `${q(queue)}/schedules/${encodeURIComponent(id)}/${action}`),

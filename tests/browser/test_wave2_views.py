@@ -92,3 +92,40 @@ def test_the_groups_view_and_a_rate_limit_holding_jobs_back(
     job = queue.get_jobs("completed")[0]
     page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}/jobs/{job.id}")
     expect(page.locator(".facts")).to_contain_text("tenant-")
+
+
+def test_a_flow_shows_as_a_tree_and_a_batch_job_shows_its_batch(
+    page: Any, queue: SyncQueue, start_worker: Any
+) -> None:
+    from conveyor import FlowJob
+
+    parent = queue.add_flow(
+        FlowJob("send", {"to": "parent@example.com"}, children=[
+            FlowJob("send", {"to": f"child{i}@example.com"}) for i in range(3)
+        ])
+    )  # fmt: skip
+    base = page.url.split("#")[0]
+    page.goto(base + f"#/queues/{QUEUE}/jobs/{parent.id}")
+    expect(page.get_by_test_id("state").first).to_have_text("waiting-children")
+    children = page.get_by_test_id("flow-children")
+    expect(children).to_contain_text("Children (3)")
+    expect(children.get_by_test_id("state")).to_have_count(3)
+    expect(children.get_by_test_id("state").first).to_have_text("waiting")
+    shot(page, "24-flow-parent-waiting")
+    child = children.locator("a").first
+    child.click()
+    expect(page.get_by_test_id("flow-parent")).to_contain_text(f"#{parent.id}")
+    page.goto(base + f"#/queues/{QUEUE}/jobs/{parent.id}")
+    start_worker()
+    expect(page.get_by_test_id("state").first).to_have_text("completed", timeout=30_000)
+    expect(children.get_by_test_id("state").first).to_have_text("completed")
+    shot(page, "25-flow-parent-completed")
+
+    batch = queue.add_batch(
+        [{"name": "send", "data": {"to": f"b{i}@example.com"}} for i in range(4)]
+    )
+    wait_for(lambda: queue.get_batch(batch.id).pending == 0, timeout=30, message="batch done")  # type: ignore[union-attr]
+    member = next(j for j in queue.get_jobs("completed") if j.batch == batch.id)
+    page.goto(base + f"#/queues/{QUEUE}/jobs/{member.id}")
+    expect(page.get_by_test_id("batch")).to_contain_text("4 succeeded, 0 failed, 0 pending of 4")
+    shot(page, "26-batch-member")

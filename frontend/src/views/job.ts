@@ -1,6 +1,9 @@
-import { api, ApiError, type Job, streams } from "../api";
+import { api, ApiError, type Batch, type Job, streams } from "../api";
 import { duration, h, pretty, replace, stamp } from "../dom";
 import { act, type App, badge, confirmDialog, progressBar, setTitle, type View } from "./common";
+
+/** Children listed with their states in a parent's view (a 1,000-child flow lists a page). */
+const CHILDREN_SHOWN = 50;
 
 export function jobView(app: App, queue: string, id: string): View {
   const enc = encodeURIComponent(queue);
@@ -9,6 +12,9 @@ export function jobView(app: App, queue: string, id: string): View {
   const body = h("div", { class: "job-grid" });
   const el = h("section", { class: "job" }, head, actions, body);
   let job: Job | null = null;
+  /** The states of the children shown (a flow's tree, one level at a time) and the batch. */
+  let childStates = new Map<string, string>();
+  let batch: Batch | null = null;
 
   function pane(title: string, ...content: (Node | string | null)[]): HTMLElement {
     return h("div", { class: "card" }, h("h2", {}, title), ...content);
@@ -70,6 +76,7 @@ export function jobView(app: App, queue: string, id: string): View {
           j.progress !== null ? h("div", {}, "Progress: ", h("code", {}, pretty(j.progress))) : null,
         h("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
         j.decode_error ? h("div", { class: "alert warn" }, j.decode_error) : null),
+      workflowPane(j),
       pane("Data", h("pre", { class: "json", "data-testid": "job-data" }, pretty(j.data))),
       pane("Result", h("pre", { class: "json", "data-testid": "job-result" }, j.result === null ? "—" : pretty(j.result))),
       errorPane(j),
@@ -86,6 +93,27 @@ export function jobView(app: App, queue: string, id: string): View {
         h("li", {}, h("span", { class: "t-event" }, e.event), h("span", { class: "muted" }, ` ${stamp(e.at)}`), e.detail ? h("div", { class: "muted small" }, e.detail) : null)))),
       pane(`Logs (${j.logs.length})`, h("pre", { class: "logs", "data-testid": "logs" }, j.logs.length ? j.logs.join("\n") : "—")),
       pane("Options", h("pre", { class: "json" }, pretty(j.options))));
+  }
+
+  /** A flow's parent and children (each linked, with its state), and the batch's counts. */
+  function workflowPane(j: Job): HTMLElement | null {
+    const children = j.children ?? [];
+    if (!j.parent && !children.length && !j.batch) return null;
+    const link = (ref: { queue: string; id: string }) =>
+      h("a", { class: "mono", href: `#/queues/${encodeURIComponent(ref.queue)}/jobs/${encodeURIComponent(ref.id)}` },
+        ref.queue === queue ? `#${ref.id}` : `${ref.queue} #${ref.id}`);
+    const shown = children.slice(0, CHILDREN_SHOWN);
+    return pane("Workflow",
+      j.parent ? h("div", { "data-testid": "flow-parent" }, "Parent: ", link(j.parent)) : null,
+      children.length ? h("div", { "data-testid": "flow-children" },
+        `Children (${children.length}):`,
+        h("ul", { class: "tree" }, ...shown.map((c) => {
+          const state = childStates.get(`${c.queue}/${c.id}`);
+          return h("li", {}, link(c), " ", state ? badge(state) : h("span", { class: "muted" }, "gone"));
+        })),
+        children.length > shown.length ? h("div", { class: "muted small" }, `and ${children.length - shown.length} more`) : null) : null,
+      j.batch ? h("div", { "data-testid": "batch" }, `Batch ${j.batch}: `,
+        batch ? `${batch.completed} succeeded, ${batch.failed} failed, ${batch.pending} pending of ${batch.total} · ${batch.state}` : "—") : null);
   }
 
   /** A failed job's error is the job's; any other job's error was left by an earlier attempt
@@ -119,6 +147,14 @@ export function jobView(app: App, queue: string, id: string): View {
       }
       throw err;
     }
+    // The children's states (at most CHILDREN_SHOWN reads) and the batch, alongside.
+    const kids = (job.children ?? []).slice(0, CHILDREN_SHOWN);
+    const [states, found] = await Promise.all([
+      Promise.all(kids.map((c) => api.job(c.queue, c.id).then((k) => k.state as string, () => null))),
+      job.batch ? api.batch(queue, job.batch).catch(() => null) : Promise.resolve(null),
+    ]);
+    childStates = new Map(kids.flatMap((c, i) => (states[i] ? [[`${c.queue}/${c.id}`, states[i] as string]] : [])));
+    batch = found;
     // Keep an open traceback open across refreshes.
     const open = new Set([...body.querySelectorAll("details[open] summary")].map((s) => s.textContent));
     render(job);

@@ -27,7 +27,7 @@ if state ~= "waiting" and state ~= "delayed" and state ~= "waiting-children" the
 end
 -- workflows: a flow's parent; its children that have not run are removed (owed: "k:<id>")
 if state == "waiting-children" then
-  redis.call("ZREM", BASE .. "waiting_children", id)
+  redis.call("ZREM", WAITING_CHILDREN, id)
   local kids = redis.call("HGET", key, "kids")
   if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
 end

@@ -15,7 +15,7 @@ Events: "removed" for each job.
 local state, age, limit, cursor = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cutoff = now_ms() - age
 local sets = {completed = COMPLETED, failed = FAILED, delayed = DELAYED, waiting = WAIT,
-  ["waiting-children"] = BASE .. "waiting_children"}  -- (workflows)
+  ["waiting-children"] = WAITING_CHILDREN}  -- (workflows)
 local set = sets[state]
 if not set then return redis.error_reply("ERR clean: unknown state " .. tostring(state)) end
 

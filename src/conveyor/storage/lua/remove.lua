@@ -27,7 +27,7 @@ for i = 1, count do
     redis.call("ZREM", FAILED, id)
     -- workflows: a flow parent leaves its set; a flow child or batch job is reported removed
     if state == "waiting-children" then  -- its children that have not run go too
-      redis.call("ZREM", BASE .. "waiting_children", id)
+      redis.call("ZREM", WAITING_CHILDREN, id)
       local kids = redis.call("HGET", key, "kids")
       if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
     end

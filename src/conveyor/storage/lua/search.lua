@@ -13,9 +13,8 @@ call that stopped at enough matches resumes exactly after the last one.
 ]]
 -- @include queue
 
--- (a flow's parents waiting for their children: a set of the queue's slot outside KEYS)
 local sets = {waiting = WAIT, active = ACTIVE, delayed = DELAYED, completed = COMPLETED,
-              failed = FAILED, ["waiting-children"] = BASE .. "waiting_children"}
+              failed = FAILED, ["waiting-children"] = WAITING_CHILDREN}
 local set = sets[ARGV[1]]
 if not set then return redis.error_reply("ERR search: unknown state " .. tostring(ARGV[1])) end
 local score, skip, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])

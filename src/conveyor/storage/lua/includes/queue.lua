@@ -36,6 +36,9 @@ local K = KEYS  -- (a global: read once)
 local BASE, WAIT, ACTIVE, DELAYED = K[1], K[2], K[3], K[4]
 local COMPLETED, FAILED, META, EVENTS = K[5], K[6], K[7], K[8]
 local MARKER, SEQ, WORKERS, LEASES = K[9], K[10], K[11], K[12]
+-- A flow's parents waiting for their children (zset, score = creation ms): a key of the queue's
+-- slot that not every script needs, so it is named here rather than passed in KEYS.
+local WAITING_CHILDREN = BASE .. "waiting_children"
 -- @settings
 -- @protocol
 

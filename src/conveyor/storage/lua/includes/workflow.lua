@@ -3,7 +3,6 @@
 -- failure does to the parent, "b" its batch id), which complete.lua and move_to_failed copy
 -- into the queue's owed hash with the outcome. Needs the queue include first.
 
-local WAITING_CHILDREN = BASE .. "waiting_children"
 local OWED = BASE .. "owed"
 
 -- The id a job of the call gets: the one chosen, else its sequence number (unless taken).
