@@ -53,7 +53,7 @@ async def test_each_duration_lands_in_the_bucket_the_readers_decode(redis_url: s
     ms = sorted(values)
     client = aioredis.Redis.from_url(redis_url)
     try:
-        reply = await client.eval(source, 0, *ms)
+        reply = await client.eval(source, 1, "probe:{q}:", *ms)  # KEYS[1]: the queue base
     finally:
         await client.aclose()
     *buckets, total = reply
