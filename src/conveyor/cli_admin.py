@@ -122,7 +122,13 @@ def _error_cell(job: Job) -> str:
     if not job.error:
         return ""
     text = job.error[:80]
-    return text if job.state == JobState.FAILED else f"last failed attempt: {text}"
+    if job.state == JobState.FAILED:
+        return text
+    # The error is the last failed attempt's: the one before the run that is on or succeeded,
+    # else (waiting for its retry) the last one made.
+    after = job.state in (JobState.COMPLETED, JobState.ACTIVE)
+    number = job.attempts_made - 1 if after else job.attempts_made
+    return f"attempt {number} failed: {text}" if number > 0 else f"last failed attempt: {text}"
 
 
 def _iso(ms: int | None) -> str:

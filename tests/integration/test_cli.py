@@ -418,7 +418,7 @@ def test_show_and_jobs_tell_an_earlier_failed_attempt_from_the_job_error(
     assert '"to": "ada"' in shown and '"sent": true' in shown, shown
     assert "{'" not in shown and "None" not in shown and "True" not in shown, shown
     listed = ok(cli("jobs", "mail", "--state", "completed"))
-    assert "last failed attempt" in " ".join(listed.split()), listed
+    assert "attempt 1 failed: RuntimeError" in " ".join(listed.split()), listed
 
 
 def test_every_option_has_help_text() -> None:
