@@ -109,3 +109,5 @@ def test_streams_need_credentials_and_a_known_queue(server: str, queue: SyncQueu
         assert client.get("/api/queues/live/events").status_code == 401
         r = client.get("/api/queues/nosuch/events", headers=AUTH)
         assert (r.status_code, r.json()["error"]["code"]) == (404, "queue_not_found")
+        r = client.get("/api/queues/live/events", params={"job": "x" * 5000}, headers=AUTH)
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request"), r.text

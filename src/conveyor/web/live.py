@@ -24,6 +24,7 @@ from ..errors import ConnectionError
 from ..events import Event
 from ..queue import Queue
 from ..storage.ops import read_event_streams
+from .contract import JOB_ID
 from .security import WebError
 
 __all__ = ["LiveEvents"]
@@ -51,7 +52,8 @@ class LiveEvents:
     async def queue_stream(self, request: Request) -> Response:
         name = str(request.path_params["queue"])
         await self.admin.require(name)
-        job = request.query_params.get("job") or None
+        given = request.query_params.get("job")
+        job = str(JOB_ID.parse(given, "job")) if given else None
         return await self._respond(request, [self.admin.queue(name)], job)
 
     async def all_queues_stream(self, request: Request) -> Response:
