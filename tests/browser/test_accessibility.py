@@ -52,6 +52,7 @@ def jobs(redis_url: str, key_prefix: str, start_worker: Any) -> dict[str, str]:
     for i in range(3):
         queue.add("send", {"to": f"w{i}@example.com"})
     queue.schedule("nightly", "send", {"kind": "digest"}, cron="30 2 * * *", tz="Europe/Berlin")
+    queue.add("send", {"to": "tenant@example.com"}, group="tenant-42")
     queue.close()
     return {"done": done.id, "failed": failed.id}
 
@@ -85,6 +86,7 @@ def test_every_view_has_no_serious_accessibility_finding(
         "failed job": (f"#/queues/{QUEUE}/jobs/{jobs['failed']}", "[data-testid=job-error]"),
         "workers": ("#/workers", "[data-testid=workers]"),
         "schedules": (f"#/queues/{QUEUE}/schedules", "tr[data-schedule]"),
+        "groups": (f"#/queues/{QUEUE}/groups", "tr[data-group]"),
     }
     for view, (hash_, ready) in views.items():
         page.goto(dashboard.url + hash_)
@@ -96,7 +98,7 @@ def test_every_view_has_no_serious_accessibility_finding(
 
 
 def test_the_title_counts_and_the_favicon(page: Any, jobs: dict[str, str]) -> None:
-    expect(page).to_have_title("(3 waiting, 1 failed) Overview · Conveyor")
+    expect(page).to_have_title("(4 waiting, 1 failed) Overview · Conveyor")
     assert page.locator("link[rel=icon]").get_attribute("href").startswith("data:image/svg+xml")
     page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}/failed")
-    expect(page).to_have_title(f"(3 waiting, 1 failed) {QUEUE} · Conveyor")
+    expect(page).to_have_title(f"(4 waiting, 1 failed) {QUEUE} · Conveyor")

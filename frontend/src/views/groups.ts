@@ -4,6 +4,10 @@ import { type App, empty, setTitle, type View } from "./common";
 
 type Limit = GroupPage["flow"]["rate_limit"];
 
+function plural(count: number, noun: string): string {
+  return `${num(count)} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 export function rateText(limit: Limit): string {
   return limit ? `${num(limit.limit)} per ${limit.per} s` : "none";
 }
@@ -37,7 +41,7 @@ export function groupsView(_app: App, queue: string): View {
     setTitle(`${queue} groups (${r.total})`);
     const d = r.flow.group_defaults;
     replace(summary,
-      `${num(r.total)} groups · ${num(r.flow.grouped_waiting)} grouped jobs waiting · queue rate limit ${rateText(r.flow.rate_limit)}`,
+      `${plural(r.total, "group")} · ${plural(r.flow.grouped_waiting, "grouped job")} waiting · queue rate limit ${rateText(r.flow.rate_limit)}`,
       ` · group defaults: concurrency ${d.concurrency ?? "unlimited"}, rate limit ${rateText(d.rate_limit)}, weight ${d.weight}`);
     replace(tbody, r.groups.length ? r.groups.map((g) => h("tr", { "data-group": g.name },
       h("td", {}, g.name, g.paused ? h("span", { class: "badge s-paused" }, "paused") : null,

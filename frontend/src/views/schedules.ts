@@ -22,16 +22,17 @@ export function schedulesView(app: App, queue: string): View {
     h("div", { class: "card" }, h("div", { class: "table-wrap", tabindex: 0 },
       h("table", { class: "table", "data-testid": "schedules" },
         h("thead", {}, h("tr", {}, ...["Schedule", "Job", "When", "Next run", "Last run", "Last job", "Runs", ""]
-          .map((t, i) => h("th", { class: i === 6 ? "num narrow-hide" : [2, 4].includes(i) ? "narrow-hide" : "" }, t)))),
+          .map((t, i) => h("th", { class: i === 6 ? "num narrow-hide" : [1, 2, 4, 5].includes(i) ? "narrow-hide" : "" }, t)))),
         tbody))));
 
   function controls(s: Schedule): HTMLElement {
-    const cell = h("td", { class: "row" });
+    const buttons = h("div", { class: "row wrap" });
+    const cell = h("td", { class: "controls" }, buttons);
     if (app.readOnly) return cell;
     const button = (label: string, testid: string, fn: () => Promise<unknown>, cls = "") => {
       const b = h("button", { class: cls, "data-testid": testid }, label);
       b.addEventListener("click", () => void fn());
-      cell.append(b);
+      buttons.append(b);
     };
     button(s.paused ? "Resume" : "Pause", s.paused ? "schedule-resume" : "schedule-pause",
       () => act(app, () => api.scheduleAction(queue, s.id, s.paused ? "resume" : "pause")));
@@ -51,11 +52,11 @@ export function schedulesView(app: App, queue: string): View {
     replace(tbody, schedules.length ? schedules.map((s) => h("tr", { "data-schedule": s.id },
       h("td", { class: "mono" }, s.id, s.paused ? h("span", { class: "badge s-paused" }, "paused") : null,
         s.ended ? h("span", { class: "badge" }, "ended") : null),
-      h("td", {}, s.name),
+      h("td", { class: "narrow-hide" }, s.name),
       h("td", { class: "mono narrow-hide" }, timetable(s)),
       h("td", { "data-testid": "next-run" }, s.paused ? "paused" : at(s.next_run)),
       h("td", { class: "narrow-hide" }, at(s.last_run)),
-      h("td", {}, s.last_job
+      h("td", { class: "narrow-hide" }, s.last_job
         ? [h("a", { class: "mono", href: `#/queues/${enc}/jobs/${encodeURIComponent(s.last_job)}` }, `#${s.last_job}`), " ",
           s.last_job_state ? badge(s.last_job_state) : h("span", { class: "muted" }, "gone")]
         : "—"),
