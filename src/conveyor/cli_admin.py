@@ -6,7 +6,6 @@ They are plain click commands; ``conveyor.cli`` adds them to the ``conveyor`` gr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import time
 from collections.abc import Awaitable, Callable
@@ -31,8 +30,8 @@ from .cli_common import (
     with_known_queue,
     with_queue,
 )
-from .errors import ConveyorError, JobFailed, WaitTimeout
-from .events import Event
+from .cli_progress import report_progress
+from .errors import JobFailed, WaitTimeout
 from .job import CLEANABLE_STATES, Job, JobState
 from .procedures import Progress
 from .queue import Queue
@@ -280,7 +279,7 @@ def enqueue(
         before = await q.redis.run(q.commands.last_event_id())
         job = await q.add(name, payload, **options)
         # While waiting, say on stderr what the job does (stdout keeps the JSON result).
-        follow = asyncio.create_task(_report_progress(q, job.id, before))
+        follow = asyncio.create_task(report_progress(q, job.id, before))
         try:
             return job, await job.wait(timeout=wait_timeout)
         except JobFailed as exc:
@@ -295,32 +294,6 @@ def enqueue(
         print_json({"id": job.id, "result": result})
     else:
         click.echo(job.id)
-
-
-#: The events ``enqueue --wait`` reports, and what it prints for each.
-_REPORTED: dict[str, Callable[[Event], str]] = {
-    "active": lambda e: "running",
-    "progress": lambda e: f"progress {e.fields.get('progress', '?')}",
-    "retrying": lambda e: (
-        f"attempt {e.fields.get('attempt', '?')} failed ({_last_line(e.fields.get('error'))}); "
-        f"retrying in {float(e.fields.get('delay') or 0) / 1000:g} s"
-    ),
-    "stalled": lambda e: "its worker went away; it runs again",
-}
-
-
-def _last_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[-1][:200] if lines else "no message"
-
-
-async def _report_progress(queue: Queue, job_id: str, after: str) -> None:
-    """Print the job's transitions (running, progress, retries) to stderr as they happen."""
-    with contextlib.suppress(ConveyorError):  # a report that breaks off never fails the wait
-        async for event in queue.events(after=after):
-            describe = _REPORTED.get(event.event)
-            if event.job_id == job_id and describe is not None:
-                click.echo(f"job {job_id}: {describe(event)}", err=True)
 
 
 def _stderr_console() -> Any:
