@@ -19,7 +19,14 @@ from .limits import MAX_ATTEMPTS, MAX_PRIORITY, MAX_SECONDS, MAX_TEXT
 from .settings import Settings
 from .storage.commands import AddSpec
 
-__all__ = ["JOB_OPTIONS", "OPTION_NAMES", "JobOption", "build_spec", "spec_from_mapping"]
+__all__ = [
+    "JOB_OPTIONS",
+    "OPTION_NAMES",
+    "JobOption",
+    "build_spec",
+    "check_text",
+    "spec_from_mapping",
+]
 
 #: What an option holds: a whole number, a number of seconds, a short text, a ``Backoff``, or a
 #: point in time (a timezone-aware datetime or epoch seconds).
@@ -90,7 +97,7 @@ def _whole_bounds(option: JobOption) -> tuple[int, int]:
     return int(option.low), int(option.high)
 
 
-def _check_text(what: str, value: object) -> str:
+def check_text(what: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{what} must be a non-empty string, not {value!r}")
     if len(value) > MAX_TEXT:
@@ -157,7 +164,7 @@ def build_spec(
     group: str | None = None,
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
-    _check_text("job name", name)
+    check_text("job name", name)
     if (
         type(attempts) is int
         and attempts == 1
@@ -177,7 +184,7 @@ def build_spec(
         data_json = serializer.encode(data, settings.max_payload_bytes)
         return AddSpec(name, data_json, "{}", 1, 0, 0, 0)
     if job_id is not None:
-        _check_text("job_id", job_id)
+        check_text("job_id", job_id)
         if "/" in job_id:  # the API addresses a job as .../jobs/{id}: one path segment
             raise ConfigurationError(f"job_id {job_id[:40]!r} must not contain '/'")
     low, high = _whole_bounds(JOB_OPTIONS["attempts"])
@@ -205,7 +212,7 @@ def build_spec(
     if dedupe is not None:  # dedup modes (conveyor.dedupe)
         deduped, delay = _dedupe(dedupe, delay, run_at, job_id)
     if group is not None:
-        opts["group"] = _check_text("group", group)  # flow control
+        opts["group"] = check_text("group", group)  # flow control
         if deduped is not None:  # add_deduped.lua does not place jobs in groups
             raise ConfigurationError("dedupe and group cannot be combined on one add (yet)")
     return AddSpec(

@@ -8,6 +8,7 @@ The timetable maths is in ``schedules``; the worker fires due ticks (``worker/ti
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,7 +18,7 @@ import orjson
 from . import serializer
 from .errors import ConfigurationError, ScheduleNotFound
 from .job import Job
-from .options import OPTION_NAMES, build_spec
+from .options import OPTION_NAMES, build_spec, check_text
 from .procedures import Procedure
 from .schedules import MISFIRE_POLICIES, Schedule, Timetable, check_schedule_id
 from .settings import Settings
@@ -144,13 +145,28 @@ def pause(commands: ScheduleCommands, schedule_id: str) -> Procedure[bool]:
     return bool(code == Code.OK)
 
 
-def trigger(commands: ScheduleCommands, schedule_id: str, context: Any) -> Procedure[Job]:
-    job_id = f"schedule:{check_schedule_id(schedule_id)}:now-{os.urandom(6).hex()}"
+def trigger_job_id(schedule_id: str, key: str | None) -> str:
+    """The id of a triggered run's job: random, or a function of the idempotency ``key`` (a
+    digest, so any printable key makes a short id without '/'), so that a retry with the key
+    finds the job of the first call, as ``add(job_id=...)`` does."""
+    check_schedule_id(schedule_id)
+    if key is None:
+        return f"schedule:{schedule_id}:now-{os.urandom(6).hex()}"
+    check_text("idempotency key", key)
+    digest = hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+    return f"schedule:{schedule_id}:now-{digest}"
+
+
+def trigger(
+    commands: ScheduleCommands, job_id: str, schedule_id: str, context: Any
+) -> Procedure[Job]:
     code = yield commands.trigger(schedule_id, job_id)
     if code == Code.NOT_FOUND:
         raise ScheduleNotFound(f"no schedule {schedule_id!r} in queue {commands.commands.queue!r}")
     job: Job | None = yield commands.commands.get_job(job_id, context)
     assert job is not None  # (unless a worker already finished and cleaned it)
+    # A retry with the same key: the first call's job, said so as add's dedup modes do.
+    job.deduplicated = code == Code.EXISTS
     return job
 
 
@@ -267,9 +283,12 @@ class AsyncScheduling(_Base):
         """Tick again from the first tick after now (True if it was paused)."""
         return await self._drive(resume(self._schedule_commands, schedule_id))
 
-    async def trigger_schedule(self, schedule_id: str) -> Job:
-        """One extra run now (the job is returned); the timetable is unchanged."""
-        return await self._drive(trigger(self._schedule_commands, schedule_id, self))
+    async def trigger_schedule(self, schedule_id: str, *, key: str | None = None) -> Job:
+        """One extra run now (the job is returned); the timetable is unchanged. With an
+        idempotency ``key``, a repeat with the same key (a retried request) adds nothing and
+        returns the first call's job, with ``deduplicated`` set, while that job is stored."""
+        job_id = trigger_job_id(schedule_id, key)
+        return await self._drive(trigger(self._schedule_commands, job_id, schedule_id, self))
 
     async def unschedule(self, schedule_id: str) -> bool:
         """Delete the schedule (its jobs stay); True if it existed."""
@@ -329,8 +348,9 @@ class SyncScheduling(_Base):
     def resume_schedule(self, schedule_id: str) -> bool:
         return self._drive(resume(self._schedule_commands, schedule_id))
 
-    def trigger_schedule(self, schedule_id: str) -> Job:
-        return self._drive(trigger(self._schedule_commands, schedule_id, None))
+    def trigger_schedule(self, schedule_id: str, *, key: str | None = None) -> Job:
+        job_id = trigger_job_id(schedule_id, key)
+        return self._drive(trigger(self._schedule_commands, job_id, schedule_id, None))
 
     def unschedule(self, schedule_id: str) -> bool:
         return self._drive(unschedule(self._schedule_commands, schedule_id))

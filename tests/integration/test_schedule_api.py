@@ -89,6 +89,32 @@ async def test_pause_resume_trigger_and_the_last_job_with_its_state(
         assert r.status_code == 404, action
 
 
+async def test_a_retried_trigger_with_an_idempotency_key_returns_the_same_job(
+    client: httpx.AsyncClient, make_queue: Callable[..., Queue]
+) -> None:
+    queue = make_queue("retries")
+    r = await client.put("/api/queues/retries/schedules/feed", json={"name": "poll", "every": 3600})
+    assert r.status_code == 200, r.text
+    url = "/api/queues/retries/schedules/feed/trigger"
+    first = await client.post(url, headers={"Idempotency-Key": "req-1"})
+    again = await client.post(url, headers={"Idempotency-Key": "req-1"})
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["deduplicated"] is False and again.json()["deduplicated"] is True
+    assert again.json()["job"] == first.json()["job"]
+    other = await client.post(url, headers={"Idempotency-Key": "req-2"})
+    plain = await client.post(url)
+    jobs = {first.json()["job"], other.json()["job"], plain.json()["job"]}
+    assert len(jobs) == 3 and (await queue.counts())["waiting"] == 3
+    shown = (await client.get("/api/queues/retries/schedules/feed")).json()
+    assert shown["last_job"] == plain.json()["job"]  # a repeat is not a new run
+
+    for bad, message in (("x" * 257, "Idempotency-Key"), ("tab\there", "control characters")):
+        r = await client.post(url, headers={"Idempotency-Key": bad})
+        assert r.status_code == 400, r.text
+        assert message in r.json()["error"]["message"]
+    assert (await queue.counts())["waiting"] == 3
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

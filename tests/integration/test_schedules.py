@@ -107,6 +107,15 @@ async def test_pause_resume_trigger_and_unschedule(queue: Queue) -> None:
     after = await queue.get_schedule("s")
     assert after is not None and after.last_job == job.id and after.next_run == resumed.next_run
     assert after.runs == 0  # a trigger is an extra run, not one of the timetable's
+    assert not job.deduplicated
+
+    keyed = await queue.trigger_schedule("s", key="request-7")
+    repeat = await queue.trigger_schedule("s", key="request-7")  # a retry of the same request
+    assert repeat.id == keyed.id and repeat.deduplicated and not keyed.deduplicated
+    assert (await queue.trigger_schedule("s", key="request-8")).id != keyed.id
+    for bad in ("", "a\nb", 7):
+        with pytest.raises(ConfigurationError, match="idempotency key"):
+            await queue.trigger_schedule("s", key=bad)  # type: ignore[arg-type]
 
     assert await queue.unschedule("s") is True
     assert await queue.unschedule("s") is False
@@ -218,6 +227,8 @@ def test_sync_queue_has_the_same_methods(redis_url: str, key_prefix: str) -> Non
         assert sync.pause_schedule("hourly") and sync.resume_schedule("hourly")
         job = sync.trigger_schedule("hourly")
         assert sync.get_job(job.id) is not None
+        keyed = sync.trigger_schedule("hourly", key="k")
+        assert sync.trigger_schedule("hourly", key="k").id == keyed.id != job.id
         assert sync.unschedule("hourly") and not sync.unschedule("hourly")
         with pytest.raises(ConfigurationError):
             sync.schedule("x", "tick", every=0)
