@@ -47,6 +47,12 @@ async def test_put_get_list_and_delete_a_schedule(client: httpx.AsyncClient) -> 
     )
     assert made["options"]["attempts"] == 3 and made["options"]["backoff"]["kind"] == "fixed"
     assert made["next_run"].endswith("+00:00") and made["last_run"] is None
+    assert made["misfire_grace"] == 5.0
+    r = await client.put(
+        "/api/queues/reports/schedules/nightly", json={**body, "misfire_grace": 120}
+    )
+    assert r.status_code == 200 and r.json()["misfire_grace"] == 120.0, r.text
+    made = r.json()
 
     listed = (await client.get("/api/queues/reports/schedules")).json()["schedules"]
     assert [s["id"] for s in listed] == ["nightly"]
@@ -125,6 +131,7 @@ async def test_a_retried_trigger_with_an_idempotency_key_returns_the_same_job(
         ({"name": "x", "every": 5, "cron": "* * * * *"}, "not both"),
         ({"name": "x"}, "either cron= or every="),
         ({"name": "x", "every": 5, "misfire": "sometimes"}, "misfire"),
+        ({"name": "x", "every": 5, "misfire_grace": 0.5}, "misfire_grace must be a number from 1"),
         ({"name": "x", "every": 5, "options": {"delay": 3}}, "delay"),
         ({"every": 5}, "name"),
     ],

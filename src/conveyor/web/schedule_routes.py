@@ -14,7 +14,14 @@ from ..admin import Admin
 from ..errors import ScheduleNotFound
 from ..limits import MAX_TEXT
 from ..options import JOB_OPTIONS
-from ..schedules import MAX_EVERY_SECONDS, MAX_LIMIT, MIN_EVERY_SECONDS, MISFIRE_POLICIES
+from ..schedules import (
+    MAX_EVERY_SECONDS,
+    MAX_LIMIT,
+    MAX_MISFIRE_GRACE_SECONDS,
+    MIN_EVERY_SECONDS,
+    MIN_MISFIRE_GRACE_SECONDS,
+    MISFIRE_POLICIES,
+)
 from .contract import _option_field, job_options
 from .fields import Field
 
@@ -51,6 +58,10 @@ SCHEDULE_BODY = Field(
               description="number of runs at most"),
         Field("misfire", "string", enum=MISFIRE_POLICIES,
               description="ticks missed while no worker ran: skip them, or run once"),
+        Field("misfire_grace", "number", minimum=MIN_MISFIRE_GRACE_SECONDS,
+              maximum=MAX_MISFIRE_GRACE_SECONDS,
+              description="seconds a tick may be late and still run (default 5); later, "
+              "misfire decides"),
         Field("overlap", "boolean",
               description="false: skip a tick while the previous run waits or runs"),
         Field(
@@ -153,6 +164,7 @@ _SCHEDULE = {
         "end_at": _TIME,
         "limit": {"type": ["integer", "null"]},
         "misfire": {"type": "string", "enum": list(MISFIRE_POLICIES)},
+        "misfire_grace": {"type": "number"},
         "overlap": {"type": "boolean"},
         "options": {"type": "object"},
         "paused": {"type": "boolean"},
