@@ -486,8 +486,12 @@ async def test_wait_returns_large_results_and_results_of_jobs_already_trimmed(
     async with running(worker(queue, {"echo": echo})):
         small_job = await queue.add("echo", {"n": 1})
         assert await small_job.wait(timeout=10) == {"n": 1}
+        # A null result is not written out in the event: it says whose result is large.
+        none_job = await queue.add("echo", None)
+        assert await none_job.wait(timeout=10) is None
     # keep_completed=0: the job is gone, the event carried its small result.
     assert await queue.get_job(small_job.id) is None
+    assert await queue.get_job(none_job.id) is None
     kept = make_queue("kept")
     async with running(worker(kept, {"echo": echo})):
         big_job = await kept.add("echo", "big")
