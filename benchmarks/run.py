@@ -292,7 +292,7 @@ def bench_all(
     }
     for lib in libs:
         if base and adapter_name(lib) in (report.SUBJECT, report.SUBJECT_SYNC):
-            info[lib]["source"] = base.describe(base_row=srcs[lib] is not None)
+            info[lib]["source"] = base.describe(base_row=adapter_name(lib) != lib)
     raw: Raw = {lib: {s: [] for s in scenarios_for(lib, args.scenarios)} for lib in libs}
     for r in range(args.repeat):
         for lib in versus.repeat_order(libs, r):
