@@ -119,7 +119,8 @@ class Backoff:
     def from_stored(cls, raw: Any) -> Backoff:
         """From a job's stored options: ``to_stored``'s list, or the dict earlier versions
         stored (``to_dict``'s)."""
-        if isinstance(raw, Mapping):
+        # The list first: a worker reads one per job, and isinstance of an ABC is slow.
+        if not isinstance(raw, list) and isinstance(raw, Mapping):
             return cls.from_dict(raw)
         try:
             if not isinstance(raw, list) or not 1 <= len(raw) <= len(_STORED_DEFAULTS):
