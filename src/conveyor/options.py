@@ -203,7 +203,7 @@ def build_spec(
     ttl_s = _seconds(JOB_OPTIONS["ttl"], ttl)
     opts: dict[str, Any] = {}
     if backoff is not None:
-        opts["backoff"] = backoff.to_dict()
+        opts["backoff"] = backoff.to_stored()
     if timeout_s is not None:
         opts["timeout"] = timeout_s
     if ttl_s is not None:

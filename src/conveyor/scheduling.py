@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import orjson
 
 from . import serializer
+from .backoff import Backoff
 from .errors import ConfigurationError, ScheduleNotFound
 from .job import Job
 from .options import OPTION_NAMES, build_spec, check_text
@@ -76,6 +77,8 @@ def _template(
         raise ConfigurationError(f"overlap must be True or False, not {overlap!r}")
     spec = build_spec(settings, name, data, **options)
     shown: dict[str, Any] = serializer.decode(spec.opts)
+    if "backoff" in shown:  # shown as the API takes it, not in its stored form
+        shown["backoff"] = Backoff.from_stored(shown["backoff"]).to_dict()
     if spec.attempts != 1:
         shown["attempts"] = spec.attempts
     if spec.priority:

@@ -64,7 +64,7 @@ end
 local key = job_key(id)
 local attempts, priority = tonumber(ARGV[5]), tonumber(ARGV[6])
 local delay, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
-local score = (PRIORITY_OFFSET - priority) * PRIORITY_BAND + seq
+local score = wait_score(priority, seq)
 local state, run_at = "waiting", nil
 if delay > 0 then state, run_at = "delayed", now + delay end
 redis.call("HSET", key, "name", ARGV[2], "data", ARGV[3], "score", score, "created", now,

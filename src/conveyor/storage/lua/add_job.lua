@@ -18,19 +18,19 @@ Events: "added" (one entry for the waiting jobs of the call, one for the delayed
 -- @include queue
 
 -- A job's hash. Fields at their defaults are left out (readers take a missing opts as "{}",
--- attempts as 1, priority, made and stalls as 0): most jobs need five fields, and a bulk add
--- is largely the cost of these writes.
+-- attempts as 1, priority, made and stalls as 0, and a missing score as the one its id gives,
+-- see job_wait_score): most jobs need four fields, and a bulk add is largely the cost of these
+-- writes. `score` is nil for a job whose id is its sequence number.
 local function write_job(key, name, data, score, now, state, opts, attempts, priority)
-  redis.call("HSET", key, "name", name, "data", data, "score", score, "created", now,
-    "state", state)
+  if score then
+    redis.call("HSET", key, "name", name, "data", data, "score", score, "created", now,
+      "state", state)
+  else
+    redis.call("HSET", key, "name", name, "data", data, "created", now, "state", state)
+  end
   if opts ~= "{}" or attempts ~= 1 or priority ~= 0 then
     redis.call("HSET", key, "opts", opts, "attempts", attempts, "priority", priority)
   end
-end
-
--- Higher priority first, FIFO within one priority (see KEYS[2] in includes/queue.lua).
-local function wait_score(priority, seq)
-  return (PRIORITY_OFFSET - priority) * PRIORITY_BAND + seq
 end
 
 -- The id of a job the producer left unnamed: its sequence number, unless that is taken (a
@@ -58,7 +58,8 @@ if #ARGV == 3 then
   -- entry if the clock stepped back): it serves as the creation time and saves a call.
   local now = tonumber(string.match(emit("added", id, "state", "waiting"), "^%d+"))
   local score = wait_score(0, seq)
-  write_job(job_key(id), ARGV[2], ARGV[3], score, now, "waiting", "{}", 1, 0)
+  write_job(job_key(id), ARGV[2], ARGV[3], id ~= tostring(seq) and score or nil, now, "waiting",
+    "{}", 1, 0)
   redis.call("ZADD", WAIT, score, id)
   wake_workers()
   return {id, CODE_OK}
@@ -137,7 +138,8 @@ for i = 1, n do
     if delay > 0 then
       state, run_at = "delayed", now + delay
     end
-    write_job(key, name, data, score, now, state, opts, attempts, priority)
+    write_job(key, name, data, id ~= tostring(seq) and score or nil, now, state, opts, attempts,
+      priority)
     -- The ttl counts from when the job becomes runnable (its run-at for a delayed job).
     if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
     if group then redis.call("HSET", key, "group", group) end
