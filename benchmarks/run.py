@@ -155,10 +155,11 @@ def run_scenario(
     src: Path | None = None,
 ) -> dict[str, Any]:
     """Run harness.scenario in its own process group; kill the whole group afterwards.
-    `src` (a base row's) goes first on PYTHONPATH, for the runner and its workers."""
+    `src` (a base row's, else this tree's) goes first on PYTHONPATH, for the runner and its
+    workers: an interpreter's own install of conveyor may be another checkout's."""
     cmd = [python, "-m", "harness.scenario", adapter_name(lib), scenario, *extra]
-    path = [str(src)] if src else []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(BENCH_DIR)]))
+    path = [str(src or BENCH_DIR.parent / "src"), str(BENCH_DIR)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     proc = subprocess.Popen(
         cmd,
         cwd=BENCH_DIR,
