@@ -328,13 +328,15 @@ class AsyncRedis:
         if not commands:
             return []
         send: Callable[[Sequence[Command], list[int] | None], Awaitable[list[Any]]]
-        if self.direct is not None and all(map(_direct_ok, commands)):
+        direct = self.direct
+        if direct is not None and all(map(_direct_ok, commands)):
             send = self._send_direct
+            replies = await direct.execute(*_payload(commands, None))  # (the hot path, inline)
         elif len(commands) == 1:
             return [await self._one(commands[0])]
         else:
             send = self._send_pipeline
-        replies = await send(commands, None)
+            replies = await send(commands, None)
         if not _has_error(replies):
             return replies  # nothing to resend or raise (nearly every call)
         recovery = _recovery(commands, replies)
