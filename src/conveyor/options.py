@@ -24,6 +24,7 @@ __all__ = [
     "OPTION_NAMES",
     "JobOption",
     "build_spec",
+    "check_text",
     "default_spec",
     "spec_from_mapping",
 ]
@@ -97,7 +98,7 @@ def _whole_bounds(option: JobOption) -> tuple[int, int]:
     return int(option.low), int(option.high)
 
 
-def _check_text(what: str, value: object) -> str:
+def check_text(what: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{what} must be a non-empty string, not {value!r}")
     if len(value) > MAX_TEXT:
@@ -150,7 +151,7 @@ def _delay_ms(delay: object, run_at: object) -> int:
 def default_spec(settings: Settings, name: str, data: Any = None) -> AddSpec:
     """``build_spec`` for a job with every option at its default (most adds, and every entry
     of a plain bulk add): there is nothing else to check."""
-    _check_text("job name", name)
+    check_text("job name", name)
     return AddSpec(name, serializer.encode(data, settings.max_payload_bytes), "{}", 1, 0, 0, 0)
 
 
@@ -186,9 +187,9 @@ def build_spec(
         and group is None
     ):
         return default_spec(settings, name, data)
-    _check_text("job name", name)
+    check_text("job name", name)
     if job_id is not None:
-        _check_text("job_id", job_id)
+        check_text("job_id", job_id)
         if "/" in job_id:  # the API addresses a job as .../jobs/{id}: one path segment
             raise ConfigurationError(f"job_id {job_id[:40]!r} must not contain '/'")
     low, high = _whole_bounds(JOB_OPTIONS["attempts"])
@@ -216,7 +217,7 @@ def build_spec(
     if dedupe is not None:  # dedup modes (conveyor.dedupe)
         deduped, delay = _dedupe(dedupe, delay, run_at, job_id)
     if group is not None:
-        opts["group"] = _check_text("group", group)  # flow control
+        opts["group"] = check_text("group", group)  # flow control
         if deduped is not None:  # add_deduped.lua does not place jobs in groups
             raise ConfigurationError("dedupe and group cannot be combined on one add (yet)")
     return AddSpec(

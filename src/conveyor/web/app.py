@@ -284,7 +284,13 @@ class _Api:
         options = job_options(body.get("options") or {})
         job = await self.admin.add(name, body["name"], body.get("data"), options)
         return ORJSONResponse(
-            {"id": job.id, "state": job.state.value, "queue": name}, status_code=201
+            {
+                "id": job.id,
+                "state": job.state.value,
+                "queue": name,
+                "deduplicated": job.deduplicated,
+            },
+            status_code=201,
         )
 
     async def job_action(self, request: Request) -> dict[str, Any]:
