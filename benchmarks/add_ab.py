@@ -152,7 +152,7 @@ def main() -> int:
     finally:
         server.stop()
 
-    what = "SyncQueue.add" if args.sync else f"awaited Queue.add ({flavour} loop)"
+    what = "SyncQueue.add" if args.sync else f"awaited Queue.add (on {flavour})"
     print(f"µs per {what}, median (min) of {args.rounds} rounds, fastest of {BLOCKS} blocks each")
     for side, where in (("A", f"{args.base} ({base.commit[:10]})"), ("B", "working tree")):
         wall, cpu = figures[side]["wall"], figures[side]["cpu"]
