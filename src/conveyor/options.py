@@ -25,6 +25,7 @@ __all__ = [
     "JobOption",
     "build_spec",
     "check_text",
+    "default_spec",
     "spec_from_mapping",
 ]
 
@@ -147,6 +148,13 @@ def _delay_ms(delay: object, run_at: object) -> int:
     return int(seconds * 1000)
 
 
+def default_spec(settings: Settings, name: str, data: Any = None) -> AddSpec:
+    """``build_spec`` for a job with every option at its default (most adds, and every entry
+    of a plain bulk add): there is nothing else to check."""
+    check_text("job name", name)
+    return AddSpec(name, serializer.encode(data, settings.max_payload_bytes), "{}", 1, 0, 0, 0)
+
+
 def build_spec(
     settings: Settings,
     name: str,
@@ -164,7 +172,6 @@ def build_spec(
     group: str | None = None,
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
-    check_text("job name", name)
     if (
         type(attempts) is int
         and attempts == 1
@@ -179,10 +186,8 @@ def build_spec(
         and dedupe is None
         and group is None
     ):
-        # Every option at its default (most jobs, and every entry of a plain bulk add): there
-        # is nothing else to check.
-        data_json = serializer.encode(data, settings.max_payload_bytes)
-        return AddSpec(name, data_json, "{}", 1, 0, 0, 0)
+        return default_spec(settings, name, data)
+    check_text("job name", name)
     if job_id is not None:
         check_text("job_id", job_id)
         if "/" in job_id:  # the API addresses a job as .../jobs/{id}: one path segment
@@ -253,7 +258,7 @@ def spec_from_mapping(settings: Settings, item: Mapping[str, Any]) -> AddSpec:
     if not isinstance(item, Mapping) or "name" not in item:
         raise ConfigurationError(f"each bulk entry must be a mapping with a 'name', not {item!r}")
     if len(item) == 1 or (len(item) == 2 and "data" in item):  # the common case: no options
-        return build_spec(settings, item["name"], item.get("data"))
+        return default_spec(settings, item["name"], item.get("data"))
     options = dict(item.get("options") or {})
     options.update({k: v for k, v in item.items() if k not in ("name", "data", "options")})
     unknown = set(options) - OPTION_NAMES - {"dedupe"}  # (dedupe: not an option of the API)

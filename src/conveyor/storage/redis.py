@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 import hiredis
@@ -165,6 +165,8 @@ def _payload(commands: Sequence[Command], resend: list[int] | None) -> tuple[byt
     """RESP for the direct connection, and how many commands it holds: every command, or
     those of ``resend`` with their scripts' source."""
     if resend is None:
+        if len(commands) == 1:  # most calls: no join
+            return _packed(commands[0]), 1
         return b"".join(map(_packed, commands)), len(commands)
     return b"".join(_packed(commands[i], with_source=True) for i in resend), len(resend)
 
@@ -325,13 +327,16 @@ class AsyncRedis:
     async def _execute(self, commands: Sequence[Command]) -> list[Any]:
         if not commands:
             return []
-        if self.direct is not None and all(map(_direct_ok, commands)):
+        send: Callable[[Sequence[Command], list[int] | None], Awaitable[list[Any]]]
+        direct = self.direct
+        if direct is not None and all(map(_direct_ok, commands)):
             send = self._send_direct
+            replies = await direct.execute(*_payload(commands, None))  # (the hot path, inline)
         elif len(commands) == 1:
             return [await self._one(commands[0])]
         else:
             send = self._send_pipeline
-        replies = await send(commands, None)
+            replies = await send(commands, None)
         if not _has_error(replies):
             return replies  # nothing to resend or raise (nearly every call)
         recovery = _recovery(commands, replies)
@@ -342,11 +347,12 @@ class AsyncRedis:
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _send_direct(
+    def _send_direct(
         self, commands: Sequence[Command], resend: list[int] | None
-    ) -> list[Any]:
+    ) -> Awaitable[list[Any]]:
+        # Not a coroutine: the direct connection's awaitable is awaited by the caller as is.
         assert self.direct is not None
-        return await self.direct.execute(*_payload(commands, resend))
+        return self.direct.execute(*_payload(commands, resend))
 
     async def _send_pipeline(
         self, commands: Sequence[Command], resend: list[int] | None
