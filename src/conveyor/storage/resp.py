@@ -229,8 +229,10 @@ class Endpoint:
 class DirectClient:
     """Sends raw RESP to one server over one shared connection, reconnecting when it breaks."""
 
-    def __init__(self, url: str, connect_timeout: float, timeout: float) -> None:
-        self.endpoint = Endpoint(url)
+    def __init__(
+        self, url: str, connect_timeout: float, timeout: float, client_name: str | None = None
+    ) -> None:
+        self.endpoint = Endpoint(url, client_name)
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._socket: _Socket | None = None

@@ -41,7 +41,7 @@ from .duties import Duty, run_duties
 from .fetching import Fetcher, first_of
 from .leased import LeasedJobs
 from .leases import LeaseKeeper
-from .liveness import LivenessBeacon
+from .liveness import LivenessBeacon, connection_name
 from .running import JobStarter
 from .slots import Slots
 from .ticks import ScheduleTicker
@@ -152,8 +152,14 @@ class Worker:
         if self._started_at:
             raise ConfigurationError("a Worker runs once; create a new one to run again")
         autostart()  # ecosystem: OpenTelemetry, when its SDK was configured after the queues
-        redis = AsyncRedis(self.settings)
-        blocking = AsyncRedis(self.settings, blocking=True, single_caller=True)
+        # Named after this worker, so that a checker sees whether any of them is left.
+        redis = AsyncRedis(self.settings, client_name=connection_name(self.id, "w-jobs"))
+        blocking = AsyncRedis(
+            self.settings,
+            blocking=True,
+            single_caller=True,
+            client_name=connection_name(self.id, "w-wait"),
+        )
         self._started_at = time.time()
         acks = self._acks = Acknowledger(redis, self._leased, self.id)
         keeper = self._keeper = LeaseKeeper(
