@@ -85,6 +85,7 @@ async def test_changing_the_password_ends_the_sessions_made_with_the_old_one() -
         ({"username": "admin", "password": "short"}, "at least 8 characters"),
         ({"token": "short"}, "at least 8 characters"),
         ({"username": "admin"}, "give both username and password"),
+        ({"token": "long-enough", "secret_key": b"k" * 31}, "at least 32 bytes long"),
     ],
 )
 def test_weak_or_half_credentials_are_refused(options: dict[str, str], message: str) -> None:

@@ -354,6 +354,7 @@ def create_app(
     """
     overrides: dict[str, Any] = {"prefix": prefix} if prefix else {}
     admin = Admin(url, settings=settings, **overrides)
+    keyed: dict[str, Any] = {"secret_key": secret_key} if secret_key is not None else {}
     security = SecurityConfig(
         token=token,
         username=username,
@@ -361,9 +362,8 @@ def create_app(
         authenticate=authenticate,
         read_only=read_only,
         allowed_hosts=tuple(allowed_hosts),
+        **keyed,
     )
-    if secret_key is not None:
-        security.secret_key = secret_key
     security.revocations = Revocations(admin.redis, admin.settings.prefix)
     api = _Api(admin, security)
     live = LiveEvents(admin)

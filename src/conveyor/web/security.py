@@ -65,6 +65,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 REQUEST_HEADER = "x-conveyor-request"
 #: Shortest token and password accepted (a shorter one is refused at start).
 MIN_SECRET_LENGTH = 8
+#: Shortest key sessions may be signed with, in bytes (a 256-bit HMAC key).
+MIN_SECRET_KEY_BYTES = 32
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -142,6 +144,13 @@ class SecurityConfig:
         for what, value in (("token", self.token), ("password", self.password)):
             if value is not None and len(value) < MIN_SECRET_LENGTH:
                 raise ValueError(f"the {what} must be at least {MIN_SECRET_LENGTH} characters long")
+        if len(self.secret_key) < MIN_SECRET_KEY_BYTES:
+            # The key itself is never part of the message.
+            raise ValueError(
+                "the secret key (--secret-key, CONVEYOR_SECRET_KEY, create_app(secret_key=)) must "
+                f"be at least {MIN_SECRET_KEY_BYTES} bytes long; the one given has "
+                f"{len(self.secret_key)}"
+            )
 
     @property
     def has_credentials(self) -> bool:
