@@ -299,6 +299,20 @@ class DirectClient:
         sock.client_id = replies[-1] if isinstance(replies[-1], int) else None
         return sock
 
+    def reset_if_stuck(self, since: float) -> bool:
+        """Break the connection if its unanswered requests were sent before ``since`` (the
+        loop's clock) and no byte of reply came after: once a network outage is over, a request
+        sent into it is never answered, and waiting out the read timeout would idle the caller
+        that long. Every pending call then fails with ``ConnectionError``; the next reconnects.
+        True if it broke."""
+        sock = self._socket
+        if sock is None or sock.broken is not None or not sock.pending:
+            return False
+        if sock.last_progress >= since:
+            return False
+        sock._break("Redis is unreachable: a request was lost while the link to Redis was down")
+        return True
+
     @property
     def client_id(self) -> int | None:
         """The server's id of the current connection (``CLIENT ID``), if connected."""

@@ -184,7 +184,19 @@ class Worker:
             Duty("schedules", ticker.tick, ticker.interval),
         ]
         duties.append(workflow_duty(acks, redis, self.settings, self._commands, self._leased))
-        beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id)
+        loop = asyncio.get_running_loop()
+        healing: set[asyncio.Task[None]] = set()
+
+        def heal() -> None:  # in the liveness thread, whose beats reach Redis again
+            def start() -> None:
+                task = loop.create_task(self._heal(redis, fetcher, loop.time()))
+                healing.add(task)
+                task.add_done_callback(healing.discard)
+
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to heal
+                loop.call_soon_threadsafe(start)
+
+        beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id, heal)
         beating = False
         if install_signal_handlers:
             self._set_signal_handlers(install=True)
@@ -223,6 +235,16 @@ class Worker:
         log.info("worker %s stopped after %d jobs", self.id, self.processed)
         if self._crash is not None:
             raise self._crash
+
+    async def _heal(self, redis: AsyncRedis, fetcher: Fetcher, since: float) -> None:
+        """The link to Redis came back at ``since`` after an outage. Requests sent into the
+        outage are never answered: rather than wait out their read timeouts, break the
+        connections still stuck on them, a beat later (replies a stalled Redis still owes come
+        meanwhile), and end the wait for jobs (``Fetcher.heal``)."""
+        await asyncio.sleep(self.settings.liveness_beat_seconds)
+        if redis.direct is not None and redis.direct.reset_if_stuck(since):
+            log.info("the link to Redis is back: requests it left unanswered were given up")
+        await fetcher.heal(since)
 
     async def _guarded(self, loop: Coroutine[Any, Any, None]) -> None:
         """Run one of the worker's loops; if it dies, stop the whole worker (and say why)."""

@@ -34,6 +34,12 @@ When a worker is dead (the rules, and why a live one is never taken for dead):
   frozen, every worker was equally silent and nobody is late; a dead process is noticed
   1-1.5 s after its last beat, so its jobs start again within 2 s of its death.
 
+When its beats reach Redis again after failing (a cut link healed, Redis back), the worker is
+told (``on_heal``): requests that went into the outage are never answered, so it breaks off the
+connections still waiting on them and ends its wait for jobs, and resumes within a beat or two
+instead of after their read timeouts. A beat is given half the liveness period, not the socket
+timeout, so the beats themselves notice the heal that soon.
+
 If a live worker is reclaimed anyway, its fencing tokens keep that harmless: its late outcome is
 refused (LEASE_LOST), logged and counted (``Acknowledger.lost``), and the worker, finding its
 entry gone on its next beat, logs that and counts it (here, and in META "revived_workers").
@@ -45,11 +51,12 @@ its jobs go there), so recovery there is as fast as on one server.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import CommandRefused, ConveyorError
@@ -96,11 +103,27 @@ def has_connection(worker_id: str, connected: Iterable[str]) -> bool:
 class LivenessBeacon:
     """The liveness thread of one worker (see the module's docstring)."""
 
-    def __init__(self, settings: Settings, queues: Sequence[QueueCommands], worker_id: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        queues: Sequence[QueueCommands],
+        worker_id: str,
+        on_heal: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_heal``: called (from the liveness thread) when beats reach Redis again after
+        failing, so the worker can end waits the outage left hanging."""
         self._settings = settings
         self._queues = list(queues)
         self._worker_id = worker_id
-        self._redis = SyncRedis(settings, client_name=connection_name(worker_id))
+        self._on_heal = on_heal
+        # A beat not answered within half the liveness period is of no use any more; failing
+        # it then and beating on a fresh connection notices a healed link within seconds,
+        # where the full socket timeout (10 s) would leave the beats hanging on a dead one.
+        beat_timeout = min(settings.socket_timeout_seconds, settings.liveness_seconds / 2)
+        self._redis = SyncRedis(
+            dataclasses.replace(settings, socket_timeout_seconds=beat_timeout),
+            client_name=connection_name(worker_id),
+        )
         self._list_clients = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -158,6 +181,8 @@ class LivenessBeacon:
             return
         if self._failing:
             log.info("liveness beats reach Redis again")
+            if self._on_heal is not None:
+                self._on_heal()
         self._failing = False
 
     def _beat(self) -> list[tuple[QueueCommands, str, int]]:
