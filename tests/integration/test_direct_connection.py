@@ -186,3 +186,33 @@ async def test_error_replies_map_onto_the_exception_tree(redis_url: str) -> None
         assert isinstance(resp.reply_error("LOADING Redis is loading"), ConnectionError)
     finally:
         client.close()
+
+
+async def test_a_request_left_hanging_before_a_given_time_is_broken_off(
+    redis_url: str, key_prefix: str
+) -> None:
+    # What a worker does once its link to Redis is back: a request sent before then that got
+    # no reply since (here a long BLPOP stands in for one the outage swallowed) fails at once.
+    client = resp.DirectClient(redis_url, 2.0, 30.0, "conveyor:w-wait:test")
+    loop = asyncio.get_running_loop()
+    try:
+        await client.execute(resp.pack(("PING",)), 1)  # connected
+        sent_at = loop.time()
+        hanging = asyncio.ensure_future(
+            client.execute(resp.pack(("BLPOP", f"{key_prefix}:nothing", 20)), 1)
+        )
+        await asyncio.sleep(0.2)
+        assert not client.reset_if_stuck(since=sent_at - 1)  # sent after: still fair
+        assert not hanging.done()
+        started = time.monotonic()
+        assert client.reset_if_stuck(since=loop.time())
+        with pytest.raises(ConnectionError, match="lost while the link to Redis was down"):
+            await hanging
+        assert time.monotonic() - started < 1
+        assert await client.execute(resp.pack(("PING",)), 1) == ["PONG"]  # reconnects
+        with redis.Redis.from_url(redis_url, decode_responses=True) as server:
+            names = [c["name"] for c in server.client_list()]
+        assert "conveyor:w-wait:test" in names  # named, as asked
+        assert not client.reset_if_stuck(since=loop.time())  # nothing pending
+    finally:
+        client.close()

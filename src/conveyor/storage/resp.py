@@ -268,8 +268,10 @@ class Endpoint:
 class DirectClient:
     """Sends raw RESP to one server over one shared connection, reconnecting when it breaks."""
 
-    def __init__(self, url: str, connect_timeout: float, timeout: float) -> None:
-        self.endpoint = Endpoint(url)
+    def __init__(
+        self, url: str, connect_timeout: float, timeout: float, client_name: str | None = None
+    ) -> None:
+        self.endpoint = Endpoint(url, client_name)
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._socket: _Socket | None = None
@@ -359,6 +361,20 @@ class DirectClient:
             raise
         sock.client_id = replies[-1] if isinstance(replies[-1], int) else None
         return sock
+
+    def reset_if_stuck(self, since: float) -> bool:
+        """Break the connection if its unanswered requests were sent before ``since`` (the
+        loop's clock) and no byte of reply came after: once a network outage is over, a request
+        sent into it is never answered, and waiting out the read timeout would idle the caller
+        that long. Every pending call then fails with ``ConnectionError``; the next reconnects.
+        True if it broke."""
+        sock = self._socket
+        if sock is None or sock.broken is not None or not sock.pending:
+            return False
+        if sock.last_progress >= since:
+            return False
+        sock._break("Redis is unreachable: a request was lost while the link to Redis was down")
+        return True
 
     @property
     def client_id(self) -> int | None:
