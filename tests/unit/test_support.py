@@ -80,6 +80,27 @@ def test_stop_is_idempotent_and_close_removes_dir() -> None:
     wait_for(lambda: not _pid_exists(pid), 5, message="redis-server still alive")
 
 
+def test_a_refused_shutdown_goes_straight_to_sigterm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a password, SHUTDOWN gets NOAUTH: stop() must not wait out its timeout for an exit
+    # that is not coming, but send SIGTERM at once.
+    server = RedisServer().start()
+    server.command("CONFIG", "SET", "requirepass", "s3cret")
+    waits: list[float] = []
+    exited = redis_server_module._exited
+
+    def counting(proc: object, timeout: float) -> bool:
+        waits.append(timeout)
+        return exited(proc, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis_server_module, "_exited", counting)
+    pid = server.pid
+    server.stop()
+    assert not server.running
+    assert waits == [10.0]  # one wait, after the SIGTERM; none for the refused SHUTDOWN
+    wait_for(lambda: not _pid_exists(pid), 5, message="redis-server still alive")
+    server.close()
+
+
 def test_pause_and_resume() -> None:
     with RedisServer() as server:
         server.pause()
