@@ -3,7 +3,8 @@
 The server is ``$CONVEYOR_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/
 postgres``; scripts/setup makes sure it runs). Each test gets its own database,
 ``conveyor_test_<random>``, created here and dropped at teardown; no other database is touched.
-Tests skip, saying why, only when the server cannot be reached at all.
+When the server cannot be reached at all, the test skips locally and fails under CI
+(tests/support/prerequisites.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import secrets
 from collections.abc import Iterator
 
-import pytest
+from tests.support.prerequisites import missing, require_module
 
 ADMIN_DSN = os.environ.get(
     "CONVEYOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -21,11 +22,11 @@ ADMIN_DSN = os.environ.get(
 
 
 def _admin_connection():  # type: ignore[no-untyped-def]
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (scripts/setup)")
+    psycopg = require_module("psycopg", "psycopg is not installed (scripts/setup)")
     try:
         return psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is unreachable at {ADMIN_DSN} ({exc}); run scripts/setup")
+        missing(f"PostgreSQL is unreachable at {ADMIN_DSN} ({exc}); run scripts/setup")
 
 
 def dsn_for(database: str) -> str:

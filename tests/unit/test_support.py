@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from tests.support import prerequisites
 from tests.support import redis_server as redis_server_module
 from tests.support.processes import ProcessManager
 from tests.support.redis_server import RedisServer, RedisServerError
@@ -209,3 +210,20 @@ def test_spawn_terminate_kills_stubborn_process_group(spawn: ProcessManager) -> 
     child_pid = int(proc.stdout().split()[1])
     assert proc.terminate(timeout=0.2) == -signal.SIGKILL
     wait_for(lambda: not _pid_exists(child_pid), 5, message="grandchild survived")
+
+
+def test_a_missing_prerequisite_skips_locally_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no frobnicator"):
+        prerequisites.missing("no frobnicator")
+    with pytest.raises(pytest.skip.Exception, match="install it"):
+        prerequisites.require_module("conveyor_no_such_module", "install it")
+    for value in ("true", "1", "TRUE"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="missing under CI: no frobnicator"):
+            prerequisites.missing("no frobnicator")
+    monkeypatch.setenv("CI", "false")
+    assert not prerequisites.in_ci()
+    assert prerequisites.require_module("json", "stdlib").dumps([]) == "[]"
