@@ -271,6 +271,15 @@ class ClusterSetup:
                 out[node.port] = role
         return out
 
+    def crossslot_errors(self) -> int:
+        """CROSSSLOT errors the live nodes answered so far (a multi-key command across slots)."""
+        total = 0
+        for port in self.roles():
+            for line in command(port, "INFO", "errorstats").splitlines():
+                if line.startswith("errorstat_CROSSSLOT:"):
+                    total += int(line.split("count=")[1].split(",")[0])
+        return total
+
     def close(self) -> None:
         for node in self.nodes:
             node.close()
