@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from tests.support.postgres import outbox, pg_dsn  # noqa: F401 (the outbox tests' fixtures)
 from tests.support.processes import ProcessManager, SpawnedProcess
 from tests.support.topologies import ClusterSetup
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.postgres import outbox, pg_dsn  # noqa: F401 (the outbox tests' fixtures)
 
 from conveyor import Queue
 from conveyor.web import create_app
