@@ -11,11 +11,11 @@ it imports:
   the CLI and worker it drives use; ``conveyor.web``: the ``[web]`` ones as well;
 - the dependency itself (``import starlette``).
 
-The rest (the tests of the benchmark tools, checks that read the source tree) crossed nothing
-the floors change: the main run already ran them on the same code. Conftest files do not count:
-a fixture crosses what its module imports only for the tests that ask for it, which import
-``conveyor`` themselves. When some floor differs but no selected module crosses it, this is an
-error: every floor must be tested.
+The rest (the tests of the benchmark tools and of the test-support code, checks that read the
+source tree) cross nothing the floors change: the main run already ran them on the same code.
+Conftest files do not count: a fixture crosses what its module imports only for the tests that
+ask for it, which import ``conveyor`` themselves. When some floor differs but no selected module
+crosses it, this is an error: every floor must be tested.
 
 Usage: ``python scripts/lowest_tests.py FLOORS [--no-reference]``, FLOORS as written by
 scripts/lowest_constraints.py; ``--no-reference`` counts every floor as differing (no main
