@@ -41,8 +41,9 @@ SCENARIOS = (
     "drain_groups",
     "drain_mix",
 )
-#: drain_groups spreads its jobs over this many groups.
-GROUPS = 1000
+#: drain_groups spreads its jobs over this many groups; CONVEYOR_BENCH_GROUPS sets another
+#: number (10000 with --jobs 10000: ten thousand groups of one job each, docs/flow-control.md).
+GROUPS = int(os.environ.get("CONVEYOR_BENCH_GROUPS", "1000"))
 #: (f): every job may run twice, the retry at once (as the peers' attempts=2, no backoff)
 MIX_RETRY = {"attempts": 2, "backoff": Backoff.fixed(0)}
 

@@ -1,15 +1,25 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from tests.support.postgres import outbox, pg_dsn  # noqa: F401 (the outbox tests' fixtures)
 from tests.support.processes import ProcessManager, SpawnedProcess
+from tests.support.topologies import ClusterSetup
 
 from conveyor import Queue
 
 pytestmark = pytest.mark.fault
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[ClusterSetup]:
+    """A Redis Cluster of 3 masters without replicas, built once for the modules that use it
+    (each test keeps to its own key prefix); test_cluster.py's failovers use their own."""
+    with ClusterSetup(masters=3, replicas=0) as setup:
+        yield setup
 
 
 @pytest.fixture

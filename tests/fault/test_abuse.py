@@ -63,6 +63,7 @@ async def test_sync_handler_that_never_returns_fails_at_its_timeout_and_the_work
     after = await jobs_queue.add("record")
     assert await after.wait(timeout=10) == {"worker": "A"}
     assert worker.alive
+    worker.kill()  # the spinning thread cannot be stopped: a graceful stop would wait it out
 
 
 @pytest.mark.timeout(60)

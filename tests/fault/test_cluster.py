@@ -29,17 +29,9 @@ QUEUES = [f"q{i}" for i in range(12)]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ClusterSetup]:
+    # Its own, with replicas for the failovers (not conftest.py's 3 masters without replicas).
     with ClusterSetup(masters=3, replicas=1) as setup:
         yield setup
-
-
-def crossslot_errors(cluster: ClusterSetup) -> int:
-    total = 0
-    for port, _role in cluster.roles().items():
-        for line in command(port, "INFO", "errorstats").splitlines():
-            if line.startswith("errorstat_CROSSSLOT:"):
-                total += int(line.split("count=")[1].split(",")[0])
-    return total
 
 
 def shard_of(cluster: ClusterSetup, queue: str) -> int:
@@ -57,7 +49,7 @@ async def test_core_scenarios_on_many_queues_across_shards_without_crossslot(
 ) -> None:
     shards = {shard_of(cluster, name) for name in QUEUES}
     assert len(shards) == 3, "the queues should spread over all three masters"
-    before = crossslot_errors(cluster)
+    before = cluster.crossslot_errors()
     queues = [Queue(name, url=cluster.url, prefix=key_prefix) for name in QUEUES]
     calls: collections.Counter[str] = collections.Counter()
 
@@ -102,7 +94,7 @@ async def test_core_scenarios_on_many_queues_across_shards_without_crossslot(
     assert deleted > 0 and (await queues[2].counts())["completed"] == 0
     for q in queues:
         await q.close()
-    assert crossslot_errors(cluster) == before == 0
+    assert cluster.crossslot_errors() == before == 0
 
 
 async def test_producers_and_workers_survive_a_replica_promotion(

@@ -5,31 +5,15 @@ CROSSSLOT error."""
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
 
 import pytest
 from tests.support.conveyor_helpers import running
-from tests.support.topologies import ClusterSetup, command
+from tests.support.topologies import ClusterSetup
 from tests.support.waiting import async_wait_for
 
 from conveyor import Job, Queue, RateLimit, RateLimited, Retry, Worker
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ClusterSetup]:
-    with ClusterSetup(masters=3, replicas=0) as setup:
-        yield setup
-
-
-def crossslot_errors(cluster: ClusterSetup) -> int:
-    total = 0
-    for port in cluster.roles():
-        for line in command(port, "INFO", "errorstats").splitlines():
-            if line.startswith("errorstat_CROSSSLOT:"):
-                total += int(line.split("count=")[1].split(",")[0])
-    return total
 
 
 async def test_groups_and_limits_on_queues_across_shards(
@@ -68,14 +52,14 @@ async def test_groups_and_limits_on_queues_across_shards(
             jobs.append(await q.add("w", {"flaky": True}, group="wide", attempts=2))
             jobs.append(await q.add("w", {}, group="wide", delay=0.2))
             jobs.append(await q.add("w", {}))
-        before = crossslot_errors(cluster)
+        before = cluster.crossslot_errors()
         async with running(Worker(queues, {"w": work}, concurrency=20)):
             for job in jobs:
                 assert await job.wait(timeout=30) == job.queue
         for q in queues:
             await async_wait_for(lambda q=q: _idle(q), timeout=10)
         assert all(peak[(q.name, f"g{i}")] == 1 for q in queues for i in range(3))
-        assert crossslot_errors(cluster) == before == 0
+        assert cluster.crossslot_errors() == before == 0
     finally:
         for q in queues:
             await q.close()

@@ -1,7 +1,7 @@
 """Flow control across worker processes (tests/support/flow_worker_app.py), checked from a
 ledger file of start and end times written by the handlers, outside Redis: the queue's rate
-limit, a group's concurrency, fairness between groups, the cost of many groups, and the slots
-of a SIGKILLed worker."""
+limit, a group's concurrency, fairness between groups, 10,000 groups of one job draining, and
+the slots of a SIGKILLed worker."""
 
 from __future__ import annotations
 
@@ -154,24 +154,6 @@ async def test_a_small_group_added_behind_a_big_one_starts_within_about_100_star
     assert "A" in order[last_b + 1 :] or (await jobs.counts())["waiting"] == 0
 
 
-async def _drain_seconds(
-    start_worker: Callable[..., SpawnedProcess],
-    queue: Queue,
-    ledger_file: Path,
-    items: list[dict[str, Any]],
-    name: str,
-) -> float:
-    base = _ended(ledger_file)
-    await queue.add_bulk(items)
-    worker = start_worker(name, concurrency=100, queue=queue.name)
-    started = time.monotonic()
-    n = base + len(items)
-    await async_wait_for(lambda: _ended(ledger_file) >= n, timeout=60, interval=0.02)
-    seconds = time.monotonic() - started
-    worker.terminate()
-    return seconds
-
-
 def _ended(path: Path) -> int:
     return path.read_bytes().count(b"\nend ") + path.read_bytes().startswith(b"end ")
 
@@ -180,42 +162,26 @@ async def _completed(queue: Queue, n: int) -> bool:
     return (await queue.counts())["completed"] >= n
 
 
-@pytest.mark.timeout(180)
-async def test_10000_groups_of_one_job_drain_at_half_the_ungrouped_rate_or_better(
-    start_worker: Callable[..., SpawnedProcess],
-    redis_url: str,
-    key_prefix: str,
-    ledger_file: Path,
+@pytest.mark.timeout(120)
+async def test_10000_groups_of_one_job_each_drain_every_job_once_and_leave_no_group(
+    start_worker: Callable[..., SpawnedProcess], jobs: Queue, ledger_file: Path
 ) -> None:
+    # How fast they drain against the same jobs without groups is a figure, not a check, on a
+    # shared machine: CONVEYOR_BENCH_GROUPS=10000 benchmarks/run.py (docs/flow-control.md).
     n = 10_000
-    plain = Queue("plain", url=redis_url, prefix=key_prefix)
-    grouped = Queue("grouped", url=redis_url, prefix=key_prefix)
-    try:
-        # The best of two drains each: the machine running the tests is shared and noisy.
-        ungrouped_s = grouped_s = float("inf")
-        for _ in range(2):
-            ungrouped_s = min(
-                ungrouped_s,
-                await _drain_seconds(
-                    start_worker, plain, ledger_file, [{"name": "t"} for _ in range(n)], "P"
-                ),
-            )
-            grouped_s = min(
-                grouped_s,
-                await _drain_seconds(
-                    start_worker,
-                    grouped,
-                    ledger_file,
-                    [{"name": "t", "group": f"g{i}"} for i in range(n)],
-                    "G",
-                ),
-            )
-        print(f"drain of {n}: ungrouped {ungrouped_s:.2f} s, one group each {grouped_s:.2f} s")
-        assert grouped_s <= 2 * ungrouped_s, (grouped_s, ungrouped_s)
-        assert await grouped.groups() == []  # and nothing of 10,000 groups is left behind
-    finally:
-        await plain.close()
-        await grouped.close()
+    await jobs.add_bulk([{"name": "t", "group": f"g{i}"} for i in range(n)])
+    start_worker("G", concurrency=100)
+    await async_wait_for(lambda: _ended(ledger_file) >= n, timeout=90, interval=0.1)
+    ended = [entry[1] for entry in read_ledger(ledger_file) if entry[0] == "end"]
+    assert len(ended) == n and len(set(ended)) == n  # every job ran, none twice
+
+    async def acknowledged() -> bool:  # a handler's "end" comes before its job's completion
+        counts = await jobs.counts()
+        return counts["waiting"] == counts["active"] == 0
+
+    await async_wait_for(acknowledged, timeout=30)
+    assert (await jobs.counts())["failed"] == 0
+    assert await jobs.groups() == []  # and nothing of 10,000 groups is left behind
 
 
 @pytest.mark.timeout(60)

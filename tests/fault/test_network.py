@@ -144,15 +144,16 @@ async def test_500ms_of_latency_each_way_expires_no_lease(
     proxy: TcpProxy,
     redis_url: str,
 ) -> None:
-    proxy.delay(0.5)  # a 1 s round trip, against a 4 s lease renewed every 4/3 s
     a = start_worker("A", lease=4, **via(proxy, redis_url))
-    # Let the worker finish its start-up (new connections cost several round trips each) and
-    # publish its first heartbeat; from then on a renewal needs one round trip.
+    # The worker starts on a fast link and publishes its first heartbeat (a start-up over the
+    # slow one costs several round trips per connection, time that proves nothing about
+    # leases); from then on every byte it sends or gets takes 500 ms each way.
     await async_wait_for(
         lambda: jobs_queue.redis.command("ZCARD", jobs_queue.commands.keys.workers),
         timeout=30,
         message="A never sent a heartbeat",
     )
+    proxy.delay(0.5)  # a 1 s round trip, against a 4 s lease renewed every 4/3 s
     jobs = await jobs_queue.add_bulk([{"name": "record", "data": {"sleep": 9}}] * 5)
     await async_wait_for(
         lambda: _at_least(_count(ledger("started")), 5), timeout=20, message="A took fewer than 5"
@@ -173,6 +174,10 @@ async def test_500ms_of_latency_each_way_expires_no_lease(
     assert len(await ledger("started")) == 5  # nobody ran them a second time
     assert "is dead" not in b.stderr(), b.stderr()
     assert "taken for dead" not in a.stderr(), a.stderr()
+    # Stop A here, over a healed link: at teardown the proxy closes first, and A would spend
+    # the whole stop timeout failing to say goodbye.
+    proxy.heal()
+    a.terminate()
 
 
 @pytest.mark.timeout(90)

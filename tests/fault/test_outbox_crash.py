@@ -14,12 +14,11 @@ import random
 import signal
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from tests.support.postgres import temporary_database
 from tests.support.processes import ProcessManager, SpawnedProcess
 from tests.support.waiting import async_wait_for
 
@@ -73,25 +72,10 @@ asyncio.run(Worker(queue, {"receipt": receipt}, concurrency=4).run())
 
 
 @pytest.fixture
-def pg_dsn() -> Iterator[str]:
-    with temporary_database() as dsn:
-        yield dsn
-
-
-@pytest.fixture
 async def queue(redis_url: str, key_prefix: str) -> AsyncIterator[Queue]:
     q = Queue("orders", url=redis_url, prefix=key_prefix)
     yield q
     await q.close()
-
-
-@pytest.fixture
-def outbox(queue: Queue, pg_dsn: str) -> Outbox:
-    box = Outbox(queue, pg_dsn)
-    with psycopg.connect(pg_dsn) as conn:
-        box.create_table(conn)
-        conn.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL)")
-    return box
 
 
 def _env(redis_url: str, key_prefix: str, dsn: str, **extra: object) -> dict[str, str]:

@@ -5,33 +5,17 @@ separate, idempotent calls)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from tests.support.conveyor_helpers import running
-from tests.support.topologies import ClusterSetup, command
+from tests.support.topologies import ClusterSetup
 from tests.support.waiting import async_wait_for
 
 from conveyor import Callback, FlowJob, Job, JobState, Queue, Worker
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ClusterSetup]:
-    with ClusterSetup(masters=3, replicas=0) as setup:
-        yield setup
-
-
-def _crossslot_errors(cluster: ClusterSetup) -> int:
-    total = 0
-    for port in cluster.roles():
-        for line in command(port, "INFO", "errorstats").splitlines():
-            if line.startswith("errorstat_CROSSSLOT:"):
-                total += int(line.split("count=")[1].split(",")[0])
-    return total
 
 
 def _queues_on_distinct_shards(cluster: ClusterSetup, count: int) -> list[str]:
@@ -51,7 +35,7 @@ def _queues_on_distinct_shards(cluster: ClusterSetup, count: int) -> list[str]:
 
 async def test_a_flow_and_a_batch_across_shards(cluster: ClusterSetup, key_prefix: str) -> None:
     top, mid, low = _queues_on_distinct_shards(cluster, 3)
-    before = _crossslot_errors(cluster)
+    before = cluster.crossslot_errors()
     queues = {name: Queue(name, url=cluster.url, prefix=key_prefix) for name in (top, mid, low)}
     callbacks: list[Any] = []
 
@@ -99,4 +83,4 @@ async def test_a_flow_and_a_batch_across_shards(cluster: ClusterSetup, key_prefi
     ]
     for queue in queues.values():
         await queue.close()
-    assert _crossslot_errors(cluster) == before == 0
+    assert cluster.crossslot_errors() == before == 0

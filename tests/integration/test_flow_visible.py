@@ -6,25 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from tests.support.processes import python_env
 
 from conveyor import Queue, RateLimit
-from conveyor.web import create_app
 
 CLI = "import sys; from conveyor.cli import main; main()"
-
-
-@pytest.fixture
-async def client(redis_url: str, key_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(url=redis_url, prefix=key_prefix)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
-        yield c
-    await app.state.admin.close()
 
 
 async def _fill(queue: Queue) -> None:

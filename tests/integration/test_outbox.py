@@ -11,12 +11,11 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
-from tests.support.postgres import temporary_database
 from tests.support.waiting import async_wait_for
 
 from conveyor import Backoff, JobState, Queue
@@ -25,25 +24,10 @@ from conveyor.outbox import Outbox
 
 
 @pytest.fixture
-def pg_dsn() -> Iterator[str]:
-    with temporary_database() as dsn:
-        yield dsn
-
-
-@pytest.fixture
 async def queue(redis_url: str, key_prefix: str) -> AsyncIterator[Queue]:
     q = Queue("orders", url=redis_url, prefix=key_prefix)
     yield q
     await q.close()
-
-
-@pytest.fixture
-def outbox(queue: Queue, pg_dsn: str) -> Outbox:
-    box = Outbox(queue, pg_dsn)
-    with psycopg.connect(pg_dsn) as conn:
-        box.create_table(conn)
-        conn.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL)")
-    return box
 
 
 def _rows(dsn: str) -> int:

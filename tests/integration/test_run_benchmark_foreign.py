@@ -1,6 +1,8 @@
 """benchmarks/run.py with a peer in another language: BullMQ for Node runs its own producer
 and workers and fills its cells, scenario (f) adds its column; without node on PATH the row is
-skipped with the reason and the rest of the run goes on."""
+skipped with the reason and the rest of the run goes on. A machine without node, or ruby with
+Sidekiq, skips those peers' tests locally and fails them under CI (tests/support/prerequisites.py;
+scripts/setup installs both)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.prerequisites import missing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -41,7 +44,7 @@ def cells(md: str, first: str) -> list[str]:
 def test_bullmq_for_node_fills_its_row_and_the_mix_column(tmp_path: Path) -> None:
     why = runtimes.prepare(["bullmq_node"]).get("bullmq_node")
     if why:
-        pytest.skip(why)
+        missing(why)
     scenarios = "enqueue,enqueue_concurrent,drain_noop,latency,drain_mix"
     md, data = run(
         tmp_path,
@@ -84,7 +87,7 @@ def test_without_node_the_row_is_skipped_and_says_why(tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_sidekiq_runs_its_ruby_producer_threads_and_workers(tmp_path: Path) -> None:
     if not runtimes.sidekiq_loads():  # the test installs nothing; run.py's setup would
-        pytest.skip("ruby with sidekiq not installed")
+        missing("ruby with sidekiq not installed (Debian's ruby-sidekiq; scripts/setup)")
     scenarios = "enqueue,enqueue_concurrent,bulk,drain_noop,drain_mix"
     md, data = run(tmp_path, *("--only", "sidekiq", "--scenarios", scenarios), *("--jobs", "300"))
     enqueue, concurrent, bulk, drain, *_ = cells(md, "sidekiq")

@@ -3,7 +3,7 @@ Redis, with a worker in-process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -11,21 +11,8 @@ from tests.support.conveyor_helpers import running, worker
 from tests.support.waiting import async_wait_for
 
 from conveyor import Queue
-from conveyor.web import create_app
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def client(redis_url: str, key_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(url=redis_url, prefix=key_prefix)
-    transport = httpx.ASGITransport(app=app)
-    headers = {"x-conveyor-request": "1"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://127.0.0.1", headers=headers
-    ) as c:
-        yield c
-    await app.state.admin.close()
 
 
 async def test_put_get_list_and_delete_a_schedule(client: httpx.AsyncClient) -> None:

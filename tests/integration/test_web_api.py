@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,19 +15,6 @@ from conveyor import Queue
 from conveyor.web import create_app
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def client(redis_url: str, key_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(url=redis_url, prefix=key_prefix)
-    transport = httpx.ASGITransport(app=app)
-    # A script's bodiless action must say it is not an HTML form (see web/security.py).
-    headers = {"x-conveyor-request": "1"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://127.0.0.1", headers=headers
-    ) as c:
-        yield c
-    await app.state.admin.close()
 
 
 async def ok(job: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,19 +13,10 @@ import pytest
 from tests.support.processes import python_env
 
 from conveyor import Callback, FlowJob, Queue
-from conveyor.web import create_app
 
 pytestmark = pytest.mark.timeout(60)
 
 CLI = "import sys; from conveyor.cli import main; main()"
-
-
-@pytest.fixture
-async def client(redis_url: str, key_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(url=redis_url, prefix=key_prefix)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-        yield http
 
 
 async def test_a_jobs_json_names_its_parent_children_and_batch(

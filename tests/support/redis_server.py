@@ -84,6 +84,14 @@ def _config_value(value: str) -> str:
     return f'"{escaped}"' if (value == "" or any(c.isspace() for c in value)) else escaped
 
 
+def _exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 class RedisServer:
     """A ``redis-server`` subprocess on ``127.0.0.1:<free port>``.
 
@@ -320,20 +328,25 @@ class RedisServer:
         if proc.poll() is None:
             if self._paused:
                 self.resume()
-            with contextlib.suppress(OSError, RedisServerError):
-                # The server closes the connection instead of replying.
-                self.command("SHUTDOWN", "NOSAVE", timeout=timeout)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+            if not self._shutdown_nosave(timeout) or not _exited(proc, timeout):
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
+                if not _exited(proc, timeout):
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
         self._kill_and_reap()
+
+    def _shutdown_nosave(self, timeout: float) -> bool:
+        """Send SHUTDOWN NOSAVE; False when the server refused it with an error reply (NOAUTH
+        under a password, replicas still catching up): then nothing is to wait for."""
+        try:
+            # The server closes the connection instead of replying.
+            self.command("SHUTDOWN", "NOSAVE", timeout=timeout)
+        except RedisServerError:
+            return False
+        except OSError:
+            pass
+        return True
 
     def kill(self) -> None:
         """SIGKILL the server (no shutdown, no final fsync) and reap it."""

@@ -134,10 +134,15 @@ class SentinelSetup:
         self.down_after_ms = down_after_ms
 
     def start(self) -> Self:
-        master = RedisServer(appendonly=False).start()
+        # A master waits 5 s (repl-diskless-sync-delay) for more replicas before it sends the
+        # first one its data: no wait here, nor after a failover, when the new master does it.
+        quick_sync = {"repl-diskless-sync-delay": "0"}
+        master = RedisServer(appendonly=False, extra_config=quick_sync).start()
         self.servers.append(master)
         for _ in range(self.replicas):
-            replica = RedisServer(extra_args=["--replicaof", HOST, str(master.port)])
+            replica = RedisServer(
+                extra_config=quick_sync, extra_args=["--replicaof", HOST, str(master.port)]
+            )
             self.servers.append(replica.start())
         wait_for(
             lambda: self._links_up(master.port),
@@ -216,6 +221,7 @@ protected-mode no
 cluster-enabled yes
 cluster-config-file nodes.conf
 cluster-node-timeout 1000
+repl-diskless-sync-delay 0
 appendonly no
 save ""
 """
@@ -270,6 +276,15 @@ class ClusterSetup:
                 role = command(node.port, "ROLE").split("\n")[0]
                 out[node.port] = role
         return out
+
+    def crossslot_errors(self) -> int:
+        """CROSSSLOT errors the live nodes answered so far (a multi-key command across slots)."""
+        total = 0
+        for port in self.roles():
+            for line in command(port, "INFO", "errorstats").splitlines():
+                if line.startswith("errorstat_CROSSSLOT:"):
+                    total += int(line.split("count=")[1].split(",")[0])
+        return total
 
     def close(self) -> None:
         for node in self.nodes:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.prerequisites import missing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -85,8 +86,9 @@ def test_mix_rule_has_each_share_of_jobs() -> None:
     assert mix.payload(10)["fail"] is True and "fail" not in mix.payload(11)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
 def test_node_applies_the_same_mix_rule() -> None:
+    if shutil.which("node") is None:
+        missing("node not installed (scripts/setup installs it)")
     # jobs.js loads the Node libraries: npm ci from the lockfile first, as run.py does.
     skipped = runtimes.prepare(["bullmq_node"])
     assert not skipped, skipped

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from tests.support import prerequisites
 from tests.support import redis_server as redis_server_module
 from tests.support.processes import ProcessManager
 from tests.support.redis_server import RedisServer, RedisServerError
@@ -78,6 +79,27 @@ def test_stop_is_idempotent_and_close_removes_dir() -> None:
     server.close()
     assert not directory.exists()
     wait_for(lambda: not _pid_exists(pid), 5, message="redis-server still alive")
+
+
+def test_a_refused_shutdown_goes_straight_to_sigterm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a password, SHUTDOWN gets NOAUTH: stop() must not wait out its timeout for an exit
+    # that is not coming, but send SIGTERM at once.
+    server = RedisServer().start()
+    server.command("CONFIG", "SET", "requirepass", "s3cret")
+    waits: list[float] = []
+    exited = redis_server_module._exited
+
+    def counting(proc: object, timeout: float) -> bool:
+        waits.append(timeout)
+        return exited(proc, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis_server_module, "_exited", counting)
+    pid = server.pid
+    server.stop()
+    assert not server.running
+    assert waits == [10.0]  # one wait, after the SIGTERM; none for the refused SHUTDOWN
+    wait_for(lambda: not _pid_exists(pid), 5, message="redis-server still alive")
+    server.close()
 
 
 def test_pause_and_resume() -> None:
@@ -188,3 +210,20 @@ def test_spawn_terminate_kills_stubborn_process_group(spawn: ProcessManager) -> 
     child_pid = int(proc.stdout().split()[1])
     assert proc.terminate(timeout=0.2) == -signal.SIGKILL
     wait_for(lambda: not _pid_exists(child_pid), 5, message="grandchild survived")
+
+
+def test_a_missing_prerequisite_skips_locally_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no frobnicator"):
+        prerequisites.missing("no frobnicator")
+    with pytest.raises(pytest.skip.Exception, match="install it"):
+        prerequisites.require_module("conveyor_no_such_module", "install it")
+    for value in ("true", "1", "TRUE"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="missing under CI: no frobnicator"):
+            prerequisites.missing("no frobnicator")
+    monkeypatch.setenv("CI", "false")
+    assert not prerequisites.in_ci()
+    assert prerequisites.require_module("json", "stdlib").dumps([]) == "[]"

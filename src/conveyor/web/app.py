@@ -25,7 +25,7 @@ from .. import errors
 from ..admin import Admin
 from ..settings import Settings
 from ..version import __version__
-from . import workflow_routes
+from . import search_routes, workflow_routes
 from .contract import (
     BULK,
     JOB_ID,
@@ -34,7 +34,6 @@ from .contract import (
     NEW_JOB,
     POLL_SECONDS,
     RANGE_QUERY,
-    SEARCH_QUERY,
     STATE_BODY,
     job_options,
 )
@@ -248,19 +247,6 @@ class _Api:
         )
         return page.to_dict()
 
-    async def search(self, request: Request) -> dict[str, Any]:
-        query = parse_query(SEARCH_QUERY, request.query_params)
-        found = await self.admin.search_jobs(
-            self.queue_name(request),
-            query["state"],
-            job_name=query["name"] or None,
-            text=query["q"] or None,
-            cursor=query["cursor"] or None,
-            size=query["size"],
-            sort=query["sort"],
-        )
-        return found.to_dict()
-
     async def job(self, request: Request) -> dict[str, Any]:
         return await self.admin.job_detail(self.queue_name(request), self.job_id(request))
 
@@ -394,7 +380,7 @@ def create_app(
         route(q, api.queue, ["GET"]),
         route(f"{q}/metrics", api.metrics, ["GET"]),
         route(f"{q}/jobs", api.jobs, ["GET"]),
-        route(f"{q}/search", api.search, ["GET"]),
+        *search_routes.routes(ep, admin, q),  # GET .../search
         route(f"{q}/jobs", api.add_job, ["POST"], write=True),
         route(f"{q}/jobs/bulk", api.bulk, ["POST"], write=True),
         route(q + "/jobs/{id}", api.job, ["GET"]),

@@ -5,14 +5,15 @@ the page refreshes when something changed instead of on a timer.
 (every queue; one Redis node only, since one XREAD cannot span Cluster slots). One message per
 Redis read: ``{"events": [{"queue", "event", "job"}, ...], "count"}`` with the last entry's id as
 its SSE id, so a reconnecting browser resumes where it stopped (``Last-Event-ID``). A burst of
-thousands of transitions is a handful of messages; the page throttles its refreshes.
+thousands of transitions is a handful of messages; the page throttles its refreshes. The two
+paths and the message's schema in the OpenAPI document are here too (``paths``, ``SCHEMAS``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ from ..storage.ops import read_event_streams
 from .contract import JOB_ID
 from .security import WebError
 
-__all__ = ["LiveEvents"]
+__all__ = ["SCHEMAS", "LiveEvents", "paths"]
 
 #: Streams open at once per app: each holds a blocking Redis read on its own connection.
 MAX_STREAMS = 32
@@ -42,6 +43,64 @@ LISTED_PER_MESSAGE = 50
 #: What the browser waits before reconnecting after the stream broke, in ms.
 RECONNECT_MS = 3000
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+_TEXT = {"type": "string"}
+_EVENT = {"queue": _TEXT, "event": _TEXT, "job": _TEXT}
+_MESSAGE: dict[str, Any] = {
+    "events": {
+        "type": "array",
+        "items": {"type": "object", "properties": _EVENT, "required": list(_EVENT)},
+    },
+    "count": {"type": "integer"},
+}
+#: The OpenAPI schema of one message's data.
+SCHEMAS: dict[str, Any] = {
+    "LiveEvents": {"type": "object", "properties": _MESSAGE, "required": list(_MESSAGE)},
+}
+
+
+def paths(
+    op: Callable[..., dict[str, Any]],
+    responses: Callable[[str, dict[str, Any], str], dict[str, Any]],
+    queue_param: dict[str, Any],
+    read: str,
+) -> dict[str, Any]:
+    """The OpenAPI paths of the two streams (built with openapi.py's helpers)."""
+    job = {"name": "job", "in": "query", "required": False, "schema": {"type": "string"}}
+    return {
+        "/api/events": {
+            "get": op(
+                "Live: every queue's transitions as server-sent events (one Redis node only)",
+                _event_stream(responses, f"{read} 501"),
+                tag="live",
+            )
+        },
+        "/api/queues/{queue}/events": {
+            "get": op(
+                "Live: one queue's transitions (or one job's, with job=) as server-sent events",
+                _event_stream(responses, f"{read} 404"),
+                [queue_param, job],
+                tag="live",
+            )
+        },
+    }
+
+
+def _message_ref() -> dict[str, Any]:
+    return {"$ref": "#/components/schemas/LiveEvents"}
+
+
+def _event_stream(
+    responses: Callable[[str, dict[str, Any], str], dict[str, Any]], codes: str
+) -> dict[str, Any]:
+    """A text/event-stream answer: each message's data is a ``LiveEvents`` object, its id the
+    last stream entry read (send it back as Last-Event-ID to resume)."""
+    out = responses("200", _message_ref(), codes)
+    out["200"] = {
+        "description": 'server-sent events; event "queues" when a queue appeared',
+        "content": {"text/event-stream": {"schema": _message_ref()}},
+    }
+    return out
 
 
 class LiveEvents:

@@ -1,6 +1,8 @@
 """The OpenAPI 3.1 description of the JSON API (served at ``/api/openapi.json`` and checked
 against the app by schemathesis in the tests). Request bodies and query parameters come from the
-tables the handlers parse with (``contract.py``); the responses are described here.
+tables the handlers parse with (``contract.py``); the responses are described here, but for the
+paths of the live streams (``live.py``) and the feature routes (``search_routes.py``,
+``schedule_routes.py``, ``flow_routes.py``, ``workflow_routes.py``), which describe their own.
 
 The dashboard's build generates its TypeScript types from this document, as written to
 ``frontend/src/openapi.json`` by ``python -m conveyor.web.spec_file``.
@@ -12,7 +14,7 @@ from typing import Any
 
 from ..storage.keys import QUEUE_NAME_PATTERN
 from ..version import __version__
-from . import workflow_routes
+from . import live, search_routes, workflow_routes
 from .contract import (
     BULK,
     JOB_ID,
@@ -20,7 +22,6 @@ from .contract import (
     LOGIN,
     NEW_JOB,
     RANGE_QUERY,
-    SEARCH_QUERY,
     STATE_BODY,
     STATE_NAMES,
 )
@@ -97,12 +98,7 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
     "RunningJob": _closed({"queue": _TEXT, "id": _TEXT, "name": _NULLABLE_TEXT, "since": _INT}),
-    "LiveEvents": _closed(
-        {
-            "events": _array(_closed({"queue": _TEXT, "event": _TEXT, "job": _TEXT})),
-            "count": _INT,
-        }
-    ),
+    **live.SCHEMAS,
     # /api/workers: a worker and what it runs now (up to 20 jobs, oldest first, and the count).
     "WorkerNow": {
         "allOf": [
@@ -169,14 +165,7 @@ _SCHEMAS: dict[str, Any] = {
             "scanned": _NULLABLE_INT,
         }
     ),
-    "SearchPage": _closed(
-        {
-            "jobs": _array(_ref("JobSummary")),
-            "scanned": _INT,
-            "total": _INT,
-            "next_cursor": _NULLABLE_TEXT,
-        }
-    ),
+    **search_routes.SCHEMAS,
     "JobOptions": _closed(
         {
             "attempts": _INT,
@@ -311,17 +300,6 @@ _READ = "401 403 429 503"
 _WRITE = "400 401 403 415 429 503"
 
 
-def _event_stream(codes: str) -> dict[str, Any]:
-    """A text/event-stream answer: each message's data is a ``LiveEvents`` object, its id the
-    last stream entry read (send it back as Last-Event-ID to resume)."""
-    out = _responses("200", _ref("LiveEvents"), codes)
-    out["200"] = {
-        "description": 'server-sent events; event "queues" when a queue appeared',
-        "content": {"text/event-stream": {"schema": _ref("LiveEvents")}},
-    }
-    return out
-
-
 def _op(summary: str, responses: dict[str, Any], params: list[Any] | None = None,
         body: str | None = None, tag: str = "queues") -> dict[str, Any]:  # fmt: skip
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
@@ -409,15 +387,7 @@ def build_spec() -> dict[str, Any]:
                 tag="jobs",
             ),
         },
-        "/api/queues/{queue}/search": {
-            "get": _op(
-                "Search every job of one state by id, name and data: up to size matches, "
-                "reading at most 10,000 jobs per call; call again with next_cursor",
-                _responses("200", _ref("SearchPage"), f"{_READ} 400 404"),
-                [_Q, *(field.parameter() for field in SEARCH_QUERY)],
-                tag="jobs",
-            )
-        },
+        **search_routes.paths(_op, _responses, _Q, _READ),
         "/api/queues/{queue}/jobs/bulk": {
             "post": _op(
                 "Retry, remove, promote or cancel many jobs",
@@ -482,24 +452,7 @@ def build_spec() -> dict[str, Any]:
                 tag="metrics",
             )
         },
-        "/api/events": {
-            "get": _op(
-                "Live: every queue's transitions as server-sent events (one Redis node only)",
-                _event_stream(f"{_READ} 501"),
-                tag="live",
-            )
-        },
-        "/api/queues/{queue}/events": {
-            "get": _op(
-                "Live: one queue's transitions (or one job's, with job=) as server-sent events",
-                _event_stream(f"{_READ} 404"),
-                [
-                    _Q,
-                    {"name": "job", "in": "query", "required": False, "schema": {"type": "string"}},
-                ],
-                tag="live",
-            )
-        },
+        **live.paths(_op, _responses, _Q, _READ),
         "/api/workers": {
             "get": _op(
                 "Live workers",
