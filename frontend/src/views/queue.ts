@@ -205,15 +205,7 @@ export function queueView(app: App, name: string, initialState: string): View {
         h("td", { class: "num" }, `${job.attempts_made}/${job.attempts}`),
         h("td", { class: "narrow-hide" }, progressBar(job.progress) ?? ""),
         h("td", {}, when));
-    }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match."
-      : state === "waiting" && detail?.flow.grouped_waiting ? "No waiting jobs outside groups." : `No ${state} jobs.`))));
-    // Jobs waiting in groups sit in their groups' sets, not in this list: say so, not "none".
-    const grouped = state === "waiting" ? detail?.flow.grouped_waiting ?? 0 : 0;
-    if (grouped > 0 && !filtering()) {
-      tbody.append(h("tr", {}, h("td", { colspan: 7, "data-testid": "grouped-note" },
-        h("div", { class: "empty" }, `${num(grouped)} more waiting ${grouped === 1 ? "job is" : "jobs are"} in groups, listed per group: `,
-          h("a", { href: `#/queues/${enc}/groups` }, "see Groups")))));
-    }
+    }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match." : `No ${state} jobs.`))));
     renderBulk();
   }
 

@@ -48,6 +48,7 @@ __all__ = [
     "Op",
     "QueueCommands",
     "ScriptCommand",
+    "SearchCursor",
     "SearchSlice",
     "client_names",
     "config_get",
@@ -108,13 +109,25 @@ class AddSpec(NamedTuple):
         )
 
 
+class SearchCursor(NamedTuple):
+    """Where a search stands: a score in a sorted set and how many members at that score were
+    read; for waiting past the wait set (flow control), the group and its place in the walk
+    over the groups, a waiting count and a skip (search.lua)."""
+
+    score: str
+    skip: int
+    group: str = ""
+    group_count: int = 0
+    group_skip: int = 0
+
+
 class SearchSlice(NamedTuple):
-    """search.lua's reply: members read, whether the set's end was reached, the cursor after
-    the last one read, and the matching ids in order."""
+    """search.lua's reply: members read, whether the end was reached, the cursor after the
+    last one read, and the matching ids in order."""
 
     read: int
     end: bool
-    cursor: tuple[str, int]
+    cursor: SearchCursor
     ids: list[str]
 
 
@@ -317,30 +330,34 @@ class QueueCommands(QueueReads):
     def search(
         self,
         state: JobState,
-        cursor: tuple[str, int],
+        cursor: SearchCursor,
         count: int,
         newest_first: bool,
         job_name: str,
         needle: str,
         enough: int,
     ) -> Op[SearchSlice]:
-        """One slice of a search (search.lua): up to ``count`` members of the state's set read
-        from ``cursor`` ((score, members read at that score)), the matches kept."""
-        score, skip = cursor
+        """One slice of a search (search.lua): up to ``count`` members read from ``cursor``,
+        the matches kept."""
 
         def parse(r: list[Any]) -> SearchSlice:
             return SearchSlice(
-                int(r[0]), r[1] == 1, (str(r[2]), int(r[3])), [str(i) for i in r[4:]]
+                int(r[0]),
+                r[1] == 1,
+                SearchCursor(str(r[2]), int(r[3]), str(r[4]), int(r[5]), int(r[6])),
+                [str(i) for i in r[7:]],
             )
 
         return self._op(
-            "search", state.value, score, skip, count, "1" if newest_first else "0",
-            job_name, needle, enough, parse=parse,
+            "search", state.value, cursor.score, cursor.skip, count, "1" if newest_first else "0",
+            job_name, needle, enough, cursor.group, cursor.group_count, cursor.group_skip,
+            parse=parse,
         )  # fmt: skip
 
-    def clean(self, state: JobState, age_ms: int, limit: int, cursor: int) -> Op[tuple[int, int]]:
+    def clean(self, state: JobState, age_ms: int, limit: int, cursor: str) -> Op[tuple[int, str]]:
+        """(jobs deleted, the cursor to go on from: "0" at first, "-1" when done)."""
         return self._op(
-            "clean", state.value, age_ms, limit, cursor, parse=lambda r: (int(r[0]), int(r[1]))
+            "clean", state.value, age_ms, limit, cursor, parse=lambda r: (int(r[0]), str(r[1]))
         )
 
     def obliterate(self, force: bool, cursor: str) -> Op[tuple[str | Code, int]]:
