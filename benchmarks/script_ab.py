@@ -2,6 +2,7 @@
 """Redis's own time per call of the Lua scripts: one git revision against the working tree.
 
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 add     # one add_job call
+    .venv/bin/python benchmarks/script_ab.py --base HEAD~1 bulk    # add_job of 100, per job
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 drain   # fetch + complete, per job
 
 Changes to the scripts are worth a few microseconds of Redis time each, which a whole-system
@@ -13,6 +14,8 @@ the verdict the median of B/A within each pair of neighbouring blocks, with its 
 run A against A (``--base HEAD`` with a clean tree) first to see how far that moves on its own.
 
 * ``add``: ``add_job`` for one job with default options, 1,000 calls per block.
+* ``bulk``: ``add_job`` for 100 jobs with default options in one call (as ``add_bulk`` sends
+  them), 20 calls per block; Redis's time per job.
 * ``drain``: 2,000 jobs are bulk-added (not timed), then ``fetch`` 100 at a time and
   ``complete`` each batch; Redis's time for both scripts per job. Completed jobs accumulate
   past ``keep_completed``, so the trimming of old ones is part of the figure, as in a drain.
@@ -44,6 +47,8 @@ from conveyor.storage.scripts import build_source  # noqa: E402
 FETCH_ROUND = 100
 JOBS_PER_DRAIN_BLOCK = 2000
 CALLS_PER_ADD_BLOCK = 1000
+JOBS_PER_BULK_CALL = 100
+CALLS_PER_BULK_BLOCK = 20
 _FETCH_FIELDS = 11
 
 
@@ -91,6 +96,14 @@ class Version:
         usec, calls = evalsha_usec(self.client)
         return usec / calls
 
+    def bulk_block(self) -> float:
+        """Redis µs per job of add_job calls of ``JOBS_PER_BULK_CALL`` jobs."""
+        for _ in range(CALLS_PER_BULK_BLOCK):
+            jobs = [["", "noop", f'{{"i":{i}}}'] for i in range(JOBS_PER_BULK_CALL)]
+            self.call("add_job", orjson.dumps(jobs))
+        usec, calls = evalsha_usec(self.client)
+        return usec / (calls * JOBS_PER_BULK_CALL)
+
     def drain_block(self, queue: SyncQueue) -> float:
         """Redis µs per job for fetch + complete."""
         queue.add_bulk({"name": "noop", "data": {"i": i}} for i in range(JOBS_PER_DRAIN_BLOCK))
@@ -120,7 +133,7 @@ class Version:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["add", "drain"])
+    ap.add_argument("what", choices=["add", "bulk", "drain"])
     ap.add_argument("--base", default="HEAD", help="git revision for A (default HEAD)")
     ap.add_argument("--blocks", type=int, default=21, help="blocks per version (default 21)")
     args = ap.parse_args()
@@ -146,14 +159,23 @@ def main() -> int:
             for label in ("A", "B") if block % 2 == 0 else ("B", "A"):
                 client.config_resetstat()
                 version = versions[label]
-                figure = version.add_block() if args.what == "add" else version.drain_block(queue)
+                if args.what == "add":
+                    figure = version.add_block()
+                elif args.what == "bulk":
+                    figure = version.bulk_block()
+                else:
+                    figure = version.drain_block(queue)
                 figures[label].append(figure)
         queue.close()
         client.close()
     finally:
         server.stop()
 
-    unit = "per add_job call" if args.what == "add" else "per job (fetch + complete)"
+    unit = {
+        "add": "per add_job call",
+        "bulk": f"per job of add_job calls of {JOBS_PER_BULK_CALL}",
+        "drain": "per job (fetch + complete)",
+    }[args.what]
     print(f"Redis µs {unit}, median (min) of {args.blocks} interleaved blocks")
     for label, where in (("A", args.base), ("B", "working tree")):
         values = figures[label]

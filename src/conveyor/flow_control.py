@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, ConveyorError
 from .limits import MAX_SECONDS, MAX_TEXT
+
+if TYPE_CHECKING:
+    from .job import Job
 
 __all__ = [
     "MAX_GROUP_WEIGHT",
@@ -31,7 +34,10 @@ MAX_RATE = 1_000_000_000
 
 
 class GroupFull(ConveyorError):
-    """An add would take a group past its ``max_size``; nothing was added."""
+    """An add would take a group past its ``max_size``; nothing was added, except by an
+    ``add_bulk`` that mixes dedup modes (``dedupe=``) with groups: its jobs go in several steps,
+    and those of the other steps are added. Then ``added`` holds, job by job in the call's
+    order, the job each add made or found (None for those refused)."""
 
     code = "group_full"
 
@@ -39,6 +45,7 @@ class GroupFull(ConveyorError):
         super().__init__(message)
         self.group = group
         self.max_size = max_size
+        self.added: list[Job | None] | None = None
 
 
 class RateLimited(Exception):

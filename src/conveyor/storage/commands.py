@@ -193,14 +193,7 @@ class QueueCommands(QueueReads):
         stored (a second round trip, only then)."""
         if any(spec.dedupe for spec in specs):  # dedup modes: storage/dedupe_commands.py
             return dedupe_add(self, specs, context, register)
-        if len(specs) == 1:
-            command = self._script("add_job", *specs[0].args())
-        else:  # one JSON document for all of them: a single argument to pack and to send
-            args = orjson.dumps([spec.args() for spec in specs])
-            if any(spec.group for spec in specs):  # flow control: add_job checks max sizes
-                command = self._script("add_job", args, "groups")
-            else:
-                command = self._script("add_job", args)
+        command = self.add_job_call(specs)
         commands: tuple[Command, ...] = (command,)
         if register:
             commands = (self._registration(), command)
@@ -236,6 +229,16 @@ class QueueCommands(QueueReads):
             return Op(self.get_jobs(existing, context).commands, merge)
 
         return Op(commands, parse)
+
+    def add_job_call(self, specs: Sequence[AddSpec]) -> ScriptCommand:
+        """The add_job.lua call that adds ``specs`` (none deduplicated)."""
+        if len(specs) == 1:
+            return self._script("add_job", *specs[0].args())
+        # Many: one JSON document for all of them, a single argument to pack and to send.
+        args = orjson.dumps([spec.args() for spec in specs])
+        if any(spec.group for spec in specs):  # flow control: add_job checks max sizes
+            return self._script("add_job", args, "groups")
+        return self._script("add_job", args)
 
     def _added_job(self, job_id: str, spec: AddSpec, context: JobContext | None) -> Job:
         job = Job(
