@@ -50,8 +50,9 @@ class GroupFull(ConveyorError):
 
 class RateLimited(Exception):
     """Raised by a handler when a remote service said "too many requests": the job goes back
-    to waiting without using an attempt, and its group (or the queue, for a job without one)
-    gets no job handed out for ``delay`` seconds."""
+    to waiting without using an attempt, and its group (or, for a job without one, the jobs
+    without a group: the groups keep their turns) gets no job handed out for ``delay``
+    seconds."""
 
     def __init__(self, delay: float = 1.0) -> None:
         if isinstance(delay, dt.timedelta):
@@ -201,7 +202,7 @@ class FlowState:
     """The queue-wide flow control: its rate limit, a hold, and the group defaults."""
 
     rate_limit: RateLimit | None
-    #: Until when (epoch ms) a RateLimited hold keeps the queue back, or None.
+    #: Until when (epoch ms) a RateLimited hold keeps the jobs without a group back, or None.
     held_until: int | None
     #: When the queue's rate window lets the next job out (epoch ms), when it is full now.
     limited_until: int | None
