@@ -151,3 +151,21 @@ async def test_a_search_walks_many_groups_of_every_size_each_job_once(
     assert calls >= len(specs) // 7
     with pytest.raises(ConfigurationError, match="not one this search gave out"):
         await admin.search_jobs("q", "waiting", cursor="1:0:x:0:")
+
+
+async def test_pages_deep_in_runs_of_groups_with_equal_counts_match_the_whole_listing(
+    queue: Queue,
+) -> None:
+    # 40 groups in runs of equal counts (1, 2 and 3 waiting jobs), and 5 jobs without a group.
+    specs = [{"name": "t", "group": f"g{i:02}"} for i in range(40) for _ in range(i % 3 + 1)]
+    await queue.add_bulk([*specs, *({"name": "t"} for _ in range(5))])
+    total = (await queue.counts())["waiting"]
+    assert total == len(specs) + 5
+    whole = [j.id for j in await queue.get_jobs("waiting", 0, -1, newest_first=False)]
+    assert len(whole) == len(set(whole)) == total
+    sizes = [j.group for j in await queue.get_jobs("waiting", 0, -1, newest_first=False)][5:]
+    runs = [len([g for g in sizes if g == name]) for name in dict.fromkeys(sizes)]
+    assert runs == sorted(runs, reverse=True)  # the groups with the most first
+    for start, size in ((0, 3), (4, 2), (17, 5), (41, 9), (60, 7), (total - 3, 10)):
+        page = await queue.get_jobs("waiting", start, start + size - 1, newest_first=False)
+        assert [j.id for j in page] == whole[start : start + size]

@@ -8,8 +8,8 @@ The listing: the jobs of the wait set, then each group's waiting jobs, the group
 first (ties by name, last first: the index's order). Within each part, oldest first is the order
 they run in; newest first is its reverse. Its length is counts()'s "waiting": the wait set's
 size plus the flow hash's "waiting". Pages are stable while the queue does not change; a deep
-page walks the group index to its offset (by the counts the index holds, a chunk at a time),
-never a group's jobs before the page.
+page steps over the groups before it by the counts the index holds, a run of equal counts at a
+time, never reading a group's jobs before the page.
 Returns the ids of the page.
 ]]
 -- @include queue
@@ -37,20 +37,31 @@ end
 if start > stop then return out end
 if start < offset then take(WAIT, start, math.min(stop, offset - 1)) end
 if stop < offset or grouped <= 0 then return out end
-local chunk, seen = 500, 0
+-- The groups come in runs of equal counts (most first): a run before the page is stepped over
+-- whole and the page entered at its group, by rank and ZCOUNT, each found in log time (a
+-- queue's groups have few distinct counts: their sum is at most the jobs waiting in groups).
+local GINDEX = BASE .. "gindex"
+local seen = 0  -- the rank of the next group
 while offset <= stop do
-  local groups = redis.call("ZREVRANGEBYSCORE", BASE .. "gindex", "+inf", 1, "WITHSCORES",
-    "LIMIT", seen, chunk)
-  for i = 1, #groups, 2 do
-    local waiting = tonumber(groups[i + 1])
-    if offset + waiting > start then
+  local head = redis.call("ZREVRANGE", GINDEX, seen, seen, "WITHSCORES")
+  local count = tonumber(head[2] or 0)
+  if count < 1 then break end  -- (groups with nothing waiting rank last)
+  local run_end = redis.call("ZCOUNT", GINDEX, count, "+inf")  -- past this count's run
+  local left = run_end - seen
+  if offset + count * left <= start then
+    offset, seen = offset + count * left, run_end
+  else
+    local skip = math.max(math.floor((start - offset) / count), 0)
+    offset, seen = offset + count * skip, seen + skip
+    local needed = math.min(left - skip, math.floor((stop - offset) / count) + 1)
+    local groups = redis.call("ZREVRANGE", GINDEX, seen, seen + needed - 1)
+    for i = 1, #groups do
       take(BASE .. "gw:" .. groups[i], math.max(start - offset, 0),
-        math.min(stop - offset, waiting - 1))
+        math.min(stop - offset, count - 1))
+      offset = offset + count
     end
-    offset = offset + waiting
-    if offset > stop then break end
+    seen = seen + #groups
+    if #groups < needed then break end
   end
-  if #groups < 2 * chunk then break end
-  seen = seen + chunk
 end
 return out

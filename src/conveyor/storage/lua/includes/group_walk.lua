@@ -8,16 +8,23 @@ down, in the listing's order. A group no other client changes during the walk is
 one that changes meanwhile may be visited twice or missed. ]]
 
 -- The group at a place of the walk, with its own place: (group, count, skip), or nil when the
--- walk is over. Groups with nothing waiting are not visited.
+-- walk is over. Groups with nothing waiting are not visited. (The place becomes a rank, by
+-- ZCOUNT: a skiplist finds both in log time, where an offset into a score range is walked.)
 local function group_at(count, skip, down)
-  local r
+  local key, rank, block, r = BASE .. "gindex", 0, 0, nil
   if down then
-    r = redis.call("ZREVRANGEBYSCORE", BASE .. "gindex", count, 1, "WITHSCORES", "LIMIT", skip, 1)
+    if count ~= "+inf" then rank = redis.call("ZCOUNT", key, "(" .. count, "+inf") end
+    if skip > 0 then block = redis.call("ZCOUNT", key, count, count) end
+    rank = rank + math.min(skip, block)  -- (fewer there now: the next count's first)
+    r = redis.call("ZREVRANGE", key, rank, rank, "WITHSCORES")
   else
-    r = redis.call("ZRANGEBYSCORE", BASE .. "gindex", math.max(count, 1), "+inf", "WITHSCORES",
-      "LIMIT", skip, 1)
+    count = math.max(count, 1)
+    rank = redis.call("ZCOUNT", key, "-inf", "(" .. count)
+    if skip > 0 then block = redis.call("ZCOUNT", key, count, count) end
+    rank = rank + math.min(skip, block)
+    r = redis.call("ZRANGE", key, rank, rank, "WITHSCORES")
   end
-  if #r == 0 then return nil end
+  if #r == 0 or tonumber(r[2]) < 1 then return nil end
   local at = tonumber(r[2])
   if at ~= count then skip = 0 end  -- the first group with its count
   return r[1], at, skip
