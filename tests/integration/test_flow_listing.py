@@ -3,7 +3,10 @@ jobs (one waiting listing over the wait set and every group's set), against a re
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -169,3 +172,17 @@ async def test_pages_deep_in_runs_of_groups_with_equal_counts_match_the_whole_li
     for start, size in ((0, 3), (4, 2), (17, 5), (41, 9), (60, 7), (total - 3, 10)):
         page = await queue.get_jobs("waiting", start, start + size - 1, newest_first=False)
         assert [j.id for j in page] == whole[start : start + size]
+
+
+@pytest.mark.timeout(120)
+def test_the_group_listing_benchmark_runs_end_to_end() -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "group_listing.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--groups", "50", "--plain", "5"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "50 groups of one job and 5 jobs without a group: 55" in proc.stdout
+    assert "clean('waiting'): 55 jobs in" in proc.stdout
