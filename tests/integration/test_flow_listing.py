@@ -186,3 +186,24 @@ def test_the_group_listing_benchmark_runs_end_to_end() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "50 groups of one job and 5 jobs without a group: 55" in proc.stdout
     assert "clean('waiting'): 55 jobs in" in proc.stdout
+
+
+async def test_clean_with_a_cut_off_takes_only_the_old_jobs_of_each_group(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    # 30 groups of 2 (the first of each made old), one group of 2,500 (every other one old).
+    small = await queue.add_bulk([{"name": "t", "group": f"g{i}"} for i in range(30) for _ in "ab"])
+    big = await queue.add_bulk([{"name": "t", "group": "big"} for _ in range(2500)])
+    old = [job.id for job in small[0::2]] + [job.id for job in big[0::2]]
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        for job_id in old:
+            await client.hset(f"{key_prefix}:{{q}}:job:{job_id}", "created", 1)
+    finally:
+        await client.aclose()
+    assert await queue.clean("waiting", older_than=3600) == 30 + 1250
+    assert (await queue.counts())["waiting"] == 30 + 1250
+    groups = {g.name: g.waiting for g in await queue.groups(0, -1)}
+    assert groups == {"big": 1250, **{f"g{i}": 1 for i in range(30)}}
+    left = {j.id for j in await queue.get_jobs("waiting", 0, -1)}
+    assert left.isdisjoint(old) and len(left) == 1280
