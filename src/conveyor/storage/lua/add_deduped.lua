@@ -72,10 +72,9 @@ elseif redis.call("EXISTS", job_key(id)) == 1 then
   return {id, CODE_EXISTS}
 end
 local key = job_key(id)
-local p = placement()
-add_new_job(p, id, key, ARGV[2], ARGV[3], seq, now, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]),
+add_new_job(id, key, ARGV[2], ARGV[3], seq, now, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]),
   delay, tonumber(ARGV[8]), group)
 redis.call("HSET", key, "dedupe", dedupe_key)
 redis.call("SET", record, id, "PX", ARGV[12])
-placed(p, "dedupe", dedupe_key)
+placed("dedupe", dedupe_key)
 return {id, CODE_OK}

@@ -82,7 +82,7 @@ end
 -- (Numeric loops and tables made only when needed: this runs on every single add, where
 -- the many-jobs bookkeeping would otherwise be a measurable share of the script's time.)
 local seen = n > 1 and {} or nil  -- ids added earlier in this call (one id named twice)
-local out, p = {}, placement()
+local out = {}
 for i = 1, n do
   local job = jobs[i]
   local id, name, data = job[1], job[2], job[3]
@@ -103,8 +103,8 @@ for i = 1, n do
   out[2 * i - 1] = id
   out[2 * i] = exists and CODE_EXISTS or CODE_OK
   if not exists then
-    add_new_job(p, id, key, name, data, seq, now, opts, attempts, priority, delay, ttl, group)
+    add_new_job(id, key, name, data, seq, now, opts, attempts, priority, delay, ttl, group)
   end
 end
-placed(p)
+placed()
 return out

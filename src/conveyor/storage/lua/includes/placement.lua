@@ -16,68 +16,62 @@ local function groups_full(adding)
   return nil
 end
 
--- (Counters rather than the length operator, and the commonest case, a job waiting without
--- a group, first: this runs once per job of a bulk add.)
-local function placement()
-  local p = {waiting = {}, wait_args = {}, delayed = nil, delay_args = nil, woke = false,
-             earliest = nil}
-  p.n_wait, p.n_args = 0, 0
-  return p
-end
+-- The call's placement, as locals of the script (a script places one call's jobs): the wait
+-- set's arguments and the events' ids. (Locals and counters rather than a table's fields and
+-- the length operator, and the commonest case, a job waiting without a group, first: this runs
+-- once per job of a bulk add.)
+local placed_waiting, wait_args, n_waiting, n_wait_args = {}, {}, 0, 0
+local placed_delayed, delay_args, earliest, woke = nil, nil, nil, false
 
-local function place(p, id, score, run_at, group, now)
-  if not run_at then
-    local n = p.n_wait + 1
-    p.n_wait = n
-    p.waiting[n] = id
+-- A new job: its hash (write_job writes the commonest fields), then its place. The ttl counts
+-- from when the job becomes runnable (its run-at for a delayed job).
+local function add_new_job(id, key, name, data, seq, now, opts, attempts, priority, delay, ttl,
+                           group)
+  local score = wait_score(priority, seq)
+  if delay <= 0 then
+    write_job(key, name, data, score, now, "waiting", opts, attempts, priority)
+    if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
+    n_waiting = n_waiting + 1
+    placed_waiting[n_waiting] = id
     if not group then
-      local args, k = p.wait_args, p.n_args
-      args[k + 1] = score
-      args[k + 2] = id
-      p.n_args = k + 2
+      wait_args[n_wait_args + 1] = score
+      wait_args[n_wait_args + 2] = id
+      n_wait_args = n_wait_args + 2
     else  -- flow control: waits in its group, not in the wait set
+      redis.call("HSET", key, "group", group)
       group_push(group, id, score, now)
     end
     return
   end
-  if not p.delayed then p.delayed, p.delay_args = {}, {} end
-  p.delayed[#p.delayed + 1] = id
-  local args = p.delay_args
-  args[#args + 1] = run_at
-  args[#args + 1] = id
-  -- Idle workers sleep until the earliest due job; wake them if this one is earlier.
-  if p.earliest == nil then
-    p.earliest = tonumber(redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] or run_at + 1)
-  end
-  if run_at < p.earliest then
-    p.earliest = run_at
-    p.woke = true
-  end
-end
-
--- A new job: its hash (write_job writes the commonest fields), then its place. The ttl counts
--- from when the job becomes runnable (its run-at for a delayed job).
-local function add_new_job(p, id, key, name, data, seq, now, opts, attempts, priority, delay,
-                           ttl, group)
-  local score, state, run_at = wait_score(priority, seq), "waiting", nil
-  if delay > 0 then state, run_at = "delayed", now + delay end
-  write_job(key, name, data, score, now, state, opts, attempts, priority)
-  if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
+  local run_at = now + delay
+  write_job(key, name, data, score, now, "delayed", opts, attempts, priority)
+  if ttl > 0 then redis.call("HSET", key, "expire_at", run_at + ttl) end
   if group then redis.call("HSET", key, "group", group) end
-  if run_at then redis.call("HSET", key, "run_at", run_at) end
-  place(p, id, score, run_at, group, now)
+  redis.call("HSET", key, "run_at", run_at)
+  if not placed_delayed then placed_delayed, delay_args = {}, {} end
+  placed_delayed[#placed_delayed + 1] = id
+  delay_args[#delay_args + 1] = run_at
+  delay_args[#delay_args + 1] = id
+  -- Idle workers sleep until the earliest due job; wake them if this one is earlier.
+  if earliest == nil then
+    earliest = tonumber(redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] or run_at + 1)
+  end
+  if run_at < earliest then
+    earliest = run_at
+    woke = true
+  end
 end
 
 -- The sets' writes, the events (with `...`: more fields for them) and the wake-up.
-local function placed(p, ...)
-  if p.n_wait > 0 then
-    if p.n_args > 0 then call_chunked("ZADD", WAIT, p.wait_args) end
-    emit_many("added", p.waiting, "state", "waiting", ...)
-    p.woke = true
+local function placed(...)
+  if n_waiting > 0 then
+    if n_wait_args > 0 then call_chunked("ZADD", WAIT, wait_args) end
+    emit_many("added", placed_waiting, "state", "waiting", ...)
+    woke = true
   end
-  if p.delayed then
-    call_chunked("ZADD", DELAYED, p.delay_args)
-    emit_many("added", p.delayed, "state", "delayed", ...)
+  if placed_delayed then
+    call_chunked("ZADD", DELAYED, delay_args)
+    emit_many("added", placed_delayed, "state", "delayed", ...)
   end
-  if p.woke then wake_workers() end
+  if woke then wake_workers() end
 end
