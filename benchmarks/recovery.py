@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Recovery after a crash: how long a dead worker's job waits before it starts again elsewhere.
 
-    python benchmarks/recovery.py                  # 20 SIGKILLs, 3 SIGSTOPs, 3 black holes
+    python benchmarks/recovery.py                  # 20 SIGKILLs, 3 SIGSTOPs, 3 black holes,
+                                                   # 10 SIGKILLs on a 3-master Cluster
     python benchmarks/recovery.py --kills 5 --json result.json
 
 Two worker processes (tests/support/worker_app.py, default lease and liveness settings) serve one
@@ -10,7 +11,9 @@ whichever worker starts it is the victim: it gets SIGKILL, SIGSTOP, or (in the b
 where every worker reaches Redis through a proxy of its own, tests/support/tcp_proxy.py) its link
 swallows every byte. The figure is the time from the fault to the job's start on the other worker,
 read from the ledger the worker app keeps in Redis lists outside the queue's keys. The victim is
-then killed and replaced by a new worker, and the next round begins.
+then killed and replaced by a new worker, and the next round begins. The Cluster rounds do the
+same with the queue on a Redis Cluster of 3 masters (tests/support/topologies.py; the ledger
+stays on the plain server).
 """
 
 from __future__ import annotations
@@ -33,13 +36,16 @@ QUEUE = "jobs"
 
 
 class Rounds:
-    def __init__(self, workdir: Path, proxied: bool) -> None:
+    def __init__(self, workdir: Path, proxied: bool, cluster: bool = False) -> None:
         import redis
         from tests.support.processes import ProcessManager
         from tests.support.redis_server import RedisServer
+        from tests.support.topologies import ClusterSetup
 
         self.redis = RedisServer(maxmemory_policy="noeviction", save="", appendonly=False)
         self.redis.start()
+        self.cluster = ClusterSetup(masters=3).start() if cluster else None
+        self.url = self.cluster.url if self.cluster else self.redis.url
         self.client = redis.Redis.from_url(self.redis.url, decode_responses=True)
         self.processes = ProcessManager(workdir)
         self.proxied = proxied
@@ -52,7 +58,7 @@ class Rounds:
 
         self.started += 1
         name = f"W{self.started}"
-        url = self.redis.url
+        url = self.url
         if self.proxied:
             proxy = self.proxies[name] = TcpProxy(self.redis.port).start()
             url = proxy.url
@@ -72,7 +78,7 @@ class Rounds:
     def add_job(self) -> str:
         from conveyor import SyncQueue
 
-        queue = SyncQueue(QUEUE, url=self.redis.url, prefix=PREFIX)
+        queue = SyncQueue(QUEUE, url=self.url, prefix=PREFIX)
         try:
             return queue.add("record", {"sleep": 60}).id
         finally:
@@ -119,6 +125,8 @@ class Rounds:
             proxy.close()
         self.client.close()
         self.redis.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 def summary(times: list[float]) -> dict[str, Any]:
@@ -135,16 +143,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--stops", type=int, default=3)
     parser.add_argument("--black-holes", type=int, default=3)
+    parser.add_argument("--cluster-kills", type=int, default=10)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="recovery-") as tmp:
-        plan = [("SIGKILL", "kill", args.kills, False), ("SIGSTOP", "stop", args.stops, False)]
-        plan.append(("black hole", "drop", args.black_holes, True))
-        for label, fault, count, proxied in plan:
+        plan = [
+            ("SIGKILL", "kill", args.kills, False, False),
+            ("SIGSTOP", "stop", args.stops, False, False),
+            ("black hole", "drop", args.black_holes, True, False),
+            ("Cluster SIGKILL", "kill", args.cluster_kills, False, True),
+        ]
+        for label, fault, count, proxied, cluster in plan:
             if count <= 0:
                 continue
-            rounds = Rounds(Path(tmp) / fault, proxied)
+            rounds = Rounds(Path(tmp) / label.replace(" ", "-"), proxied, cluster)
             try:
                 times = [rounds.round(fault) for _ in range(count)]
             finally:
@@ -152,7 +165,7 @@ def main(argv: list[str]) -> int:
             results[label] = summary(times)
             figures = results[label]
             print(
-                f"{label:>10}: n={figures['n']} p50 {figures['p50_s']:.2f} s, "
+                f"{label:>15}: n={figures['n']} p50 {figures['p50_s']:.2f} s, "
                 f"max {figures['max_s']:.2f} s",
                 flush=True,
             )

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+#: the code this tree's Conveyor rows run
+THIS_SRC = BENCH_DIR.parent / "src"
 sys.path.insert(0, str(BENCH_DIR))
 
 from harness import report, runtimes, versus  # noqa: E402
@@ -155,7 +157,7 @@ def run_scenario(
     src: Path | None = None,
 ) -> dict[str, Any]:
     """Run harness.scenario in its own process group; kill the whole group afterwards.
-    `src` (a base row's) goes first on PYTHONPATH, for the runner and its workers."""
+    `src` (see source_of) goes first on PYTHONPATH, for the runner and its workers."""
     cmd = [python, "-m", "harness.scenario", adapter_name(lib), scenario, *extra]
     path = [str(src)] if src else []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(BENCH_DIR)]))
@@ -222,7 +224,8 @@ def check_library(
 
 
 def verified(res: dict[str, Any], src: Path | None) -> dict[str, Any]:
-    """A base row's result, or an error if any of its processes imported other code."""
+    """A Conveyor row's result, or an error if any of its processes imported other code than
+    its `src`."""
     wrong = imported_elsewhere(res, src) if src and res.get("status") == "ok" else None
     if wrong is None:
         return res
@@ -257,6 +260,17 @@ def run_once(
     return res
 
 
+def source_of(lib: str, base: BaseTree | None) -> Path | None:
+    """The src/ a row's processes import Conveyor from: the base's checkout for a base row,
+    this tree's for Conveyor's own rows (an installed conveyor elsewhere on the path, such as
+    another checkout's editable install, must not stand in for it), none for a peer."""
+    if base and adapter_name(lib) != lib:
+        return base.src
+    if lib in (report.SUBJECT, report.SUBJECT_SYNC):
+        return THIS_SRC
+    return None
+
+
 def bench_all(
     libs: list[str],
     args: argparse.Namespace,
@@ -270,7 +284,7 @@ def bench_all(
     scenarios once, so that speed drift of the machine spreads over all libraries. After
     each run `progress` gets what is known so far. Rows of `base` run its source tree."""
     pythons = {lib: interpreter_for(lib) for lib in libs}
-    srcs = {lib: base.src if base and adapter_name(lib) != lib else None for lib in libs}
+    srcs = {lib: source_of(lib, base) for lib in libs}
     skips = skips or {}
     info = {
         lib: check_library(pythons[lib], lib, venv_error, srcs[lib], skips.get(lib, ""))
@@ -278,7 +292,7 @@ def bench_all(
     }
     for lib in libs:
         if base and adapter_name(lib) in (report.SUBJECT, report.SUBJECT_SYNC):
-            info[lib]["source"] = base.describe(base_row=srcs[lib] is not None)
+            info[lib]["source"] = base.describe(base_row=adapter_name(lib) != lib)
     raw: Raw = {lib: {s: [] for s in scenarios_for(lib, args.scenarios)} for lib in libs}
     for r in range(args.repeat):
         for lib in versus.repeat_order(libs, r):

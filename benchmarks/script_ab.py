@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 add     # one add_job call
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 bulk    # add_job of 100, per job
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 drain   # fetch + complete, per job
+    .venv/bin/python benchmarks/script_ab.py --base HEAD~1 mix     # scenario (f)'s jobs, per job
 
 Changes to the scripts are worth a few microseconds of Redis time each, which a whole-system
 run (run.py, scaling.py) cannot tell from this VM's noise. This loads both versions of the
@@ -19,6 +20,11 @@ run A against A (``--base HEAD`` with a clean tree) first to see how far that mo
 * ``drain``: 2,000 jobs are bulk-added (not timed), then ``fetch`` 100 at a time and
   ``complete`` each batch; Redis's time for both scripts per job. Completed jobs accumulate
   past ``keep_completed``, so the trimming of old ones is part of the figure, as in a drain.
+* ``mix``: as ``drain``, for jobs with the options of run.py's realistic mix (harness/mix.py:
+  priority 0-3, 2 attempts with a fixed backoff of 0, every tenth fails once and is retried at
+  once through ``fail``, each result ``{"i": n}`` stored), bulk-added through each version's
+  own ``add_job`` (timed too) with the options as that version's client stores them; the mix's
+  delays are left out (a block would wait for them). Redis's time for all four scripts per job.
 
 A is ``--base`` (default HEAD), B the working tree; B/A below 1 means the change saves time.
 """
@@ -39,9 +45,10 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import orjson  # noqa: E402
 import redis  # noqa: E402
+from harness import mix  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 
-from conveyor import SyncQueue  # noqa: E402
+from conveyor import Backoff, SyncQueue  # noqa: E402
 from conveyor.storage.scripts import build_source  # noqa: E402
 
 FETCH_ROUND = 100
@@ -71,19 +78,41 @@ def read_working_tree(path: str) -> str:
     return (REPO / LUA_DIR / path).read_text("utf-8")
 
 
+def mix_opts(revision: str | None) -> str:
+    """The opts of a mix job as the client at `revision` (None: the working tree) stores them:
+    the backoff as a short list since ``Backoff.to_stored``, a dict before."""
+    policy = Backoff.fixed(0)
+    source = (
+        (REPO / "src/conveyor/backoff.py").read_text("utf-8")
+        if revision is None
+        else subprocess.run(
+            ["git", "show", f"{revision}:src/conveyor/backoff.py"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    stored = policy.to_stored() if "def to_stored" in source else policy.to_dict()
+    return orjson.dumps({"backoff": stored}).decode()
+
+
 def evalsha_usec(client: redis.Redis) -> tuple[float, int]:
     stats = client.info("commandstats").get("cmdstat_evalsha", {"usec": 0, "calls": 0})
     return float(stats["usec"]), int(stats["calls"])
 
 
 class Version:
-    def __init__(self, client: redis.Redis, queue: SyncQueue, read: Callable[[str], str]):
+    def __init__(
+        self, client: redis.Redis, queue: SyncQueue, read: Callable[[str], str], opts: str
+    ) -> None:
         settings = queue.commands.script_settings
         self.client = client
         self.keys = list(queue.commands.keys.script_keys)
+        self.opts = opts
         self.sha = {
             name: client.script_load(build_source(name, settings, read))
-            for name in ("add_job", "fetch", "complete")
+            for name in ("add_job", "fetch", "complete", "fail")
         }
 
     def call(self, name: str, *args: object) -> object:
@@ -130,10 +159,49 @@ class Version:
         usec, _ = evalsha_usec(self.client)
         return usec / done
 
+    def mix_block(self) -> float:
+        """Redis µs per job for add_job + fetch + complete + fail, scenario (f)'s jobs."""
+        self.client.config_resetstat()
+        for start in range(0, JOBS_PER_DRAIN_BLOCK, FETCH_ROUND):
+            jobs = []
+            for i in range(start, start + FETCH_ROUND):
+                data = {"i": i, "fail": True} if mix.spec(i).fail else {"i": i}
+                jobs.append(["", "mix", orjson.dumps(data).decode(), self.opts, 2,
+                             mix.spec(i).priority, 0, 0])  # fmt: skip
+            self.call("add_job", orjson.dumps(jobs))
+        done = 0
+        while True:
+            reply = self.call("fetch", "script-ab", FETCH_ROUND)
+            assert isinstance(reply, list)
+            body = reply[1:]
+            count = len(body) // _FETCH_FIELDS
+            if count == 0:
+                break
+            items = []
+            for n in range(count):
+                job_id, token, _name, data = (
+                    f.decode() for f in body[n * _FETCH_FIELDS : n * _FETCH_FIELDS + 4]
+                )
+                made = int(body[n * _FETCH_FIELDS + 6] or 0)
+                decoded = orjson.loads(data)
+                if decoded.get("fail") and made == 0:
+                    record = orjson.dumps({"attempt": 1, "error": "FailOnce: fails once"})
+                    self.call("fail", job_id, token, "FailOnce: fails once", record, 0)
+                    continue
+                result = orjson.dumps({"i": decoded["i"]}).decode()
+                items.append([job_id, token, result, made + 1])
+            if items and self.call("complete", orjson.dumps(items)):
+                raise SystemExit("complete reported lost leases: the versions disagree")
+            done += len(items)
+        if done != JOBS_PER_DRAIN_BLOCK:
+            raise SystemExit(f"drained {done} of {JOBS_PER_DRAIN_BLOCK} jobs")
+        usec, _ = evalsha_usec(self.client)
+        return usec / done
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["add", "bulk", "drain"])
+    ap.add_argument("what", choices=["add", "bulk", "drain", "mix"])
     ap.add_argument("--base", default="HEAD", help="git revision for A (default HEAD)")
     ap.add_argument("--blocks", type=int, default=21, help="blocks per version (default 21)")
     args = ap.parse_args()
@@ -151,8 +219,8 @@ def main() -> int:
         queue = SyncQueue("script-ab", url=server.url)
         client = redis.Redis.from_url(server.url)
         versions = {
-            "A": Version(client, queue, base_reader),
-            "B": Version(client, queue, read_working_tree),
+            "A": Version(client, queue, base_reader, mix_opts(args.base)),
+            "B": Version(client, queue, read_working_tree, mix_opts(None)),
         }
         figures: dict[str, list[float]] = {"A": [], "B": []}
         for block in range(args.blocks):
@@ -163,8 +231,10 @@ def main() -> int:
                     figure = version.add_block()
                 elif args.what == "bulk":
                     figure = version.bulk_block()
-                else:
+                elif args.what == "drain":
                     figure = version.drain_block(queue)
+                else:
+                    figure = version.mix_block()
                 figures[label].append(figure)
         queue.close()
         client.close()
@@ -175,6 +245,7 @@ def main() -> int:
         "add": "per add_job call",
         "bulk": f"per job of add_job calls of {JOBS_PER_BULK_CALL}",
         "drain": "per job (fetch + complete)",
+        "mix": "per mix job (add_job + fetch + complete + fail)",
     }[args.what]
     print(f"Redis µs {unit}, median (min) of {args.blocks} interleaved blocks")
     for label, where in (("A", args.base), ("B", "working tree")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -100,11 +101,47 @@ class Backoff:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Backoff:
         try:
-            return cls(
-                str(raw["kind"]),
-                float(raw.get("delay", 0.0)),
-                None if raw.get("max_delay") is None else float(raw["max_delay"]),
-                float(raw.get("jitter", 0.0)),
-            )
+            return _parsed((raw["kind"], raw.get("delay"), raw.get("max_delay"), raw.get("jitter")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"invalid backoff {dict(raw)!r}: {exc}") from exc
+
+    def to_stored(self) -> list[Any]:
+        """As a job's options store it: ``[kind, delay, max_delay, jitter]`` without the
+        trailing defaults. Short, so that the job's hash stays within Redis's compact encoding
+        (a value over 64 bytes, as the dict form was, turns the hash into a hash table of
+        several times the memory)."""
+        stored: list[Any] = [self.kind, self.delay, self.max_delay, self.jitter]
+        while len(stored) > 1 and stored[-1] == _STORED_DEFAULTS[len(stored) - 1]:
+            stored.pop()
+        return stored
+
+    @classmethod
+    def from_stored(cls, raw: Any) -> Backoff:
+        """From a job's stored options: ``to_stored``'s list, or the dict earlier versions
+        stored (``to_dict``'s)."""
+        # The list first: a worker reads one per job, and isinstance of an ABC is slow.
+        if not isinstance(raw, list) and isinstance(raw, Mapping):
+            return cls.from_dict(raw)
+        try:
+            if not isinstance(raw, list) or not 1 <= len(raw) <= len(_STORED_DEFAULTS):
+                raise ValueError("not a list of 1 to 4 items")
+            return _parsed(tuple(raw) + _STORED_DEFAULTS[len(raw) :])
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"invalid backoff {raw!r}: {exc}") from exc
+
+
+#: to_stored's items past the kind, at their defaults (the kind's slot is never left out)
+_STORED_DEFAULTS: tuple[Any, ...] = (None, 0.0, None, 0.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(fields: tuple[Any, Any, Any, Any]) -> Backoff:
+    """A stored backoff's object, built once per distinct policy: a worker reads one from
+    every job that has one, and most jobs of a queue share a handful (it is immutable)."""
+    kind, delay, max_delay, jitter = fields
+    return Backoff(
+        str(kind),
+        float(delay or 0.0),
+        None if max_delay is None else float(max_delay),
+        float(jitter or 0.0),
+    )

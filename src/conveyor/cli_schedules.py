@@ -4,6 +4,7 @@ one. ``conveyor.cli`` adds the group to the ``conveyor`` command."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -75,57 +76,73 @@ def list_schedules(queue_name: str, url: str | None, prefix: str | None, as_json
     Console().print(table)
 
 
-def _act(queue_name: str, url: str | None, prefix: str | None, action: Any) -> Any:
-    queue: Queue = queue_for(queue_name, url, prefix)
-    return run_async(with_known_queue(queue, action))
+#: What a subcommand does to one schedule: (queue, schedule id, its own options) -> the line
+#: it prints.
+_Action = Callable[[Queue, str, dict[str, Any]], Awaitable[str]]
 
 
-@schedules.command(name="pause")
-@click.argument("queue_name", metavar="QUEUE")
-@click.argument("schedule_id", metavar="ID")
-@url_option
-def pause_schedule(queue_name: str, schedule_id: str, url: str | None, prefix: str | None) -> None:
-    """Stop the ticks of schedule ID (its definition stays)."""
-    changed = _act(queue_name, url, prefix, lambda q: q.pause_schedule(schedule_id))
-    click.echo(f"{queue_name}/{schedule_id}: paused" + ("" if changed else " (already)"))
+def _on_one(
+    name: str, doc: str, *options: Callable[[Any], Any], ask: str = ""
+) -> Callable[[_Action], _Action]:
+    """Add ``conveyor schedules NAME QUEUE ID`` running the decorated action. ``ask``: the
+    question put before acting (answered by --yes)."""
+
+    def add(action: _Action) -> _Action:
+        def command(
+            queue_name: str, schedule_id: str, url: str | None, prefix: str | None, **given: Any
+        ) -> None:
+            if ask:
+                confirm(ask.format(id=schedule_id, queue=queue_name), given.pop("yes"))
+            queue: Queue = queue_for(queue_name, url, prefix)
+            click.echo(run_async(with_known_queue(queue, lambda q: action(q, schedule_id, given))))
+
+        command.__doc__ = doc
+        given_options = options
+        if ask:
+            yes = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+            given_options = (*options, yes)
+        for option in reversed(given_options):
+            command = option(command)
+        command = url_option(command)
+        command = click.argument("schedule_id", metavar="ID")(command)
+        command = click.argument("queue_name", metavar="QUEUE")(command)
+        schedules.command(name=name)(command)
+        return action
+
+    return add
 
 
-@schedules.command(name="resume")
-@click.argument("queue_name", metavar="QUEUE")
-@click.argument("schedule_id", metavar="ID")
-@url_option
-def resume_schedule(queue_name: str, schedule_id: str, url: str | None, prefix: str | None) -> None:
-    """Tick again, from the first tick after now."""
-    changed = _act(queue_name, url, prefix, lambda q: q.resume_schedule(schedule_id))
-    click.echo(f"{queue_name}/{schedule_id}: resumed" + ("" if changed else " (was not paused)"))
+@_on_one("pause", "Stop the ticks of schedule ID (its definition stays).")
+async def _pause(queue: Queue, schedule_id: str, _: dict[str, Any]) -> str:
+    changed = await queue.pause_schedule(schedule_id)
+    return f"{queue.name}/{schedule_id}: paused" + ("" if changed else " (already)")
 
 
-@schedules.command(name="trigger")
-@click.argument("queue_name", metavar="QUEUE")
-@click.argument("schedule_id", metavar="ID")
-@url_option
-def trigger_schedule(
-    queue_name: str, schedule_id: str, url: str | None, prefix: str | None
-) -> None:
-    """Run schedule ID once now (its timetable is unchanged); prints the job's id."""
-    job = _act(queue_name, url, prefix, lambda q: q.trigger_schedule(schedule_id))
-    click.echo(job.id)
+@_on_one("resume", "Tick again, from the first tick after now.")
+async def _resume(queue: Queue, schedule_id: str, _: dict[str, Any]) -> str:
+    changed = await queue.resume_schedule(schedule_id)
+    return f"{queue.name}/{schedule_id}: resumed" + ("" if changed else " (was not paused)")
 
 
-@schedules.command(name="remove")
-@click.argument("queue_name", metavar="QUEUE")
-@click.argument("schedule_id", metavar="ID")
-@url_option
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def remove_schedule(
-    queue_name: str, schedule_id: str, url: str | None, prefix: str | None, yes: bool
-) -> None:
-    """Delete schedule ID (the jobs it made stay)."""
-    confirm(f"Remove schedule {schedule_id!r} of {queue_name}?", yes)
+@_on_one(
+    "trigger",
+    "Run schedule ID once now (its timetable is unchanged); prints the job's id.",
+    click.option(
+        "--key",
+        help="Idempotency key: a repeat with the same key prints the first run's job and "
+        "adds none.",
+    ),
+)
+async def _trigger(queue: Queue, schedule_id: str, given: dict[str, Any]) -> str:
+    return (await queue.trigger_schedule(schedule_id, key=given["key"])).id
 
-    async def remove(q: Queue) -> None:
-        if not await q.unschedule(schedule_id):
-            raise ScheduleNotFound(f"no schedule {schedule_id!r} in queue {queue_name!r}")
 
-    _act(queue_name, url, prefix, remove)
-    click.echo(f"{queue_name}/{schedule_id}: removed")
+@_on_one(
+    "remove",
+    "Delete schedule ID (the jobs it made stay).",
+    ask="Remove schedule {id!r} of {queue}?",
+)
+async def _remove(queue: Queue, schedule_id: str, _: dict[str, Any]) -> str:
+    if not await queue.unschedule(schedule_id):
+        raise ScheduleNotFound(f"no schedule {schedule_id!r} in queue {queue.name!r}")
+    return f"{queue.name}/{schedule_id}: removed"

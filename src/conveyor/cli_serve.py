@@ -118,6 +118,16 @@ def demo(**params: Any) -> None:
     help="Login password, 8 characters at least (with --username).",
 )
 @click.option(
+    "--secret-key",
+    envvar="CONVEYOR_SECRET_KEY",
+    show_envvar=True,
+    help=(
+        "Key login sessions are signed with, 32 bytes at least. Give the same one to every "
+        "dashboard process behind one address, so that each accepts the others' sessions and "
+        "a restart keeps them. Default: a random key per process."
+    ),
+)
+@click.option(
     "--read-only",
     is_flag=True,
     envvar="CONVEYOR_READ_ONLY",
@@ -142,6 +152,7 @@ def dashboard(
     token: str | None,
     username: str | None,
     password: str | None,
+    secret_key: str | None,
     read_only: bool,
     forwarded_allow_ips: str | None,
 ) -> None:
@@ -164,7 +175,7 @@ def dashboard(
     try:
         app = create_app(
             settings=settings, token=token, username=username, password=password,
-            read_only=read_only,
+            read_only=read_only, secret_key=None if secret_key is None else secret_key.encode(),
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)

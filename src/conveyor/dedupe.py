@@ -25,9 +25,22 @@ from typing import Literal
 from .errors import ConfigurationError
 from .limits import MAX_SECONDS, MAX_TEXT
 
-__all__ = ["DEBOUNCE_KEY_GRACE_SECONDS", "UNTIL_FINISHED_SECONDS", "Dedupe", "DedupeMode"]
+__all__ = [
+    "DEBOUNCE_KEY_GRACE_SECONDS",
+    "MODE_SECONDS",
+    "UNTIL_FINISHED_SECONDS",
+    "Dedupe",
+    "DedupeMode",
+]
 
 DedupeMode = Literal["until_finished", "throttle", "debounce"]
+#: Each mode, and the name of the seconds its constructor takes after the key (None: only the
+#: key). The HTTP API's ``dedupe`` option is built from this.
+MODE_SECONDS: dict[DedupeMode, str | None] = {
+    "until_finished": None,
+    "throttle": "ttl",
+    "debounce": "delay",
+}
 #: How long an ``until_finished`` key is remembered after the last add with it (a job still
 #: unfinished after that is no longer found by its key).
 UNTIL_FINISHED_SECONDS = 7 * 24 * 3600

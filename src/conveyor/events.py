@@ -43,9 +43,12 @@ class Event:
     def from_entry(cls, entry_id: str, fields: Mapping[str, str]) -> list[Event]:
         """The events of one stream entry: one, or one per job of a batched entry (whose
         ``ids`` field lists the jobs). A ``results`` field maps job ids to small results;
-        each job's event gets its own as ``result`` (JSON text)."""
+        each job's event gets its own as ``result`` (JSON text). Where the entry has a
+        ``large`` field (the ids whose result was too large to carry), the results of the
+        other jobs not in ``results`` are null; entries of earlier versions carry every
+        small result, null included, and no ``large``."""
         name = fields.get("event", "")
-        extra = {k: v for k, v in fields.items() if k not in ("event", "id", "ids", "results")}
+        extra = {k: v for k, v in fields.items() if k not in _BATCH_FIELDS}
         if "ids" in fields:
             try:
                 ids = [str(i) for i in serializer.decode(fields["ids"])]
@@ -54,13 +57,32 @@ class Event:
         else:
             ids = [fields.get("id", "")]
         results = _results(fields.get("results"))
+        large = _large(fields.get("large"))
         events = []
         for job_id in ids:
             own = dict(extra)
             if job_id in results:
                 own["result"] = results[job_id]
+            elif large is not None and job_id not in large:
+                own["result"] = "null"
             events.append(cls(entry_id, name, job_id, own))
         return events
+
+
+#: An entry's fields that describe its jobs rather than the event of each
+_BATCH_FIELDS = ("event", "id", "ids", "results", "large")
+
+
+def _large(raw: str | None) -> set[str] | None:
+    """The ids a ``large`` field lists, or None without one (or unreadable: then no result
+    is taken for null)."""
+    if raw is None:
+        return None
+    try:
+        ids = serializer.decode(raw)
+    except ValueError:
+        return None
+    return {str(i) for i in ids} if isinstance(ids, list) else None
 
 
 def _results(raw: str | None) -> dict[str, str]:

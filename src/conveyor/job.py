@@ -169,7 +169,7 @@ class Job:
         self.ttl = options.get("ttl")
         self.trace = options.get("trace")  # ecosystem: OpenTelemetry
         if options.get("backoff"):
-            self.backoff = Backoff.from_dict(options["backoff"])
+            self.backoff = Backoff.from_stored(options["backoff"])
         self.group = options.get("group")  # flow control (kept in opts: a fetch reads it)
         if "parent" in options or "batch" in options:  # workflows
             self.parent = options.get("parent")
@@ -268,7 +268,7 @@ class Job:
         backoff = None
         if opts.get("backoff"):
             try:
-                backoff = Backoff.from_dict(opts["backoff"])
+                backoff = Backoff.from_stored(opts["backoff"])
             except (ValueError, AttributeError) as exc:
                 problems.append(str(exc))
         raw_state = fields.get("state", "")

@@ -19,7 +19,15 @@ from .limits import MAX_ATTEMPTS, MAX_PRIORITY, MAX_SECONDS, MAX_TEXT
 from .settings import Settings
 from .storage.commands import AddSpec
 
-__all__ = ["JOB_OPTIONS", "OPTION_NAMES", "JobOption", "build_spec", "spec_from_mapping"]
+__all__ = [
+    "JOB_OPTIONS",
+    "OPTION_NAMES",
+    "JobOption",
+    "build_spec",
+    "check_text",
+    "default_spec",
+    "spec_from_mapping",
+]
 
 #: What an option holds: a whole number, a number of seconds, a short text, a ``Backoff``, or a
 #: point in time (a timezone-aware datetime or epoch seconds).
@@ -90,7 +98,7 @@ def _whole_bounds(option: JobOption) -> tuple[int, int]:
     return int(option.low), int(option.high)
 
 
-def _check_text(what: str, value: object) -> str:
+def check_text(what: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{what} must be a non-empty string, not {value!r}")
     if len(value) > MAX_TEXT:
@@ -140,6 +148,13 @@ def _delay_ms(delay: object, run_at: object) -> int:
     return int(seconds * 1000)
 
 
+def default_spec(settings: Settings, name: str, data: Any = None) -> AddSpec:
+    """``build_spec`` for a job with every option at its default (most adds, and every entry
+    of a plain bulk add): there is nothing else to check."""
+    check_text("job name", name)
+    return AddSpec(name, serializer.encode(data, settings.max_payload_bytes), "{}", 1, 0, 0, 0)
+
+
 def build_spec(
     settings: Settings,
     name: str,
@@ -157,7 +172,6 @@ def build_spec(
     group: str | None = None,
 ) -> AddSpec:
     """Validate and encode one job; raises before anything reaches Redis."""
-    _check_text("job name", name)
     if (
         type(attempts) is int
         and attempts == 1
@@ -172,12 +186,10 @@ def build_spec(
         and dedupe is None
         and group is None
     ):
-        # Every option at its default (most jobs, and every entry of a plain bulk add): there
-        # is nothing else to check.
-        data_json = serializer.encode(data, settings.max_payload_bytes)
-        return AddSpec(name, data_json, "{}", 1, 0, 0, 0)
+        return default_spec(settings, name, data)
+    check_text("job name", name)
     if job_id is not None:
-        _check_text("job_id", job_id)
+        check_text("job_id", job_id)
         if "/" in job_id:  # the API addresses a job as .../jobs/{id}: one path segment
             raise ConfigurationError(f"job_id {job_id[:40]!r} must not contain '/'")
     low, high = _whole_bounds(JOB_OPTIONS["attempts"])
@@ -196,7 +208,7 @@ def build_spec(
     ttl_s = _seconds(JOB_OPTIONS["ttl"], ttl)
     opts: dict[str, Any] = {}
     if backoff is not None:
-        opts["backoff"] = backoff.to_dict()
+        opts["backoff"] = backoff.to_stored()
     if timeout_s is not None:
         opts["timeout"] = timeout_s
     if ttl_s is not None:
@@ -205,7 +217,7 @@ def build_spec(
     if dedupe is not None:  # dedup modes (conveyor.dedupe)
         deduped, delay = _dedupe(dedupe, delay, run_at, job_id)
     if group is not None:
-        opts["group"] = _check_text("group", group)  # flow control
+        opts["group"] = check_text("group", group)  # flow control
     return AddSpec(
         name=name,
         data=serializer.encode(data, settings.max_payload_bytes),
@@ -244,7 +256,7 @@ def spec_from_mapping(settings: Settings, item: Mapping[str, Any]) -> AddSpec:
     if not isinstance(item, Mapping) or "name" not in item:
         raise ConfigurationError(f"each bulk entry must be a mapping with a 'name', not {item!r}")
     if len(item) == 1 or (len(item) == 2 and "data" in item):  # the common case: no options
-        return build_spec(settings, item["name"], item.get("data"))
+        return default_spec(settings, item["name"], item.get("data"))
     options = dict(item.get("options") or {})
     options.update({k: v for k, v in item.items() if k not in ("name", "data", "options")})
     unknown = set(options) - OPTION_NAMES - {"dedupe"}  # (dedupe: not an option of the API)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import serializer
@@ -18,7 +18,7 @@ from .errors import ConfigurationError, ConnectionError, JobError, WaitTimeout
 from .events import Event, finished_outcome, is_pending
 from .flow_api import AsyncFlowControl
 from .job import Job, JobState
-from .options import build_spec, spec_from_mapping
+from .options import build_spec, default_spec, spec_from_mapping
 from .procedures import (
     CHUNK_SIZE,
     Procedure,
@@ -125,10 +125,13 @@ class Queue(WorkflowMethods, AsyncScheduling, QueueCore, AsyncFlowControl):
     async def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Add one job. Options: attempts, backoff, delay, run_at, priority, job_id, timeout,
         ttl. If ``job_id`` names an existing job, that job is returned and nothing is added."""
-        return await self._adds.add(build_spec(self.settings, name, data, **options))
+        if options:
+            return await self._adds.add(build_spec(self.settings, name, data, **options))
+        return await self._adds.add(default_spec(self.settings, name, data))
 
-    async def _send_adds(self, specs: Sequence[AddSpec]) -> list[Job]:
-        return await self.redis.run(self._add_op(specs, self))
+    def _send_adds(self, specs: Sequence[AddSpec]) -> Awaitable[list[Job]]:
+        # Not a coroutine itself: one frame less on every add.
+        return self.redis.run(self._add_op(specs, self))
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated

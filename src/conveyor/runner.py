@@ -12,7 +12,6 @@ import contextvars
 import dataclasses
 import inspect
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -24,6 +23,7 @@ from .backoff import BackoffStrategy
 from .errors import PayloadError, Retry, Unrecoverable
 from .flow_control import RateLimited
 from .job import Job
+from .tracebacks import format_exception
 
 __all__ = ["NO_RETRY", "AttemptOutcome", "Handlers", "run_job"]
 
@@ -64,7 +64,7 @@ class AttemptOutcome:
 def _failure(
     message: str, exc: BaseException | None = None, retry_ms: int = NO_RETRY
 ) -> AttemptOutcome:
-    tb = "".join(traceback.format_exception(exc)) if exc is not None else None
+    tb = format_exception(exc) if exc is not None else None
     return AttemptOutcome(error=message, traceback=tb, retry_delay_ms=retry_ms)
 
 

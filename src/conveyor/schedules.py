@@ -23,16 +23,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from .errors import ConfigurationError
-from .limits import MAX_TEXT
+from .limits import MAX_SECONDS, MAX_TEXT
 
 __all__ = [
+    "MAX_MISFIRE_GRACE_SECONDS",
+    "MIN_MISFIRE_GRACE_SECONDS",
     "MISFIRE_GRACE_MS",
     "MISFIRE_POLICIES",
     "Misfire",
     "Schedule",
     "TickPlan",
     "Timetable",
+    "check_misfire_grace",
     "check_schedule_id",
+    "misfire_grace_ms",
     "plan_tick",
     "tick_job_id",
 ]
@@ -40,8 +44,14 @@ __all__ = [
 Misfire = Literal["skip", "run_once"]
 MISFIRE_POLICIES: tuple[Misfire, ...] = ("skip", "run_once")
 #: A tick this late (ms, by Redis's clock) was missed (no worker ran, or Redis was down), and
-#: the schedule's misfire policy decides; a tick less late than this fires as usual.
+#: the schedule's misfire policy decides; a tick less late than this fires as usual. The
+#: default of a schedule's ``misfire_grace`` (seconds).
 MISFIRE_GRACE_MS = 5_000
+#: The shortest ``misfire_grace``: a worker's schedule duty runs every 0.5 s (give or take
+#: 10 %), so a grace under a second would call ticks fired on time missed.
+MIN_MISFIRE_GRACE_SECONDS = 1.0
+#: The longest: ten years, as for delays (a grace that long runs every late tick).
+MAX_MISFIRE_GRACE_SECONDS = float(MAX_SECONDS)
 #: The shortest ``every`` (seconds).
 MIN_EVERY_SECONDS = 1.0
 #: The longest ``every``: ten years, as for delays.
@@ -75,6 +85,26 @@ def check_schedule_id(schedule_id: object) -> str:
             f"schedule id {schedule_id[:40]!r} must be printable and must not contain '/'"
         )
     return schedule_id
+
+
+def check_misfire_grace(value: object) -> float:
+    """``misfire_grace`` in seconds (a number or a timedelta), validated."""
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigurationError(f"misfire_grace must be a number of seconds, not {value!r}")
+    if not MIN_MISFIRE_GRACE_SECONDS <= value <= MAX_MISFIRE_GRACE_SECONDS:
+        raise ConfigurationError(
+            f"misfire_grace must be from {MIN_MISFIRE_GRACE_SECONDS:g} s to "
+            f"{MAX_MISFIRE_GRACE_SECONDS:.0f} s, not {value!r}"
+        )
+    return float(value)
+
+
+def misfire_grace_ms(definition: Mapping[str, Any]) -> int:
+    """The misfire grace of a stored definition (ms); the default for one stored without it."""
+    grace = definition.get("misfire_grace")
+    return MISFIRE_GRACE_MS if grace is None else int(float(grace) * 1000)
 
 
 def tick_job_id(schedule_id: str, tick_ms: int) -> str:
@@ -235,14 +265,21 @@ class TickPlan:
     reason: str
 
 
-def plan_tick(timetable: Timetable, misfire: str, due_ms: int, now_ms: int, runs: int) -> TickPlan:
+def plan_tick(
+    timetable: Timetable,
+    misfire: str,
+    due_ms: int,
+    now_ms: int,
+    runs: int,
+    grace_ms: int = MISFIRE_GRACE_MS,
+) -> TickPlan:
     """The plan for the stored next run ``due_ms`` (``<= now_ms``), ``runs`` runs made so far.
 
-    On time (less than ``MISFIRE_GRACE_MS`` late) the tick fires and the timetable moves to
-    the tick after it (if that is due too, it fires on the next round). Later than that, the
-    ticks missed are not run one by one: ``skip`` fires nothing, ``run_once`` fires one job
-    for all of them, and either way the timetable resumes at the first tick after now."""
-    if now_ms - due_ms <= MISFIRE_GRACE_MS:
+    On time (at most ``grace_ms`` late) the tick fires and the timetable moves to the tick
+    after it (if that is due too, it fires on the next round). Later than that, the ticks
+    missed are not run one by one: ``skip`` fires nothing, ``run_once`` fires one job for all
+    of them, and either way the timetable resumes at the first tick after now."""
+    if now_ms - due_ms <= grace_ms:
         return TickPlan(due_ms, True, timetable.next_after(due_ms, runs + 1), "tick")
     if misfire == "run_once":
         return TickPlan(due_ms, True, timetable.next_after(now_ms, runs + 1), "catch_up")
@@ -270,6 +307,8 @@ class Schedule:
     end_at: dt.datetime | None
     limit: int | None
     misfire: str
+    #: Seconds a tick may be late and still fire as usual (later: ``misfire`` decides).
+    misfire_grace: float
     overlap: bool
     #: The add() options every job of the schedule gets (attempts, backoff, priority, ...).
     options: Mapping[str, Any]
@@ -306,6 +345,7 @@ class Schedule:
             end_at=_time(timetable.get("end_at")),
             limit=timetable.get("limit"),
             misfire=definition.get("misfire", "skip"),
+            misfire_grace=misfire_grace_ms(definition) / 1000,
             overlap=fields.get("overlap", "1") == "1",
             options=definition.get("options", {}),
             paused=fields.get("paused") == "1",

@@ -8,18 +8,28 @@ The timetable maths is in ``schedules``; the worker fires due ticks (``worker/ti
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import inspect
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
 from . import serializer
+from .backoff import Backoff
 from .errors import ConfigurationError, ScheduleNotFound
 from .job import Job
-from .options import OPTION_NAMES, build_spec
+from .options import OPTION_NAMES, build_spec, check_text
 from .procedures import Procedure
-from .schedules import MISFIRE_POLICIES, Schedule, Timetable, check_schedule_id
+from .schedules import (
+    MISFIRE_GRACE_MS,
+    MISFIRE_POLICIES,
+    Schedule,
+    Timetable,
+    check_misfire_grace,
+    check_schedule_id,
+)
 from .settings import Settings
 from .storage.commands import QueueCommands
 from .storage.protocol import Code
@@ -28,6 +38,8 @@ from .storage.schedule_commands import ScheduleCommands, ScheduleTemplate, Store
 __all__ = ["AsyncScheduling", "SyncScheduling"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Options of ``add`` that make no sense for a schedule's jobs (the timetable says when).
 _NOT_FOR_SCHEDULES = ("delay", "run_at", "job_id")
@@ -43,6 +55,7 @@ def _template(
     data: Any,
     timetable: Timetable,
     misfire: str,
+    misfire_grace: object,
     overlap: bool,
     options: Mapping[str, Any],
 ) -> ScheduleTemplate:
@@ -64,11 +77,18 @@ def _template(
         raise ConfigurationError(f"overlap must be True or False, not {overlap!r}")
     spec = build_spec(settings, name, data, **options)
     shown: dict[str, Any] = serializer.decode(spec.opts)
+    if "backoff" in shown:  # shown as the API takes it, not in its stored form
+        shown["backoff"] = Backoff.from_stored(shown["backoff"]).to_dict()
     if spec.attempts != 1:
         shown["attempts"] = spec.attempts
     if spec.priority:
         shown["priority"] = spec.priority
-    definition = {"timetable": timetable.to_dict(), "misfire": misfire, "options": shown}
+    definition = {
+        "timetable": timetable.to_dict(),
+        "misfire": misfire,
+        "misfire_grace": check_misfire_grace(misfire_grace),
+        "options": shown,
+    }
     return ScheduleTemplate(
         definition=orjson.dumps(definition).decode(),
         name=spec.name,
@@ -144,13 +164,28 @@ def pause(commands: ScheduleCommands, schedule_id: str) -> Procedure[bool]:
     return bool(code == Code.OK)
 
 
-def trigger(commands: ScheduleCommands, schedule_id: str, context: Any) -> Procedure[Job]:
-    job_id = f"schedule:{check_schedule_id(schedule_id)}:now-{os.urandom(6).hex()}"
+def trigger_job_id(schedule_id: str, key: str | None) -> str:
+    """The id of a triggered run's job: random, or a function of the idempotency ``key`` (a
+    digest, so any printable key makes a short id without '/'), so that a retry with the key
+    finds the job of the first call, as ``add(job_id=...)`` does."""
+    check_schedule_id(schedule_id)
+    if key is None:
+        return f"schedule:{schedule_id}:now-{os.urandom(6).hex()}"
+    check_text("idempotency key", key)
+    digest = hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+    return f"schedule:{schedule_id}:now-{digest}"
+
+
+def trigger(
+    commands: ScheduleCommands, job_id: str, schedule_id: str, context: Any
+) -> Procedure[Job]:
     code = yield commands.trigger(schedule_id, job_id)
     if code == Code.NOT_FOUND:
         raise ScheduleNotFound(f"no schedule {schedule_id!r} in queue {commands.commands.queue!r}")
     job: Job | None = yield commands.commands.get_job(job_id, context)
     assert job is not None  # (unless a worker already finished and cleaned it)
+    # A retry with the same key: the first call's job, said so as add's dedup modes do.
+    job.deduplicated = code == Code.EXISTS
     return job
 
 
@@ -180,39 +215,9 @@ class _Base:
     def _schedule_commands(self) -> ScheduleCommands:
         return ScheduleCommands(self.commands)
 
-    def _upsert(
+    def _schedule(
         self,
-        schedule_id: str,
-        name: str,
-        data: Any,
-        cron: str | None,
-        every: float | dt.timedelta | None,
-        tz: str | None,
-        start_at: dt.datetime | float | None,
-        end_at: dt.datetime | float | None,
-        limit: int | None,
-        misfire: str,
-        overlap: bool,
-        options: Mapping[str, Any],
-    ) -> Procedure[Schedule]:
-        """Validated here, before the procedure (and so any I/O) starts."""
-        check_schedule_id(schedule_id)
-        timetable = Timetable.build(
-            cron=cron, every=every, tz=tz, start_at=start_at, end_at=end_at, limit=limit
-        )
-        template = _template(self.settings, name, data, timetable, misfire, overlap, options)
-        return upsert(self._schedule_commands, schedule_id, timetable, template)
-
-
-class AsyncScheduling(_Base):
-    """Job schedulers on ``Queue``."""
-
-    if TYPE_CHECKING:
-
-        async def _drive(self, procedure: Procedure[T]) -> T: ...
-
-    async def schedule(
-        self,
+        /,
         schedule_id: str,
         name: str,
         data: Any = None,
@@ -224,33 +229,74 @@ class AsyncScheduling(_Base):
         end_at: dt.datetime | float | None = None,
         limit: int | None = None,
         misfire: str = "skip",
+        misfire_grace: float | dt.timedelta = MISFIRE_GRACE_MS / 1000,
         overlap: bool = True,
         **options: Any,
-    ) -> Schedule:
+    ) -> Procedure[Schedule]:
         """Create or replace the schedule ``schedule_id``: a job ``name`` with ``data`` on
         every tick of ``cron`` (in time zone ``tz``, default UTC) or ``every`` N seconds.
 
         ``start_at``/``end_at`` bound the timetable, ``limit`` caps the number of runs;
-        ``misfire`` ("skip" or "run_once") says what to do with ticks missed while no worker
-        ran; ``overlap=False`` skips a tick while the previous run is waiting or running.
-        Other keyword options are ``add``'s (attempts, backoff, priority, timeout, ttl).
-        Exactly one job per tick, however many workers run; see docs/schedules.md."""
-        return await self._drive(
-            self._upsert(
-                schedule_id,
-                name,
-                data,
-                cron,
-                every,
-                tz,
-                start_at,
-                end_at,
-                limit,
-                misfire,
-                overlap,
-                options,
-            )
+        ``misfire`` ("skip" or "run_once") says what to do with a tick more than
+        ``misfire_grace`` seconds late (no worker ran); ``overlap=False`` skips a tick while
+        the previous run is waiting or running. Other keyword options are ``add``'s
+        (attempts, backoff, priority, timeout, ttl). Exactly one job per tick, however many
+        workers run; see docs/schedules.md."""
+        # Validated here, before the procedure (and so any I/O) starts.
+        check_schedule_id(schedule_id)
+        timetable = Timetable.build(
+            cron=cron, every=every, tz=tz, start_at=start_at, end_at=end_at, limit=limit
         )
+        template = _template(
+            self.settings, name, data, timetable, misfire, misfire_grace, overlap, options
+        )
+        return upsert(self._schedule_commands, schedule_id, timetable, template)
+
+
+def _awaiting(
+    procedure: Callable[Concatenate[Any, P], Procedure[T]],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """``Queue``'s method that runs ``procedure``: its parameters (to the type checker and
+    ``help()``) and its docstring, written once for both queues."""
+
+    async def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = await self._drive(procedure(self, *args, **kwargs))
+        return result
+
+    return _named(method, procedure)
+
+
+def _blocking(
+    procedure: Callable[Concatenate[Any, P], Procedure[T]],
+) -> Callable[Concatenate[Any, P], T]:
+    """``SyncQueue``'s method that runs ``procedure``, as ``_awaiting``."""
+
+    def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = self._drive(procedure(self, *args, **kwargs))
+        return result
+
+    return _named(method, procedure)
+
+
+def _named(method: F, procedure: Callable[..., Any]) -> F:
+    method.__name__ = method.__qualname__ = procedure.__name__.lstrip("_")
+    method.__doc__ = procedure.__doc__
+    returns = inspect.signature(procedure).return_annotation
+    # help() shows the procedure's parameters, and what the method returns (not a generator).
+    method.__signature__ = inspect.signature(procedure).replace(  # type: ignore[attr-defined]
+        return_annotation=str(returns).removeprefix("Procedure[").removesuffix("]")
+    )
+    return method
+
+
+class AsyncScheduling(_Base):
+    """Job schedulers on ``Queue``."""
+
+    if TYPE_CHECKING:
+
+        async def _drive(self, procedure: Procedure[T]) -> T: ...
+
+    schedule = _awaiting(_Base._schedule)
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         return await self._drive(read_one(self._schedule_commands, check_schedule_id(schedule_id)))
@@ -267,9 +313,12 @@ class AsyncScheduling(_Base):
         """Tick again from the first tick after now (True if it was paused)."""
         return await self._drive(resume(self._schedule_commands, schedule_id))
 
-    async def trigger_schedule(self, schedule_id: str) -> Job:
-        """One extra run now (the job is returned); the timetable is unchanged."""
-        return await self._drive(trigger(self._schedule_commands, schedule_id, self))
+    async def trigger_schedule(self, schedule_id: str, *, key: str | None = None) -> Job:
+        """One extra run now (the job is returned); the timetable is unchanged. With an
+        idempotency ``key``, a repeat with the same key (a retried request) adds nothing and
+        returns the first call's job, with ``deduplicated`` set, while that job is stored."""
+        job_id = trigger_job_id(schedule_id, key)
+        return await self._drive(trigger(self._schedule_commands, job_id, schedule_id, self))
 
     async def unschedule(self, schedule_id: str) -> bool:
         """Delete the schedule (its jobs stay); True if it existed."""
@@ -283,39 +332,7 @@ class SyncScheduling(_Base):
 
         def _drive(self, procedure: Procedure[T]) -> T: ...
 
-    def schedule(
-        self,
-        schedule_id: str,
-        name: str,
-        data: Any = None,
-        *,
-        cron: str | None = None,
-        every: float | dt.timedelta | None = None,
-        tz: str | None = None,
-        start_at: dt.datetime | float | None = None,
-        end_at: dt.datetime | float | None = None,
-        limit: int | None = None,
-        misfire: str = "skip",
-        overlap: bool = True,
-        **options: Any,
-    ) -> Schedule:
-        """Same as ``Queue.schedule``."""
-        return self._drive(
-            self._upsert(
-                schedule_id,
-                name,
-                data,
-                cron,
-                every,
-                tz,
-                start_at,
-                end_at,
-                limit,
-                misfire,
-                overlap,
-                options,
-            )
-        )
+    schedule = _blocking(_Base._schedule)
 
     def get_schedule(self, schedule_id: str) -> Schedule | None:
         return self._drive(read_one(self._schedule_commands, check_schedule_id(schedule_id)))
@@ -329,8 +346,9 @@ class SyncScheduling(_Base):
     def resume_schedule(self, schedule_id: str) -> bool:
         return self._drive(resume(self._schedule_commands, schedule_id))
 
-    def trigger_schedule(self, schedule_id: str) -> Job:
-        return self._drive(trigger(self._schedule_commands, schedule_id, None))
+    def trigger_schedule(self, schedule_id: str, *, key: str | None = None) -> Job:
+        job_id = trigger_job_id(schedule_id, key)
+        return self._drive(trigger(self._schedule_commands, job_id, schedule_id, None))
 
     def unschedule(self, schedule_id: str) -> bool:
         return self._drive(unschedule(self._schedule_commands, schedule_id))

@@ -16,7 +16,7 @@ from .errors import WaitTimeout
 from .events import finished_outcome, is_pending
 from .flow_api import SyncFlowControl
 from .job import Job, JobState
-from .options import build_spec, spec_from_mapping
+from .options import build_spec, default_spec, spec_from_mapping
 from .procedures import (
     CHUNK_SIZE,
     Procedure,
@@ -75,7 +75,10 @@ class SyncQueue(SyncWorkflowMethods, SyncScheduling, QueueCore, SyncFlowControl)
 
     def add(self, name: str, data: Any = None, **options: Any) -> Job:
         """Same options as ``Queue.add``."""
-        spec = build_spec(self.settings, name, data, **options)
+        if options:
+            spec = build_spec(self.settings, name, data, **options)
+        else:
+            spec = default_spec(self.settings, name, data)
         return self.redis.run(self._add_op([spec], None))[0]
 
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:

@@ -5,6 +5,8 @@ restarted server, a login and a unix socket all behave as they do through redis-
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +85,55 @@ async def test_a_server_that_stops_answering_fails_calls_within_the_timeout(
         await queue.add("after")  # a fresh socket
 
 
+async def test_a_child_forked_mid_loop_opens_its_own_connection(
+    make_redis: Callable[..., RedisServer], key_prefix: str
+) -> None:
+    # The child runs a loop of its own in the same thread, while its copy of the parent's loop
+    # still says it runs: only the fork count tells the parent's socket apart.
+    server = make_redis()
+    async with Queue("q", url=server.url, prefix=key_prefix) as queue:
+        await queue.add("parent", {"n": 0})  # the socket the child inherits
+        pid = os.fork()
+        if pid == 0:
+            try:
+
+                async def adds() -> bool:
+                    jobs = [await queue.add("child", {"n": n}) for n in range(300)]
+                    return [job.data["n"] for job in jobs] == list(range(300))
+
+                ok = asyncio.run(adds())
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        jobs = [await queue.add("parent", {"n": n}) for n in range(1, 301)]
+        _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+        assert [job.data["n"] for job in jobs] == list(range(1, 301))
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert (await queue.counts())["waiting"] == 601
+
+
+def test_one_queue_serves_successive_loops_and_threads(redis_url: str, key_prefix: str) -> None:
+    queue = Queue("q", url=redis_url, prefix=key_prefix)
+
+    async def add(n: int) -> int:
+        return int((await queue.add("x", {"n": n})).data["n"])
+
+    assert asyncio.run(add(1)) == 1
+    assert asyncio.run(add(2)) == 2  # the first loop's socket is closed: a new one
+    found: list[int] = []
+    thread = threading.Thread(target=lambda: found.append(asyncio.run(add(3))))
+    thread.start()
+    thread.join()
+    assert found == [3]
+
+    async def close() -> dict[str, int]:
+        counts = await queue.counts()
+        await queue.close()
+        return counts
+
+    assert asyncio.run(close())["waiting"] == 3
+
+
 async def test_an_unreachable_server_is_a_connection_error_naming_it(key_prefix: str) -> None:
     from tests.support.redis_server import find_free_port
 
@@ -133,5 +184,35 @@ async def test_error_replies_map_onto_the_exception_tree(redis_url: str) -> None
         error = resp.reply_error(str(replies[0]))
         assert isinstance(error, CommandRefused) and "boom" in str(error)
         assert isinstance(resp.reply_error("LOADING Redis is loading"), ConnectionError)
+    finally:
+        client.close()
+
+
+async def test_a_request_left_hanging_before_a_given_time_is_broken_off(
+    redis_url: str, key_prefix: str
+) -> None:
+    # What a worker does once its link to Redis is back: a request sent before then that got
+    # no reply since (here a long BLPOP stands in for one the outage swallowed) fails at once.
+    client = resp.DirectClient(redis_url, 2.0, 30.0, "conveyor:w-wait:test")
+    loop = asyncio.get_running_loop()
+    try:
+        await client.execute(resp.pack(("PING",)), 1)  # connected
+        sent_at = loop.time()
+        hanging = asyncio.ensure_future(
+            client.execute(resp.pack(("BLPOP", f"{key_prefix}:nothing", 20)), 1)
+        )
+        await asyncio.sleep(0.2)
+        assert not client.reset_if_stuck(since=sent_at - 1)  # sent after: still fair
+        assert not hanging.done()
+        started = time.monotonic()
+        assert client.reset_if_stuck(since=loop.time())
+        with pytest.raises(ConnectionError, match="lost while the link to Redis was down"):
+            await hanging
+        assert time.monotonic() - started < 1
+        assert await client.execute(resp.pack(("PING",)), 1) == ["PONG"]  # reconnects
+        with redis.Redis.from_url(redis_url, decode_responses=True) as server:
+            names = [c["name"] for c in server.client_list()]
+        assert "conveyor:w-wait:test" in names  # named, as asked
+        assert not client.reset_if_stuck(since=loop.time())  # nothing pending
     finally:
         client.close()

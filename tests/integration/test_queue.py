@@ -266,6 +266,33 @@ async def test_priority_higher_first_and_fifo_within_a_priority(queue: Queue) ->
     assert names == ["high-1", "high-2", "normal-1", "normal-2", "low-1"]
 
 
+async def test_promoted_jobs_take_their_place_by_priority_and_order_score_stored_or_not(
+    queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    # A job whose id is its sequence number stores no "score" (its id and priority give it);
+    # one with an id of its own (or from an earlier version, here a hash with the field) does.
+    delayed = [
+        await queue.add("normal-1", delay=3600),
+        await queue.add("high-1", priority=10, delay=3600),
+        await queue.add("mine", job_id="chosen", delay=3600),
+        await queue.add("low-1", priority=-5, delay=3600),
+        await queue.add("high-2", priority=10, delay=3600),
+    ]
+    await queue.add("normal-2")
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stored = {j.name: await client.hget(f"{key_prefix}:{{{queue.name}}}:job:{j.id}", "score")
+                  for j in delayed}  # fmt: skip
+    finally:
+        await client.aclose()
+    assert stored["mine"] is not None
+    assert [name for name, score in stored.items() if score is not None] == ["mine"]
+    for job in delayed:
+        await queue.promote(job.id)
+    names = [j.name for j in await queue.get_jobs("waiting", newest_first=False)]
+    assert names == ["high-1", "high-2", "normal-1", "mine", "normal-2", "low-1"]
+
+
 async def test_events_stream_reports_transitions(queue: Queue) -> None:
     seen: list[Event] = []
 

@@ -86,6 +86,7 @@ def test_base_runs_the_same_adapters_on_an_earlier_commit_in_the_same_run(tmp_pa
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
     assert {"conveyor", "conveyor@HEAD", "conveyor_sync", "conveyor_sync@HEAD"} <= rows.keys()
     assert f"commit {base['commit'][:10]}" in rows["conveyor@HEAD"]
+    assert "working tree on" in rows["conveyor"]
     ratio = [c.strip() for c in rows["**conveyor ÷ conveyor@HEAD**"].strip("|").split("|")][2:]
     enqueue, concurrent, bulk, drain, sleep, p50, p99 = ratio
     for figure in (enqueue, drain, p50, p99):  # "1.023x (0.981-1.065)": a ratio per repeat
@@ -107,5 +108,9 @@ def test_base_runs_the_same_adapters_on_an_earlier_commit_in_the_same_run(tmp_pa
                     assert len(origins) >= 2, run  # the producer and at least one worker
                 from_base = [Path(o).is_relative_to(worktree / "src") for o in origins]
                 assert from_base == [lib.endswith("@HEAD")] * len(origins), (lib, run)
+                # this tree's rows run this tree's src/, whatever else is installed
+                if not lib.endswith("@HEAD"):
+                    this_src = SCRIPT.parent.parent / "src"
+                    assert all(Path(o).is_relative_to(this_src) for o in origins), (lib, run)
     assert not worktree.exists()
     assert str(worktree) not in git("worktree", "list")

@@ -73,6 +73,9 @@ def test_pause_resume_trigger_and_remove(cli: Run, queue: SyncQueue) -> None:
     assert done.returncode == 0, done.stderr
     job = queue.get_job(done.stdout.strip())
     assert job is not None and job.data == {"kind": "daily"}
+    keyed = [cli("schedules", "trigger", "reports", "nightly", "--key", "k1") for _ in range(2)]
+    assert [d.returncode for d in keyed] == [0, 0], keyed[0].stderr
+    assert keyed[0].stdout == keyed[1].stdout != done.stdout  # the retry: the same job
 
     refused = cli("schedules", "remove", "reports", "nightly")
     assert refused.returncode != 0 and "--yes" in refused.stderr

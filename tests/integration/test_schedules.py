@@ -107,6 +107,15 @@ async def test_pause_resume_trigger_and_unschedule(queue: Queue) -> None:
     after = await queue.get_schedule("s")
     assert after is not None and after.last_job == job.id and after.next_run == resumed.next_run
     assert after.runs == 0  # a trigger is an extra run, not one of the timetable's
+    assert not job.deduplicated
+
+    keyed = await queue.trigger_schedule("s", key="request-7")
+    repeat = await queue.trigger_schedule("s", key="request-7")  # a retry of the same request
+    assert repeat.id == keyed.id and repeat.deduplicated and not keyed.deduplicated
+    assert (await queue.trigger_schedule("s", key="request-8")).id != keyed.id
+    for bad in ("", "a\nb", 7):
+        with pytest.raises(ConfigurationError, match="idempotency key"):
+            await queue.trigger_schedule("s", key=bad)  # type: ignore[arg-type]
 
     assert await queue.unschedule("s") is True
     assert await queue.unschedule("s") is False
@@ -160,14 +169,28 @@ async def test_overlap_false_skips_ticks_while_the_last_run_is_busy(queue: Queue
 async def test_misfire_policies_after_an_outage_with_no_worker(queue: Queue) -> None:
     await queue.schedule("skipper", "tick", {"p": "skip"}, every=1)
     await queue.schedule("catcher", "tick", {"p": "run_once"}, every=1, misfire="run_once")
+    # A grace longer than the outage: its late ticks are not misfires, each one runs.
+    lenient = await queue.schedule("lenient", "tick", {"p": "grace"}, every=1, misfire_grace=30)
+    assert lenient.misfire_grace == 30.0
+    assert (await queue.get_schedule("skipper")).misfire_grace == 5.0  # type: ignore[union-attr]
     first = {s.id: s.next_run for s in await queue.schedules()}
     await asyncio.sleep(10.5)  # the outage: no worker runs for 10 s
     back = time.time()
     ran: list[Job] = []
+
+    def of(policy: str) -> list[int]:
+        return sorted(_tick(j.id) for j in ran if j.data == {"p": policy})
+
     async with running(worker(queue, {"tick": ran.append})):
-        await async_wait_for(lambda: len(ran) >= 6, timeout=15)
-    skip = sorted(_tick(j.id) for j in ran if j.data == {"p": "skip"})
-    catch = sorted(_tick(j.id) for j in ran if j.data == {"p": "run_once"})
+        await async_wait_for(
+            lambda: len(of("skip")) >= 2 and len(of("run_once")) >= 2 and len(of("grace")) >= 12,
+            timeout=15,
+        )
+    skip, catch = of("skip"), of("run_once")
+    first_lenient = first["lenient"]
+    assert first_lenient is not None
+    start = int(first_lenient.timestamp() * 1000)
+    assert of("grace")[:11] == [start + k * 1000 for k in range(11)]  # every late tick ran
     assert skip and all(t >= (back - 1) * 1000 for t in skip)  # no missed tick ran
     first_catch = first["catcher"]
     assert first_catch is not None
@@ -186,6 +209,8 @@ async def test_misfire_policies_after_an_outage_with_no_worker(queue: Queue) -> 
         ({"every": 5, "cron": "* * * * *"}, "not both"),
         ({}, "either cron= or every="),
         ({"every": 5, "misfire": "always"}, "misfire must be one of skip, run_once"),
+        ({"every": 5, "misfire_grace": 0.5}, "misfire_grace must be from 1 s"),
+        ({"every": 5, "misfire_grace": "5s"}, "misfire_grace must be a number of seconds"),
         ({"every": 5, "overlap": "no"}, "overlap must be True or False"),
         ({"every": 5, "attempts": 0}, "attempts must be an integer"),
         ({"every": 5, "delay": 3}, "delay is not an option of a schedule's jobs"),
@@ -218,6 +243,8 @@ def test_sync_queue_has_the_same_methods(redis_url: str, key_prefix: str) -> Non
         assert sync.pause_schedule("hourly") and sync.resume_schedule("hourly")
         job = sync.trigger_schedule("hourly")
         assert sync.get_job(job.id) is not None
+        keyed = sync.trigger_schedule("hourly", key="k")
+        assert sync.trigger_schedule("hourly", key="k").id == keyed.id != job.id
         assert sync.unschedule("hourly") and not sync.unschedule("hourly")
         with pytest.raises(ConfigurationError):
             sync.schedule("x", "tick", every=0)

@@ -15,6 +15,7 @@ from tests.support.waiting import async_wait_for
 
 from conveyor import Backoff, Job, JobFailed, JobState, Queue, Retry, Unrecoverable, Worker
 from conveyor.errors import ConfigurationError, InvalidTransition, JobNotFound, WaitTimeout
+from conveyor.storage.protocol import PRIORITY_BAND, PRIORITY_OFFSET
 
 
 async def blocked_clients(queue: Queue, command: str, n: int) -> bool:
@@ -302,7 +303,8 @@ async def test_a_fetch_queued_behind_the_idle_wait_is_handed_back_when_the_worke
     async with running(worker(queue, {"ok": ok})):
         await async_wait_for(lambda: blocked_clients(queue, "bzpopmin", 1), timeout=5)
         # Make the job runnable behind the worker's back: no marker, so nothing wakes it.
-        score = await queue.redis.command("HGET", keys.job(job.id), "score")
+        # (its wait score as add_job gives it: priority 0, its id its sequence number)
+        score = PRIORITY_OFFSET * PRIORITY_BAND + int(job.id)
         await queue.redis.command("ZREM", keys.delayed, job.id)
         await queue.redis.command("ZADD", keys.wait, score, job.id)
     assert ran == []
@@ -484,8 +486,12 @@ async def test_wait_returns_large_results_and_results_of_jobs_already_trimmed(
     async with running(worker(queue, {"echo": echo})):
         small_job = await queue.add("echo", {"n": 1})
         assert await small_job.wait(timeout=10) == {"n": 1}
+        # A null result is not written out in the event: it says whose result is large.
+        none_job = await queue.add("echo", None)
+        assert await none_job.wait(timeout=10) is None
     # keep_completed=0: the job is gone, the event carried its small result.
     assert await queue.get_job(small_job.id) is None
+    assert await queue.get_job(none_job.id) is None
     kept = make_queue("kept")
     async with running(worker(kept, {"echo": echo})):
         big_job = await kept.add("echo", "big")
@@ -717,10 +723,11 @@ async def test_a_dead_workers_jobs_are_reclaimed_once_and_its_late_fetch_leases_
     await run(commands.keep_alive("doomed", "first"))
     fetched = await run(commands.fetch("doomed", 2))
     assert len(fetched.jobs) == 2
-    await run(commands.keep_alive("watcher", "first"))
+    assert (await run(commands.keep_alive("watcher", "first"))).gap_ms is None
     # Every worker silent alike (as when Redis itself stalls): nobody is late.
     await asyncio.sleep(0.5)
-    assert (await run(commands.keep_alive("watcher", "again"))).late == []
+    beat = await run(commands.keep_alive("watcher", "again"))
+    assert beat.late == [] and beat.gap_ms is not None and beat.gap_ms >= 500
     await run(commands.keep_alive("doomed", "again"))
     # Then only "doomed" falls silent, for longer than the liveness period.
     for _ in range(10):

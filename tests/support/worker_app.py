@@ -18,9 +18,10 @@ in a worker thread; each appends ``started <id> <worker>`` and ``ran <id> <worke
 the file ``CT_LEDGER_FILE`` (outside Redis), so a test counts every run.
 
 Other environment variables: ``CT_URL``, ``CT_PREFIX``, ``CT_WORKER`` (name in the ledger),
-``CT_QUEUE`` (default ``jobs``), ``CT_LEASE``, ``CT_LIVENESS``, ``CT_MAX_STALLS``, ``CT_GRACE``,
-``CT_CONCURRENCY``, ``CT_RECORD_URL`` (where the ledger lists live; default ``CT_URL``, which
-must then be a plain ``redis://`` URL).
+``CT_QUEUE`` (default ``jobs``), ``CT_MORE_QUEUES`` (comma-separated names of more queues this
+worker serves with the same handlers and settings), ``CT_LEASE``, ``CT_LIVENESS``,
+``CT_MAX_STALLS``, ``CT_GRACE``, ``CT_CONCURRENCY``, ``CT_RECORD_URL`` (where the ledger lists
+live; default ``CT_URL``, which must then be a plain ``redis://`` URL).
 """
 
 from __future__ import annotations
@@ -109,5 +110,7 @@ def spin(job: Job) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format=f"{NAME} %(levelname)s %(message)s")
-    worker = Worker(queue, concurrency=int(os.environ.get("CT_CONCURRENCY", "10")))
+    more = [name for name in os.environ.get("CT_MORE_QUEUES", "").split(",") if name]
+    queues = [queue] + [Queue(name, settings=queue.settings) for name in more]
+    worker = Worker(queues, concurrency=int(os.environ.get("CT_CONCURRENCY", "10")))
     asyncio.run(worker.run())

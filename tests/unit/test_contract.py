@@ -52,6 +52,15 @@ CASES: list[tuple[Field, dict[str, Any]]] = [
     (NEW_JOB, {"name": "send", "options": {"backoff": {"kind": "fixed", "jitter": 1.5}}}),
     (NEW_JOB, {"name": "send", "options": {"backoff": {"kind": "exponential", "max_delay": None}}}),
     (NEW_JOB, {"name": "send", "options": {"backoff": "exponential"}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": None}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"mode": "until_finished", "key": "k"}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"mode": "throttle", "key": "k", "ttl": 5}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"mode": "throttle", "key": "k", "ttl": 0}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"mode": "once", "key": "k"}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"mode": "debounce"}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"mode": "debounce", "key": ""}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": {"key": "k", "delay": 1}}}),
+    (NEW_JOB, {"name": "send", "options": {"dedupe": "k"}}),
     (BULK, {"action": "retry", "ids": ["1", "2"]}),
     (BULK, {"action": "retry", "ids": ["1"] * (MAX_BULK_IDS + 1)}),
     (BULK, {"action": "explode", "ids": []}),
@@ -97,7 +106,7 @@ def test_the_documented_request_bodies_are_the_tables() -> None:
     ):
         assert schemas[name] == field.schema(), name
     options = schemas["NewJob"]["properties"]["options"]["anyOf"][0]["properties"]
-    assert list(options) == list(JOB_OPTIONS)
+    assert list(options) == [*JOB_OPTIONS, "dedupe"]
     assert schemas["StateBody"]["properties"]["state"]["enum"] == [
         s.value for s in JobState if s in CLEANABLE_STATES
     ]

@@ -22,3 +22,20 @@ def test_a_batched_entry_expands_into_one_event_per_job_with_its_own_result() ->
 
 def test_a_garbled_batch_entry_yields_nothing_rather_than_raising() -> None:
     assert Event.from_entry("5-1", {"event": "active", "ids": "[not json"}) == []
+
+
+def test_a_batched_entry_with_large_leaves_out_null_results() -> None:
+    # complete.lua carries no null result: every job neither in results nor in large has one
+    fields = {
+        "event": "completed",
+        "ids": '["1","2","3"]',
+        "results": '{"1":{"ok":true}}',
+        "large": '["3"]',
+    }
+    events = Event.from_entry("5-1", fields)
+    assert [e.fields for e in events] == [{"result": '{"ok":true}'}, {"result": "null"}, {}]
+
+
+def test_an_unreadable_large_field_takes_no_result_for_null() -> None:
+    fields = {"event": "completed", "ids": '["1","2"]', "results": "{}", "large": "[oops"}
+    assert [e.fields for e in Event.from_entry("5-1", fields)] == [{}, {}]

@@ -13,7 +13,9 @@ from conveyor.errors import ConfigurationError
 from conveyor.schedules import (
     MISFIRE_GRACE_MS,
     Timetable,
+    check_misfire_grace,
     check_schedule_id,
+    misfire_grace_ms,
     plan_tick,
     tick_job_id,
 )
@@ -160,6 +162,20 @@ def test_a_slightly_late_tick_still_fires_and_the_next_follows_it() -> None:
     timetable = Timetable.build(every=1)
     plan = plan_tick(timetable, "skip", 100_000, 100_000 + MISFIRE_GRACE_MS, runs=0)
     assert plan.fire and plan.next_ms == 101_000
+
+
+def test_the_misfire_grace_is_the_schedules_own() -> None:
+    timetable = Timetable.build(every=1)
+    late = plan_tick(timetable, "skip", 100_000, 130_000, runs=0, grace_ms=30_000)
+    assert (late.fire, late.next_ms, late.reason) == (True, 101_000, "tick")
+    missed = plan_tick(timetable, "skip", 100_000, 130_001, runs=0, grace_ms=30_000)
+    assert (missed.fire, missed.reason) == (False, "missed")
+    assert check_misfire_grace(dt.timedelta(minutes=1)) == 60.0
+    for bad in (0.5, -1, "5", True, float("nan"), 11 * 365 * 24 * 3600):
+        with pytest.raises(ConfigurationError, match="misfire_grace"):
+            check_misfire_grace(bad)
+    assert misfire_grace_ms({}) == MISFIRE_GRACE_MS  # stored before the option existed
+    assert misfire_grace_ms({"misfire_grace": 1.5}) == 1_500
 
 
 def test_after_an_outage_skip_fires_nothing_and_resumes_at_the_next_future_tick() -> None:

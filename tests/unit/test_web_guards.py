@@ -1,5 +1,6 @@
 """The web app's guards without a server: the failure throttle's pace and bounds, session
-cookies (signature, expiry, revocation, epoch), and the minimum credentials."""
+cookies (signature, expiry, epoch; logouts are kept in Redis, see
+tests/integration/test_web_security.py), and the minimum credentials."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import time
 
 import pytest
 
-from conveyor.web import sessions
 from conveyor.web.security import SecurityConfig
 from conveyor.web.sessions import SESSION_SECONDS, Sessions
 from conveyor.web.throttle import FailureThrottle, client_key
@@ -49,15 +49,14 @@ def test_failures_of_one_ipv6_host_count_together() -> None:
     assert client_key("::ffff:10.0.0.1") != client_key("::ffff:10.0.0.2")
 
 
-def test_a_session_is_valid_until_it_expires_is_revoked_or_the_epoch_moves() -> None:
+def test_a_session_is_valid_until_it_expires_or_the_epoch_moves() -> None:
     store = Sessions()
     cookie = store.make(KEY)
     assert store.session_id(KEY, cookie) is not None
+    assert store.expires(cookie) > time.time() + SESSION_SECONDS - 5
     assert store.session_id(b"another key" * 4, cookie) is None
     old = store.make(KEY, now=time.time() - SESSION_SECONDS - 1)
     assert store.session_id(KEY, old) is None
-    store.revoke(KEY, cookie)
-    assert store.session_id(KEY, cookie) is None
     other = store.make(KEY)
     store.revoke_all()
     assert store.session_id(KEY, other) is None
@@ -71,23 +70,12 @@ def test_a_malformed_cookie_is_no_session(cookie: str | None) -> None:
     assert Sessions().session_id(KEY, cookie) is None
 
 
-def test_revocations_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sessions, "MAX_REVOKED", 10)
-    store = Sessions()
-    cookies = [store.make(KEY) for _ in range(11)]
-    for cookie in cookies[:10]:
-        store.revoke(KEY, cookie)
-    assert store.epoch == 0 and store.session_id(KEY, cookies[10]) is not None
-    store.revoke(KEY, cookies[10])  # one too many: every session ends instead
-    assert store.epoch == 1 and len(store._revoked) == 0
-
-
-def test_changing_the_password_ends_the_sessions_made_with_the_old_one() -> None:
+async def test_changing_the_password_ends_the_sessions_made_with_the_old_one() -> None:
     config = SecurityConfig(username="admin", password="first-password", secret_key=KEY)
     cookie = config.sessions.make(config.session_key)
-    assert config.valid_session(cookie)
+    assert await config.valid_session(cookie)
     config.password = "second-password"
-    assert not config.valid_session(cookie)
+    assert not await config.valid_session(cookie)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +85,7 @@ def test_changing_the_password_ends_the_sessions_made_with_the_old_one() -> None
         ({"username": "admin", "password": "short"}, "at least 8 characters"),
         ({"token": "short"}, "at least 8 characters"),
         ({"username": "admin"}, "give both username and password"),
+        ({"token": "long-enough", "secret_key": b"k" * 31}, "at least 32 bytes long"),
     ],
 )
 def test_weak_or_half_credentials_are_refused(options: dict[str, str], message: str) -> None:

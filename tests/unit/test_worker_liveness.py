@@ -8,7 +8,8 @@ import pytest
 from conveyor import Settings
 from conveyor.errors import ConfigurationError
 from conveyor.storage.ops import client_names
-from conveyor.worker.liveness import connection_name
+from conveyor.storage.protocol import LivenessBeat
+from conveyor.worker.liveness import connection_name, connection_names, has_connection
 
 
 def test_a_plain_worker_id_names_its_connection_as_is() -> None:
@@ -40,3 +41,21 @@ def test_the_beat_and_the_grace_follow_the_liveness_period() -> None:
     assert settings.liveness_ms == 4000
     with pytest.raises(ConfigurationError, match="liveness_seconds"):
         Settings(liveness_seconds=0)
+
+
+def test_every_connection_of_a_worker_has_a_name_of_its_own() -> None:
+    names = connection_names("h:1:ab")
+    assert names == ("conveyor:w:h:1:ab", "conveyor:w-jobs:h:1:ab", "conveyor:w-wait:h:1:ab")
+    assert connection_name("h:1:ab", "w-wait") == names[2]
+    with pytest.raises(ValueError, match="role"):
+        connection_name("h:1:ab", "other")
+
+
+def test_a_worker_is_connected_while_any_of_its_connections_is() -> None:
+    assert has_connection("h:1:ab", {"conveyor:w-wait:h:1:ab", ""})
+    assert not has_connection("h:1:ab", {"conveyor:w:h:1:abc", "conveyor:w-jobs:h:2:ab"})
+
+
+def test_a_beat_reports_the_gap_since_the_callers_own_previous_beat() -> None:
+    assert LivenessBeat.parse([0, ["a", 1500], 480]) == LivenessBeat(False, [("a", 1500)], 480)
+    assert LivenessBeat.parse([1, [], None]).gap_ms is None

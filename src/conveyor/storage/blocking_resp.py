@@ -18,7 +18,6 @@ Python-level timeout every read would first wait in ``poll()``, one more system 
 from __future__ import annotations
 
 import collections
-import os
 import select
 import socket
 import struct
@@ -28,7 +27,7 @@ from typing import Any
 import hiredis
 
 from .. import errors
-from .resp import Endpoint, pack
+from .resp import Endpoint, forks, pack
 
 __all__ = ["BlockingDirectClient"]
 
@@ -88,7 +87,9 @@ class BlockingDirectClient:
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._idle: collections.deque[_Connection] = collections.deque()
-        self._pid = os.getpid()
+        #: ``resp.forks()`` when the pool's connections were opened: a fork's child forgets
+        #: them (a counter its fork hook bumps, where os.getpid() would be a system call).
+        self._forks = forks()
         self._fork_lock = threading.Lock()
         #: Bumped by ``close``: a connection of an older generation is closed when given back.
         self._generation = 0
@@ -120,7 +121,7 @@ class BlockingDirectClient:
         return replies
 
     def _checkout(self) -> _Connection:
-        if self._pid != os.getpid():
+        if self._forks != forks():
             self._forget_parents_connections()
         idle = self._idle
         while idle:
@@ -135,11 +136,11 @@ class BlockingDirectClient:
 
     def _forget_parents_connections(self) -> None:
         with self._fork_lock:
-            if self._pid == os.getpid():
+            if self._forks == forks():
                 return
             # Closing the child's copy of a descriptor leaves the parent's connection open.
             inherited, self._idle = self._idle, collections.deque()
-            self._pid = os.getpid()
+            self._forks = forks()
         for connection in inherited:
             connection.close()
 

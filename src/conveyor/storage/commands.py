@@ -67,8 +67,9 @@ LEASE_LOST = Code.LEASE_LOST
 NOT_FOUND = Code.NOT_FOUND
 IS_ACTIVE = Code.IS_ACTIVE
 WRONG_STATE = Code.WRONG_STATE
-#: (a plain int: compared once per job of a bulk add)
+#: (plain ints: compared once per job of a bulk add, and against a job id on every add)
 _ADDED = int(Code.OK)
+_GROUP_FULL = int(Code.GROUP_FULL)
 
 
 class AddSpec(NamedTuple):
@@ -191,20 +192,23 @@ class QueueCommands(QueueReads):
         """Add jobs in one script call; ``register`` also records the queue's name (for the
         dashboard and CLI) in the same round trip. A job whose id existed is read back as
         stored (a second round trip, only then)."""
-        if any(spec.dedupe for spec in specs):  # dedup modes: storage/dedupe_commands.py
+        if len(specs) == 1:  # most adds: no generator to build for the dedupe check below
+            if specs[0].dedupe:
+                return dedupe_add(self, specs, context, register)
+        elif any(spec.dedupe for spec in specs):  # dedup modes: storage/dedupe_commands.py
             return dedupe_add(self, specs, context, register)
         command = self.add_job_call(specs)
         commands: tuple[Command, ...] = (command,)
         if register:
             commands = (self._registration(), command)
         replicas = self.settings.wait_replicas
-        timeout_ms = int(self.settings.wait_replicas_timeout_seconds * 1000)
         if replicas:
+            timeout_ms = int(self.settings.wait_replicas_timeout_seconds * 1000)
             commands += (("WAIT", replicas, timeout_ms),)
 
         def parse(replies: list[Any]) -> list[Job] | Op[list[Job]]:
             reply = replies[1 if register else 0]
-            if reply and reply[0] == Code.GROUP_FULL:  # flow control: nothing was added
+            if reply and reply[0] == _GROUP_FULL:  # flow control: nothing was added
                 raise group_full(str(reply[1]), int(reply[2]))
             if replicas and int(replies[-1]) < replicas:
                 ids = ", ".join(str(job_id) for job_id in reply[0:10:2])

@@ -2,17 +2,25 @@
 
 All keys of one queue share the Cluster hash tag ``{<queue>}``, so one queue lives in one slot
 and every script of that queue runs on one node. The registry of queue names is the only key
-outside a queue's slot; scripts never touch it.
+outside a queue's slot; scripts never touch it. The dashboard's revoked sessions are keys of
+their own too, one per session (revoke_session.lua touches that one key).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 
 from ..errors import InvalidQueueName
 
-__all__ = ["QUEUE_NAME_PATTERN", "QueueKeys", "registry_key", "validate_queue_name"]
+__all__ = [
+    "QUEUE_NAME_PATTERN",
+    "QueueKeys",
+    "registry_key",
+    "revoked_session_key",
+    "validate_queue_name",
+]
 
 #: A valid queue name, whole (the API document shows it too).
 QUEUE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
@@ -42,6 +50,13 @@ def validate_queue_name(name: object) -> str:
 def registry_key(prefix: str) -> str:
     """Set of all queue names under a prefix (for discovery by the dashboard and CLI)."""
     return f"{prefix}:queues"
+
+
+def revoked_session_key(prefix: str, session_id: str) -> str:
+    """Marks a logged-out dashboard session until its cookie expires (revoke_session.lua). The
+    id goes in as a digest, so that a key listing shows no part of a session."""
+    digest = hashlib.sha256(session_id.encode()).hexdigest()
+    return f"{prefix}:dashboard:revoked:{digest}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from .keys import registry_key
-from .scripts import Script
+from .keys import registry_key, revoked_session_key
+from .resp import evalsha_head
+from .scripts import Script, script
 
 __all__ = [
     "Command",
@@ -27,7 +28,9 @@ __all__ = [
     "queue_names",
     "read_event_streams",
     "registry_prefixes",
+    "revoke_session",
     "server_time_ms",
+    "session_revoked",
     "unblock_client",
     "wait_for_marker",
 ]
@@ -186,3 +189,18 @@ def client_names() -> Op[set[str]]:
         return {str(client.get("name", "")) for client in reply or []}  # redis-py's parsed form
 
     return Op((("CLIENT", "LIST", "TYPE", "normal"),), parse)
+
+
+def revoke_session(prefix: str, session_id: str, ttl_ms: int) -> Op[None]:
+    """Log a dashboard session out for every process (revoke_session.lua), for ``ttl_ms``:
+    as long as its cookie could still be presented."""
+    source = script("revoke_session", ())
+    keys = (revoked_session_key(prefix, session_id).encode(),)
+    command = ScriptCommand(source, keys, (max(ttl_ms, 1),), evalsha_head(source.sha, keys))
+    return Op((command,), lambda r: None)
+
+
+def session_revoked(prefix: str, session_id: str) -> Op[bool]:
+    """Whether a dashboard session was logged out (by any process)."""
+    key = revoked_session_key(prefix, session_id)
+    return Op((("EXISTS", key),), lambda r: bool(r[0]))

@@ -200,12 +200,15 @@ class LivenessBeat(NamedTuple):
     revived: bool
     #: (worker id, ms since its last beat) of the workers whose beats are late.
     late: list[tuple[str, int]]
+    #: ms since this worker's own previous beat; None on its first.
+    gap_ms: int | None
 
     @classmethod
     def parse(cls, reply: list[Any]) -> LivenessBeat:
         late = reply[1]
         pairs = zip(late[0::2], late[1::2], strict=True)
-        return cls(bool(reply[0]), [(str(worker), int(ms)) for worker, ms in pairs])
+        late_ms = [(str(worker), int(ms)) for worker, ms in pairs]
+        return cls(bool(reply[0]), late_ms, None if reply[2] is None else int(reply[2]))
 
 
 class Reclaim(NamedTuple):

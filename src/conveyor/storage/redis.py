@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 import hiredis
@@ -165,6 +165,8 @@ def _payload(commands: Sequence[Command], resend: list[int] | None) -> tuple[byt
     """RESP for the direct connection, and how many commands it holds: every command, or
     those of ``resend`` with their scripts' source."""
     if resend is None:
+        if len(commands) == 1:  # most calls: no join
+            return _packed(commands[0]), 1
         return b"".join(map(_packed, commands)), len(commands)
     return b"".join(_packed(commands[i], with_source=True) for i in resend), len(resend)
 
@@ -217,7 +219,7 @@ def _direct_url(settings: Settings) -> bool:
 
 
 def _direct_client(
-    settings: Settings, blocking: bool, single_caller: bool
+    settings: Settings, blocking: bool, single_caller: bool, client_name: str | None
 ) -> resp.DirectClient | None:
     # Blocking reads shared by many callers stay on redis-py: on one socket a blocked XREAD
     # would hold up every call queued behind it. A blocking client with a single caller (a
@@ -227,7 +229,7 @@ def _direct_client(
     timeout = settings.socket_timeout_seconds
     if blocking:  # the socket must outlast the longest block, as redis-py's does
         timeout += max(settings.idle_wake_seconds, MAX_BLOCK_SECONDS)
-    return resp.DirectClient(settings.url, settings.socket_timeout_seconds, timeout)
+    return resp.DirectClient(settings.url, settings.socket_timeout_seconds, timeout, client_name)
 
 
 def _blocking_direct_client(
@@ -243,10 +245,10 @@ def _make_client(
     settings: Settings, blocking: bool, lib: Any, client_name: str | None = None
 ) -> Any:
     """A client for the URL's target; ``lib`` is redis-py's blocking or asyncio flavour;
-    ``client_name`` names its connections (CLIENT SETNAME; not on a Cluster)."""
+    ``client_name`` names its connections (CLIENT SETNAME; on a Cluster, those to every node)."""
     target = parse_url(settings.url)
     options: dict[str, Any] = _client_options(settings, blocking)
-    if client_name and target.kind != "cluster":
+    if client_name:
         options["client_name"] = client_name
     if _ASYNC_MAINT_NOTIFICATIONS and lib is async_redis and target.kind != "cluster":
         # redis-py 8's asyncio pool skips its check for connections the server closed while
@@ -289,14 +291,20 @@ class AsyncRedis:
     Cluster)."""
 
     def __init__(
-        self, settings: Settings, *, blocking: bool = False, single_caller: bool = False
+        self,
+        settings: Settings,
+        *,
+        blocking: bool = False,
+        single_caller: bool = False,
+        client_name: str | None = None,
     ) -> None:
         """``blocking``: for blocking reads (a longer socket timeout). ``single_caller``: one
-        task uses this client, one command at a time (a worker's idle wait)."""
+        task uses this client, one command at a time (a worker's idle wait). ``client_name``:
+        every connection of this client says so (CLIENT SETNAME)."""
         self.settings = settings
-        self.client: Any = _make_client(settings, blocking, async_redis)
+        self.client: Any = _make_client(settings, blocking, async_redis, client_name)
         self.is_cluster = isinstance(self.client, async_redis.cluster.RedisCluster)
-        self.direct = _direct_client(settings, blocking, single_caller)
+        self.direct = _direct_client(settings, blocking, single_caller, client_name)
 
     @property
     def keeps_order(self) -> bool:
@@ -325,13 +333,16 @@ class AsyncRedis:
     async def _execute(self, commands: Sequence[Command]) -> list[Any]:
         if not commands:
             return []
-        if self.direct is not None and all(map(_direct_ok, commands)):
+        send: Callable[[Sequence[Command], list[int] | None], Awaitable[list[Any]]]
+        direct = self.direct
+        if direct is not None and all(map(_direct_ok, commands)):
             send = self._send_direct
+            replies = await direct.execute(*_payload(commands, None))  # (the hot path, inline)
         elif len(commands) == 1:
             return [await self._one(commands[0])]
         else:
             send = self._send_pipeline
-        replies = await send(commands, None)
+            replies = await send(commands, None)
         if not _has_error(replies):
             return replies  # nothing to resend or raise (nearly every call)
         recovery = _recovery(commands, replies)
@@ -342,11 +353,12 @@ class AsyncRedis:
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _send_direct(
+    def _send_direct(
         self, commands: Sequence[Command], resend: list[int] | None
-    ) -> list[Any]:
+    ) -> Awaitable[list[Any]]:
+        # Not a coroutine: the direct connection's awaitable is awaited by the caller as is.
         assert self.direct is not None
-        return await self.direct.execute(*_payload(commands, resend))
+        return self.direct.execute(*_payload(commands, resend))
 
     async def _send_pipeline(
         self, commands: Sequence[Command], resend: list[int] | None
@@ -382,7 +394,7 @@ class SyncRedis:
 
     def __init__(self, settings: Settings, *, client_name: str | None = None) -> None:
         """``client_name``: every connection of this client says so (CLIENT SETNAME), so
-        CLIENT LIST shows whose it is (not on a Cluster)."""
+        CLIENT LIST shows whose it is."""
         self.settings = settings
         target = parse_url(settings.url)
         self.is_cluster = target.kind == "cluster"
@@ -437,6 +449,27 @@ class SyncRedis:
     def command(self, *args: Any) -> Any:
         with _mapped_errors():
             return self.client.execute_command(*args)
+
+    def node_of(self, key: str) -> Any:
+        """The server that holds ``key``, for ``run_on``: on a Cluster the node that serves its
+        slot now; None for a single server (or Sentinel's master)."""
+        if not self.is_cluster:
+            return None
+        with _mapped_errors():
+            return self.client.get_node_from_key(key)
+
+    def run_on(self, node: Any, op: Op[T]) -> T:
+        """``op`` on one server (``node_of``): for commands that answer for the server they
+        reach, such as CLIENT LIST, which a Cluster client would send to any node."""
+        if node is None:
+            return self.run(op)
+        with _mapped_errors():
+            replies = [
+                self.client.execute_command(*_args(command), target_nodes=node)
+                for command in op.commands
+            ]
+        value = op.parse(replies)
+        return self.run_on(node, value) if isinstance(value, Op) else value
 
     def close(self) -> None:
         if self.direct is not None:

@@ -52,7 +52,7 @@ from .security import (
     SecurityHeadersMiddleware,
     WebError,
 )
-from .sessions import SESSION_COOKIE, SESSION_SECONDS
+from .sessions import SESSION_COOKIE, SESSION_SECONDS, Revocations
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -215,7 +215,7 @@ class _Api:
         return response
 
     async def logout(self, request: Request) -> Response:
-        self.security.logout(request)
+        await self.security.logout(request)
         response = ORJSONResponse({"ok": True})
         response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path") or "/")
         return response
@@ -284,7 +284,13 @@ class _Api:
         options = job_options(body.get("options") or {})
         job = await self.admin.add(name, body["name"], body.get("data"), options)
         return ORJSONResponse(
-            {"id": job.id, "state": job.state.value, "queue": name}, status_code=201
+            {
+                "id": job.id,
+                "state": job.state.value,
+                "queue": name,
+                "deduplicated": job.deduplicated,
+            },
+            status_code=201,
         )
 
     async def job_action(self, request: Request) -> dict[str, Any]:
@@ -354,6 +360,7 @@ def create_app(
     """
     overrides: dict[str, Any] = {"prefix": prefix} if prefix else {}
     admin = Admin(url, settings=settings, **overrides)
+    keyed: dict[str, Any] = {"secret_key": secret_key} if secret_key is not None else {}
     security = SecurityConfig(
         token=token,
         username=username,
@@ -361,9 +368,9 @@ def create_app(
         authenticate=authenticate,
         read_only=read_only,
         allowed_hosts=tuple(allowed_hosts),
+        **keyed,
     )
-    if secret_key is not None:
-        security.secret_key = secret_key
+    security.revocations = Revocations(admin.redis, admin.settings.prefix)
     api = _Api(admin, security)
     live = LiveEvents(admin)
     ep = api.endpoint

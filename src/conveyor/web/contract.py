@@ -14,6 +14,7 @@ from typing import Any
 from ..admin import BULK_ACTIONS, DEFAULT_RANGE, RANGES
 from ..admin.listing import DEFAULT_PAGE_SIZE, SORT_ORDERS
 from ..backoff import EXPONENTIAL_DELAY, EXPONENTIAL_MAX_DELAY, Backoff
+from ..dedupe import MODE_SECONDS, Dedupe
 from ..job import CLEANABLE_STATES, JobState
 from ..limits import MAX_BULK_IDS, MAX_PAGE, MAX_PAGE_SIZE, MAX_SECONDS, MAX_TEXT
 from ..options import JOB_OPTIONS, JobOption
@@ -70,6 +71,24 @@ _BACKOFF = Field(
 )
 
 
+_DEDUPE = Field(
+    "dedupe",
+    "object",
+    nullable=True,
+    fields=(
+        Field("mode", "string", required=True, enum=tuple(MODE_SECONDS)),
+        Field("key", "string", required=True, min_length=1, max_length=MAX_TEXT),
+        Field("ttl", "number", minimum=0.001, maximum=MAX_SECONDS,
+              description="throttle: seconds from the first add in which repeats return its job"),
+        Field("delay", "number", minimum=0.001, maximum=MAX_SECONDS,
+              description="debounce: seconds after the last add that the job runs"),
+    ),
+    description="Deduplicate by key: until_finished (one live job per key), throttle (with "
+    "ttl) or debounce (with delay; the last add's data wins). An add that deduplicates returns "
+    "the existing job, with deduplicated true.",
+)  # fmt: skip
+
+
 def _option_field(option: JobOption) -> Field:
     """The JSON field of one job option, from the core's table of options."""
     # Options without a numeric default are absent by default, so null stands for absent.
@@ -115,7 +134,7 @@ NEW_JOB = Field(
             "options",
             "object",
             nullable=True,
-            fields=tuple(map(_option_field, JOB_OPTIONS.values())),
+            fields=(*map(_option_field, JOB_OPTIONS.values()), _DEDUPE),
         ),
     ),
 )
@@ -178,7 +197,27 @@ def job_options(given: dict[str, Any]) -> dict[str, Any]:
     options = {name: value for name, value in given.items() if value is not None}
     if "backoff" in options:
         options["backoff"] = _backoff(options["backoff"])
+    if "dedupe" in options:
+        options["dedupe"] = _dedupe(options["dedupe"])
     return options
+
+
+def _dedupe(given: dict[str, Any]) -> Dedupe:
+    mode = given["mode"]
+    seconds = MODE_SECONDS[mode]
+    for other in {name for name in MODE_SECONDS.values() if name} - {seconds}:
+        if other in given:
+            raise WebError(
+                400, "bad_request", f"options.dedupe.{other} does not apply to mode {mode!r}"
+            )
+    if seconds is None:
+        return Dedupe.until_finished(given["key"])
+    if seconds not in given:
+        raise WebError(
+            400, "bad_request", f"options.dedupe.{seconds} is required for mode {mode!r}"
+        )
+    make = Dedupe.throttle if mode == "throttle" else Dedupe.debounce
+    return make(given["key"], given[seconds])
 
 
 def _backoff(given: dict[str, Any]) -> Backoff:

@@ -228,7 +228,17 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
     "NewJob": NEW_JOB.schema(),
-    "Added": _closed({"id": _TEXT, "state": _ref("JobState"), "queue": _TEXT}),
+    "Added": _closed(
+        {
+            "id": _TEXT,
+            "state": _ref("JobState"),
+            "queue": _TEXT,
+            "deduplicated": {
+                "type": "boolean",
+                "description": "options.dedupe found a job: this is that job, none was added",
+            },
+        }
+    ),
     "Bulk": BULK.schema(),
     "BulkResult": _closed(
         {

@@ -14,7 +14,14 @@ from ..admin import Admin
 from ..errors import ScheduleNotFound
 from ..limits import MAX_TEXT
 from ..options import JOB_OPTIONS
-from ..schedules import MAX_EVERY_SECONDS, MAX_LIMIT, MIN_EVERY_SECONDS, MISFIRE_POLICIES
+from ..schedules import (
+    MAX_EVERY_SECONDS,
+    MAX_LIMIT,
+    MAX_MISFIRE_GRACE_SECONDS,
+    MIN_EVERY_SECONDS,
+    MIN_MISFIRE_GRACE_SECONDS,
+    MISFIRE_POLICIES,
+)
 from .contract import _option_field, job_options
 from .fields import Field
 
@@ -22,6 +29,15 @@ __all__ = ["SCHEDULE_BODY", "schedule_paths", "schedule_routes"]
 
 #: The ``{id}`` path parameter of a schedule.
 SCHEDULE_ID = Field("id", "string", required=True, min_length=1, max_length=MAX_TEXT)
+#: The ``Idempotency-Key`` header of ``POST .../{id}/trigger``: a retry with it returns the
+#: first request's job (``Queue.trigger_schedule(key=...)``).
+IDEMPOTENCY_KEY = Field(
+    "Idempotency-Key",
+    "string",
+    min_length=1,
+    max_length=MAX_TEXT,
+    description="a retry with the same key returns the first request's job, adding none",
+)
 _NOT_FOR_SCHEDULES = {"delay", "run_at", "job_id"}
 #: ``PUT /api/queues/{queue}/schedules/{id}``: as ``Queue.schedule`` takes it.
 SCHEDULE_BODY = Field(
@@ -42,6 +58,10 @@ SCHEDULE_BODY = Field(
               description="number of runs at most"),
         Field("misfire", "string", enum=MISFIRE_POLICIES,
               description="ticks missed while no worker ran: skip them, or run once"),
+        Field("misfire_grace", "number", minimum=MIN_MISFIRE_GRACE_SECONDS,
+              maximum=MAX_MISFIRE_GRACE_SECONDS,
+              description="seconds a tick may be late and still run (default 5); later, "
+              "misfire decides"),
         Field("overlap", "boolean",
               description="false: skip a tick while the previous run waits or runs"),
         Field(
@@ -103,8 +123,11 @@ class _ScheduleApi:
         schedule_id = _id(request)
         action = request.url.path.rsplit("/", 1)[-1]
         if action == "trigger":
-            job = await queue.trigger_schedule(schedule_id)
-            return {"ok": True, "job": job.id}
+            key = request.headers.get(IDEMPOTENCY_KEY.name)
+            if key is not None:
+                key = IDEMPOTENCY_KEY.parse(key, "the Idempotency-Key header")
+            job = await queue.trigger_schedule(schedule_id, key=key)
+            return {"ok": True, "job": job.id, "deduplicated": job.deduplicated}
         if action == "pause":
             changed = await queue.pause_schedule(schedule_id)
         else:
@@ -141,6 +164,7 @@ _SCHEDULE = {
         "end_at": _TIME,
         "limit": {"type": ["integer", "null"]},
         "misfire": {"type": "string", "enum": list(MISFIRE_POLICIES)},
+        "misfire_grace": {"type": "number"},
         "overlap": {"type": "boolean"},
         "options": {"type": "object"},
         "paused": {"type": "boolean"},
@@ -182,14 +206,22 @@ def schedule_paths(
     )
     put["requestBody"] = body
 
-    def action(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "post": op(summary, responses("200", schema, f"{write} 404"), params, tag="schedules")
-        }
+    def action(summary: str, schema: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
+        codes = responses("200", schema, f"{write} 404")
+        return {"post": op(summary, codes, [*params, *extra], tag="schedules")}
 
     s = "/api/queues/{queue}/schedules"
     changed = ok | {"properties": {"ok": {"type": "boolean"}, "changed": {"type": "boolean"}}}
-    triggered = ok | {"properties": {"ok": {"type": "boolean"}, "job": {"type": "string"}}}
+    triggered = ok | {
+        "properties": {
+            "ok": {"type": "boolean"},
+            "job": {"type": "string"},
+            "deduplicated": {
+                "type": "boolean",
+                "description": "a repeat of an Idempotency-Key: the first job",
+            },
+        }
+    }
     return {
         s: {
             "get": op(
@@ -213,5 +245,5 @@ def schedule_paths(
         s + "/{id}/pause": action("Pause a schedule", changed),
         s + "/{id}/resume": action("Resume a schedule from its next tick after now", changed),
         s + "/{id}/trigger": action("Run a schedule once now (its timetable is unchanged)",
-                                    triggered),
+                                    triggered, IDEMPOTENCY_KEY.parameter("header")),
     }  # fmt: skip

@@ -1,7 +1,8 @@
 """Authentication, CSRF and browser-hardening rules of the web app.
 
 * Credentials: a bearer token, HTTP Basic username/password, a session cookie set by
-  ``POST /api/login`` (HttpOnly, SameSite=Strict, signed, revocable: ``web.sessions``), or the
+  ``POST /api/login`` (HttpOnly, SameSite=Strict, signed, revocable in every process through
+  Redis: ``web.sessions``), or the
   host app's own check (``authenticate=`` hook). Every route needs them except
   ``/api/health`` (which then answers only a status), ``/api/config``, ``/api/login``,
   ``/api/logout`` and the static dashboard shell (which holds no data). Failed guesses of a
@@ -30,7 +31,8 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .sessions import SESSION_COOKIE, Sessions
+from .. import errors
+from .sessions import SESSION_COOKIE, Revocations, Sessions
 from .throttle import FailureThrottle, client_key
 
 __all__ = [
@@ -63,6 +65,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 REQUEST_HEADER = "x-conveyor-request"
 #: Shortest token and password accepted (a shorter one is refused at start).
 MIN_SECRET_LENGTH = 8
+#: Shortest key sessions may be signed with, in bytes (a 256-bit HMAC key).
+MIN_SECRET_KEY_BYTES = 32
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -127,6 +131,9 @@ class SecurityConfig:
     allowed_hosts: tuple[str, ...] = ()
     secret_key: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
     sessions: Sessions = dataclasses.field(default_factory=Sessions)
+    #: Where logouts are kept (``create_app`` gives its Redis); without it a logout only
+    #: clears the browser's cookie.
+    revocations: Revocations | None = None
     throttle: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
 
     def __post_init__(self) -> None:
@@ -137,6 +144,13 @@ class SecurityConfig:
         for what, value in (("token", self.token), ("password", self.password)):
             if value is not None and len(value) < MIN_SECRET_LENGTH:
                 raise ValueError(f"the {what} must be at least {MIN_SECRET_LENGTH} characters long")
+        if len(self.secret_key) < MIN_SECRET_KEY_BYTES:
+            # The key itself is never part of the message.
+            raise ValueError(
+                "the secret key (--secret-key, CONVEYOR_SECRET_KEY, create_app(secret_key=)) must "
+                f"be at least {MIN_SECRET_KEY_BYTES} bytes long; the one given has "
+                f"{len(self.secret_key)}"
+            )
 
     @property
     def has_credentials(self) -> bool:
@@ -182,8 +196,18 @@ class SecurityConfig:
         self.throttle.succeeded(_client_key(conn))
         return self.sessions.make(self.session_key)
 
-    def logout(self, conn: HTTPConnection) -> None:
-        self.sessions.revoke(self.session_key, conn.cookies.get(SESSION_COOKIE))
+    async def logout(self, conn: HTTPConnection) -> None:
+        """End the session of the request's cookie, in every process (nothing if the cookie
+        holds no valid session)."""
+        cookie = conn.cookies.get(SESSION_COOKIE)
+        session = self.sessions.session_id(self.session_key, cookie)
+        if session is not None and cookie is not None and self.revocations is not None:
+            try:
+                await self.revocations.revoke(session, self.sessions.expires(cookie))
+            except errors.ConveyorError:
+                raise WebError(
+                    503, "redis_unavailable", "cannot log out now: Redis is unavailable"
+                ) from None
 
     @property
     def session_key(self) -> bytes:
@@ -194,15 +218,28 @@ class SecurityConfig:
             fingerprint.update(b"-" if part is None else b"+" + part.encode() + b"\0")
         return self.secret_key + fingerprint.digest()
 
-    def valid_session(self, cookie: str | None) -> bool:
-        return self.sessions.session_id(self.session_key, cookie) is not None
+    async def valid_session(self, cookie: str | None) -> bool:
+        """Whether ``cookie`` holds a session that is signed, unexpired and not logged out.
+        When Redis cannot say whether it was logged out, the request is refused (503): a
+        revocation that cannot be checked is not ignored."""
+        session = self.sessions.session_id(self.session_key, cookie)
+        if session is None:
+            return False
+        if self.revocations is None:
+            return True
+        try:
+            return not await self.revocations.is_revoked(session)
+        except errors.ConveyorError:
+            raise WebError(
+                503, "redis_unavailable", "cannot check the session now: Redis is unavailable"
+            ) from None
 
     async def authorize(self, conn: HTTPConnection) -> None:
         """Raise ``WebError`` unless the request may read data."""
         if self.is_open:
             self.check_open_access(conn)
             return
-        if self.valid_session(conn.cookies.get(SESSION_COOKIE)):
+        if await self.valid_session(conn.cookies.get(SESSION_COOKIE)):
             return
         header = conn.headers.get("authorization")
         throttled = None

@@ -3,8 +3,11 @@
 A cookie is ``<expiry>.<session id>.<signature>``. The signature covers the expiry, the id, a
 fingerprint of the configured credentials and a server-side epoch, so a cookie stops working
 when it expires, when the token or password changes (even with the same secret key), when its
-session is logged out, and when the epoch moves on (``revoke_all``). Revocations are kept in
-this process until the cookies they name expire.
+session is logged out, and when the epoch moves on (``revoke_all``, in this process).
+
+A logout is kept in Redis (``Revocations``: one key per session, living until its cookie would
+expire, revoke_session.lua), so it holds in every dashboard process that shares the Redis and
+prefix, and across restarts; each request with a session cookie checks it there.
 """
 
 from __future__ import annotations
@@ -16,19 +19,36 @@ import re
 import secrets
 import time
 
-__all__ = ["SESSION_COOKIE", "SESSION_SECONDS", "Sessions"]
+from ..storage.ops import revoke_session, session_revoked
+from ..storage.redis import AsyncRedis
+
+__all__ = ["SESSION_COOKIE", "SESSION_SECONDS", "Revocations", "Sessions"]
 
 SESSION_COOKIE = "conveyor_session"
 SESSION_SECONDS = 12 * 3600
-#: More revoked sessions than this at once and every session is revoked instead (epoch + 1):
-#: the list must stay bounded however many logins an attacker makes.
-MAX_REVOKED = 100_000
 # Anything else, a 5,000-digit expiry or a '²' included, is not a session: no int() of it.
 _COOKIE = re.compile(r"^([0-9]{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$")
 
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class Revocations:
+    """Logged-out sessions, in Redis under ``prefix`` (see the module docstring)."""
+
+    def __init__(self, redis: AsyncRedis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def revoke(self, session_id: str, expires: int) -> None:
+        """Refuse ``session_id`` from now until ``expires`` (epoch seconds), everywhere."""
+        ttl_ms = int((expires - time.time()) * 1000)
+        if ttl_ms > 0:  # an expired cookie is refused anyway
+            await self._redis.run(revoke_session(self._prefix, session_id, ttl_ms))
+
+    async def is_revoked(self, session_id: str) -> bool:
+        return await self._redis.run(session_revoked(self._prefix, session_id))
 
 
 class Sessions:
@@ -38,7 +58,6 @@ class Sessions:
 
     def __init__(self) -> None:
         self.epoch = 0
-        self._revoked: dict[str, int] = {}  # session id -> its expiry
 
     def make(self, key: bytes, now: float | None = None) -> str:
         expires = int(now if now is not None else time.time()) + SESSION_SECONDS
@@ -46,7 +65,8 @@ class Sessions:
         return f"{body}.{self._sign(key, body)}"
 
     def session_id(self, key: bytes, cookie: str | None) -> str | None:
-        """The id of the session ``cookie`` holds, or None unless it is valid right now."""
+        """The id of the session ``cookie`` holds, or None unless its signature is good and it
+        has not expired (whether it was logged out is for ``Revocations``)."""
         match = _COOKIE.match(cookie or "")
         if match is None:
             return None
@@ -54,27 +74,18 @@ class Sessions:
         body = f"{expires}.{session}"
         if not hmac.compare_digest(signature.encode(), self._sign(key, body).encode()):
             return None
-        if int(expires) < time.time() or session in self._revoked:
+        if int(expires) < time.time():
             return None
         return session
 
-    def revoke(self, key: bytes, cookie: str | None) -> None:
-        """Log out the session of ``cookie`` (nothing if it is not valid)."""
-        session = self.session_id(key, cookie)
-        if session is None:
-            return
-        now = time.time()
-        self._revoked = {s: exp for s, exp in self._revoked.items() if exp >= now}
-        if len(self._revoked) >= MAX_REVOKED:
-            self.revoke_all()
-            return
-        expires = int((cookie or "").split(".", 1)[0])
-        self._revoked[session] = expires
+    @staticmethod
+    def expires(cookie: str) -> int:
+        """The expiry (epoch seconds) of a cookie ``session_id`` accepted."""
+        return int(cookie.split(".", 1)[0])
 
     def revoke_all(self) -> None:
-        """End every session made so far."""
+        """End every session this process made so far."""
         self.epoch += 1
-        self._revoked.clear()
 
     def _sign(self, key: bytes, body: str) -> str:
         message = f"session:{self.epoch}:{body}".encode()

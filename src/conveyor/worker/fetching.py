@@ -302,6 +302,27 @@ class Fetcher:
         if leased:
             await self._store.run_many([c.release(items) for c, items in leased.items()])
 
+    async def heal(self, since: float) -> None:
+        """The link to Redis came back at ``since`` (the loop's clock) after an outage: end a
+        wait for jobs that the outage may have left hanging, so the worker fetches again now
+        rather than after the wait's read timeout. A wait the server still holds is ended by
+        CLIENT UNBLOCK, which keeps its reply (and the fetch behind it); one whose request or
+        reply was lost is broken off (the server dropped it, or answered into the void)."""
+        for waiting in self._marker_waits.values():
+            waiting.cancel()  # wake-up hints only: the next round asks again
+        if self._wait_fetch is None or self._blocking.direct is None:
+            return
+        _, pending = self._wait_fetch
+        direct = self._blocking.direct
+        client_id = direct.client_id
+        if client_id is not None:
+            with contextlib.suppress(ConveyorError, TimeoutError):
+                async with asyncio.timeout(self._settings.socket_timeout_seconds):
+                    if await self._store.run(unblock_client(client_id)):
+                        return
+        if not pending.done() and direct.reset_if_stuck(since):
+            log.info("the link to Redis is back: the wait for jobs it left hanging was ended")
+
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)

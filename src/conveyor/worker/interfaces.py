@@ -25,6 +25,8 @@ class DirectConnection(Protocol):
     @property
     def client_id(self) -> int | None: ...
 
+    def reset_if_stuck(self, since: float) -> bool: ...
+
 
 class BlockingOpRunner(OpRunner, Protocol):
     """The connection the idle wait blocks on."""

@@ -41,7 +41,7 @@ from .duties import Duty, run_duties
 from .fetching import Fetcher, first_of
 from .leased import LeasedJobs
 from .leases import LeaseKeeper
-from .liveness import LivenessBeacon
+from .liveness import LivenessBeacon, connection_name
 from .running import JobStarter
 from .slots import Slots
 from .ticks import ScheduleTicker
@@ -152,8 +152,14 @@ class Worker:
         if self._started_at:
             raise ConfigurationError("a Worker runs once; create a new one to run again")
         autostart()  # ecosystem: OpenTelemetry, when its SDK was configured after the queues
-        redis = AsyncRedis(self.settings)
-        blocking = AsyncRedis(self.settings, blocking=True, single_caller=True)
+        # Named after this worker, so that a checker sees whether any of them is left.
+        redis = AsyncRedis(self.settings, client_name=connection_name(self.id, "w-jobs"))
+        blocking = AsyncRedis(
+            self.settings,
+            blocking=True,
+            single_caller=True,
+            client_name=connection_name(self.id, "w-wait"),
+        )
         self._started_at = time.time()
         acks = self._acks = Acknowledger(redis, self._leased, self.id)
         keeper = self._keeper = LeaseKeeper(
@@ -178,7 +184,19 @@ class Worker:
             Duty("schedules", ticker.tick, ticker.interval),
         ]
         duties.append(workflow_duty(acks, redis, self.settings, self._commands, self._leased))
-        beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id)
+        loop = asyncio.get_running_loop()
+        healing: set[asyncio.Task[None]] = set()
+
+        def heal() -> None:  # in the liveness thread, whose beats reach Redis again
+            def start() -> None:
+                task = loop.create_task(self._heal(redis, fetcher, loop.time()))
+                healing.add(task)
+                task.add_done_callback(healing.discard)
+
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to heal
+                loop.call_soon_threadsafe(start)
+
+        beacon = self._beacon = LivenessBeacon(self.settings, self._commands, self.id, heal)
         beating = False
         if install_signal_handlers:
             self._set_signal_handlers(install=True)
@@ -217,6 +235,16 @@ class Worker:
         log.info("worker %s stopped after %d jobs", self.id, self.processed)
         if self._crash is not None:
             raise self._crash
+
+    async def _heal(self, redis: AsyncRedis, fetcher: Fetcher, since: float) -> None:
+        """The link to Redis came back at ``since`` after an outage. Requests sent into the
+        outage are never answered: rather than wait out their read timeouts, break the
+        connections still stuck on them, a beat later (replies a stalled Redis still owes come
+        meanwhile), and end the wait for jobs (``Fetcher.heal``)."""
+        await asyncio.sleep(self.settings.liveness_beat_seconds)
+        if redis.direct is not None and redis.direct.reset_if_stuck(since):
+            log.info("the link to Redis is back: requests it left unanswered were given up")
+        await fetcher.heal(since)
 
     async def _guarded(self, loop: Coroutine[Any, Any, None]) -> None:
         """Run one of the worker's loops; if it dies, stop the whole worker (and say why)."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import serializer
-from ..schedules import Timetable, plan_tick, tick_job_id
+from ..schedules import Timetable, misfire_grace_ms, plan_tick, tick_job_id
 from ..storage.commands import Op, QueueCommands
 from ..storage.protocol import Code
 from ..storage.schedule_commands import DueSchedule, ScheduleCommands
@@ -66,7 +66,8 @@ class ScheduleTicker:
             definition = serializer.decode(due.definition)
             timetable = Timetable.from_dict(definition["timetable"])
             misfire = definition.get("misfire", "skip")
-            plan = plan_tick(timetable, misfire, due.due_ms, now, due.runs)
+            grace = misfire_grace_ms(definition)
+            plan = plan_tick(timetable, misfire, due.due_ms, now, due.runs, grace)
         except Exception:  # a definition this version cannot read: leave it, say so
             log.exception("queue %s: cannot plan schedule %s", commands.commands.queue, due.id)
             return None

@@ -33,7 +33,8 @@ if #ARGV == 3 then
   -- entry if the clock stepped back): it serves as the creation time and saves a call.
   local now = tonumber(string.match(emit("added", id, "state", "waiting"), "^%d+"))
   local score = wait_score(0, seq)
-  write_job(job_key(id), ARGV[2], ARGV[3], score, now, "waiting", "{}", 1, 0)
+  write_job(job_key(id), ARGV[2], ARGV[3], id ~= tostring(seq) and score or nil, now, "waiting",
+    "{}", 1, 0)
   redis.call("ZADD", WAIT, score, id)
   wake_workers()
   return {id, CODE_OK}

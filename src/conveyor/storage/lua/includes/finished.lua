@@ -48,20 +48,34 @@ local function move_to_failed(id, key, now, reason)
   trim_finished(FAILED, KEEP_FAILED, KEEP_FAILED_MS, now)
 end
 
+-- The wait score of a job from its hash's "score" and "priority" fields. A job whose id is
+-- its sequence number (most jobs) stores no score: its id and priority give it, which saves a
+-- field in every job's hash.
+local function job_wait_score(id, stored, priority)
+  local score = tonumber(stored)
+  if not score then
+    local seq = tonumber(id)
+    -- (no score and no sequence, a hand-made hash: first in line)
+    score = seq and wait_score(tonumber(priority) or 0, seq) or 0
+  end
+  return score
+end
+
 -- Returns true if the job is waiting now. A job someone asked to cancel (cancel.lua) fails
 -- instead: it must not run again. "queued" is when the job became runnable (its due time if
 -- overdue), for wait-time metrics.
 local function move_to_wait(id, key, now)
-  local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name", "group")
+  local f = redis.call("HMGET", key, "score", "run_at", "cancel", "name", "group", "priority")
   if not f[4] then return false end  -- no job hash (deleted by hand): nothing to requeue
   if f[3] then
     move_to_failed(id, key, now, "cancelled")
     return false
   end
+  local score = job_wait_score(id, f[1], f[6])
   if f[5] then  -- flow control: a grouped job waits in its group
-    group_push(f[5], id, tonumber(f[1]) or 0, now)
+    group_push(f[5], id, score, now)
   else
-    redis.call("ZADD", WAIT, tonumber(f[1]) or 0, id)
+    redis.call("ZADD", WAIT, score, id)
   end
   local queued = now
   local run_at = tonumber(f[2])

@@ -28,8 +28,9 @@ local placed_delayed, delay_args, earliest, woke = nil, nil, nil, false
 local function add_new_job(id, key, name, data, seq, now, opts, attempts, priority, delay, ttl,
                            group)
   local score = wait_score(priority, seq)
+  local stored = id ~= tostring(seq) and score or nil  -- (see write_job)
   if delay <= 0 then
-    write_job(key, name, data, score, now, "waiting", opts, attempts, priority)
+    write_job(key, name, data, stored, now, "waiting", opts, attempts, priority)
     if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
     n_waiting = n_waiting + 1
     placed_waiting[n_waiting] = id
@@ -44,7 +45,7 @@ local function add_new_job(id, key, name, data, seq, now, opts, attempts, priori
     return
   end
   local run_at = now + delay
-  write_job(key, name, data, score, now, "delayed", opts, attempts, priority)
+  write_job(key, name, data, stored, now, "delayed", opts, attempts, priority)
   if ttl > 0 then redis.call("HSET", key, "expire_at", run_at + ttl) end
   if group then redis.call("HSET", key, "group", group) end
   redis.call("HSET", key, "run_at", run_at)

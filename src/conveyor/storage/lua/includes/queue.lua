@@ -44,6 +44,11 @@ local WAITING_CHILDREN = BASE .. "waiting_children"
 
 local function job_key(id) return BASE .. "job:" .. id end
 
+-- A job's score in the wait set (KEYS[2]): higher priority first, FIFO within one priority.
+local function wait_score(priority, seq)
+  return (PRIORITY_OFFSET - priority) * PRIORITY_BAND + seq
+end
+
 local function now_ms()
   local t = redis.call("TIME")
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -30,7 +30,7 @@ local function add_scheduled_job(key, schedule_id, job_id, now)
   local t = redis.call("HMGET", key, "name", "data", "opts", "attempts", "priority", "ttl")
   local priority, ttl = tonumber(t[5]) or 0, tonumber(t[6]) or 0
   local seq = redis.call("INCR", SEQ)
-  local score = (PRIORITY_OFFSET - priority) * PRIORITY_BAND + seq
+  local score = wait_score(priority, seq)
   redis.call("HSET", jkey, "name", t[1], "data", t[2], "score", score, "created", now,
     "state", "waiting", "schedule", schedule_id)
   if t[3] ~= "{}" or t[4] ~= "1" or priority ~= 0 then

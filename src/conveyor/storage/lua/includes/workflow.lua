@@ -22,7 +22,7 @@ local function wf_write_job(id, args, seq, now, state, wf)
     opts, attempts, priority = args[4], tonumber(args[5]), tonumber(args[6])
     delay, ttl = tonumber(args[7]), tonumber(args[8])
   end
-  local score = (PRIORITY_OFFSET - priority) * PRIORITY_BAND + seq
+  local score = wait_score(priority, seq)
   if state == "waiting" and delay > 0 then state = "delayed" end
   redis.call("HSET", key, "name", args[2], "data", args[3], "score", score, "created", now,
     "state", state)
