@@ -2,6 +2,7 @@
 """Redis's own time per call of the Lua scripts: one git revision against the working tree.
 
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 add     # one add_job call
+    .venv/bin/python benchmarks/script_ab.py --base HEAD~1 bulk    # add_job of 100, per job
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 drain   # fetch + complete, per job
     .venv/bin/python benchmarks/script_ab.py --base HEAD~1 mix     # scenario (f)'s jobs, per job
 
@@ -14,6 +15,8 @@ the verdict the median of B/A within each pair of neighbouring blocks, with its 
 run A against A (``--base HEAD`` with a clean tree) first to see how far that moves on its own.
 
 * ``add``: ``add_job`` for one job with default options, 1,000 calls per block.
+* ``bulk``: ``add_job`` for 100 jobs with default options in one call (as ``add_bulk`` sends
+  them), 20 calls per block; Redis's time per job.
 * ``drain``: 2,000 jobs are bulk-added (not timed), then ``fetch`` 100 at a time and
   ``complete`` each batch; Redis's time for both scripts per job. Completed jobs accumulate
   past ``keep_completed``, so the trimming of old ones is part of the figure, as in a drain.
@@ -51,6 +54,8 @@ from conveyor.storage.scripts import build_source  # noqa: E402
 FETCH_ROUND = 100
 JOBS_PER_DRAIN_BLOCK = 2000
 CALLS_PER_ADD_BLOCK = 1000
+JOBS_PER_BULK_CALL = 100
+CALLS_PER_BULK_BLOCK = 20
 _FETCH_FIELDS = 11
 
 
@@ -120,6 +125,14 @@ class Version:
         usec, calls = evalsha_usec(self.client)
         return usec / calls
 
+    def bulk_block(self) -> float:
+        """Redis µs per job of add_job calls of ``JOBS_PER_BULK_CALL`` jobs."""
+        for _ in range(CALLS_PER_BULK_BLOCK):
+            jobs = [["", "noop", f'{{"i":{i}}}'] for i in range(JOBS_PER_BULK_CALL)]
+            self.call("add_job", orjson.dumps(jobs))
+        usec, calls = evalsha_usec(self.client)
+        return usec / (calls * JOBS_PER_BULK_CALL)
+
     def drain_block(self, queue: SyncQueue) -> float:
         """Redis µs per job for fetch + complete."""
         queue.add_bulk({"name": "noop", "data": {"i": i}} for i in range(JOBS_PER_DRAIN_BLOCK))
@@ -188,7 +201,7 @@ class Version:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["add", "drain", "mix"])
+    ap.add_argument("what", choices=["add", "bulk", "drain", "mix"])
     ap.add_argument("--base", default="HEAD", help="git revision for A (default HEAD)")
     ap.add_argument("--blocks", type=int, default=21, help="blocks per version (default 21)")
     args = ap.parse_args()
@@ -216,6 +229,8 @@ def main() -> int:
                 version = versions[label]
                 if args.what == "add":
                     figure = version.add_block()
+                elif args.what == "bulk":
+                    figure = version.bulk_block()
                 elif args.what == "drain":
                     figure = version.drain_block(queue)
                 else:
@@ -228,6 +243,7 @@ def main() -> int:
 
     unit = {
         "add": "per add_job call",
+        "bulk": f"per job of add_job calls of {JOBS_PER_BULK_CALL}",
         "drain": "per job (fetch + complete)",
         "mix": "per mix job (add_job + fetch + complete + fail)",
     }[args.what]

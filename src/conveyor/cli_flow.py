@@ -71,7 +71,7 @@ def groups(queue_name: str, url: str | None, prefix: str | None, limit: int, as_
     if state.limited_until:
         line += f", holding jobs back until {_until(state.limited_until)}"
     if state.held_until:
-        line += f", held (RateLimited) until {_until(state.held_until)}"
+        line += f", jobs without a group held (RateLimited) until {_until(state.held_until)}"
     console.print(line)
     table = Table(title=f"{queue_name}: {len(found)} of {total} groups")
     for column in ("group", "waiting", "active", "concurrency", "rate limit", "weight",

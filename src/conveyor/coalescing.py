@@ -88,9 +88,15 @@ class AddCoalescer:
         try:
             jobs = await self._send([spec for spec, _ in batch])
         except GroupFull as full:
-            # Flow control: one add's full group refused the whole call (nothing was added);
-            # the others must not share that fate, so each goes again on its own.
-            await self._one_by_one(batch, full)
+            if full.added is not None:  # a call in steps (dedup modes): the others were added
+                # (each refused add gets the error of its own step: "nothing was added")
+                alone = full.__cause__ if isinstance(full.__cause__, GroupFull) else full
+                for (_, future), job in zip(batch, full.added, strict=True):
+                    _settle(future, job=job, exc=None if job else alone)
+            else:
+                # Flow control: one add's full group refused the whole call (nothing was
+                # added); the others must not share that fate, so each goes again on its own.
+                await self._one_by_one(batch, full)
         except BaseException as exc:  # every add of the call shares its fate
             for _, future in batch:
                 _settle(future, exc=exc)

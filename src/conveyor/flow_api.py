@@ -143,7 +143,7 @@ class AsyncFlowControl:
 
     async def group_jobs(self, name: str, start: int = 0, stop: int = 49) -> list[Job]:
         """A group's waiting jobs ranked ``start``..``stop`` (inclusive), next to run first
-        (``get_jobs("waiting")`` lists the jobs without a group)."""
+        (``get_jobs("waiting")`` lists them too, after the jobs without a group)."""
         op = FlowCommands(self.commands).group_job_ids(check_group_name(name), start, stop)
         ids = await self.redis.run(op)
         context = cast("JobContext", self)  # (the Queue this is mixed into is one)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, ConveyorError
 from .limits import MAX_SECONDS, MAX_TEXT
+
+if TYPE_CHECKING:
+    from .job import Job
 
 __all__ = [
     "MAX_GROUP_WEIGHT",
@@ -31,7 +34,10 @@ MAX_RATE = 1_000_000_000
 
 
 class GroupFull(ConveyorError):
-    """An add would take a group past its ``max_size``; nothing was added."""
+    """An add would take a group past its ``max_size``; nothing was added, except by an
+    ``add_bulk`` that mixes dedup modes (``dedupe=``) with groups: its jobs go in several steps,
+    and those of the other steps are added. Then ``added`` holds, job by job in the call's
+    order, the job each add made or found (None for those refused)."""
 
     code = "group_full"
 
@@ -39,12 +45,14 @@ class GroupFull(ConveyorError):
         super().__init__(message)
         self.group = group
         self.max_size = max_size
+        self.added: list[Job | None] | None = None
 
 
 class RateLimited(Exception):
     """Raised by a handler when a remote service said "too many requests": the job goes back
-    to waiting without using an attempt, and its group (or the queue, for a job without one)
-    gets no job handed out for ``delay`` seconds."""
+    to waiting without using an attempt, and its group (or, for a job without one, the jobs
+    without a group: the groups keep their turns) gets no job handed out for ``delay``
+    seconds."""
 
     def __init__(self, delay: float = 1.0) -> None:
         if isinstance(delay, dt.timedelta):
@@ -194,7 +202,7 @@ class FlowState:
     """The queue-wide flow control: its rate limit, a hold, and the group defaults."""
 
     rate_limit: RateLimit | None
-    #: Until when (epoch ms) a RateLimited hold keeps the queue back, or None.
+    #: Until when (epoch ms) a RateLimited hold keeps the jobs without a group back, or None.
     held_until: int | None
     #: When the queue's rate window lets the next job out (epoch ms), when it is full now.
     limited_until: int | None

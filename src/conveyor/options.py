@@ -218,8 +218,6 @@ def build_spec(
         deduped, delay = _dedupe(dedupe, delay, run_at, job_id)
     if group is not None:
         opts["group"] = check_text("group", group)  # flow control
-        if deduped is not None:  # add_deduped.lua does not place jobs in groups
-            raise ConfigurationError("dedupe and group cannot be combined on one add (yet)")
     return AddSpec(
         name=name,
         data=serializer.encode(data, settings.max_payload_bytes),

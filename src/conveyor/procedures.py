@@ -153,8 +153,8 @@ def clean(
     job_state = parse_state(state)
     if job_state is JobState.ACTIVE:
         raise InvalidTransition("active jobs cannot be cleaned; they are running")
-    deleted, cursor = 0, 0
-    while cursor >= 0 and (limit is None or deleted < limit):
+    deleted, cursor = 0, "0"
+    while cursor != "-1" and (limit is None or deleted < limit):
         chunk = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - deleted)
         count, cursor = yield commands.clean(job_state, int(older_than * 1000), chunk, cursor)
         deleted += int(count)

@@ -1,6 +1,7 @@
 """Flow control on Redis Cluster: a queue's groups, windows and counts live in its hash slot,
-so grouped, limited, delayed and retried jobs over queues on different shards raise no
-CROSSSLOT error."""
+so grouped, limited, delayed, retried and deduplicated jobs over queues on different shards,
+and the waiting listing, search and clean that go through the groups, raise no CROSSSLOT
+error."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tests.support.conveyor_helpers import running
 from tests.support.topologies import ClusterSetup
 from tests.support.waiting import async_wait_for
 
-from conveyor import Job, Queue, RateLimit, RateLimited, Retry, Worker
+from conveyor import Dedupe, Job, Queue, RateLimit, RateLimited, Retry, Worker
+from conveyor.admin import Admin
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
 
@@ -68,3 +70,32 @@ async def test_groups_and_limits_on_queues_across_shards(
 async def _idle(queue: Queue) -> bool:
     groups = await queue.groups()
     return all(g.active == 0 and g.waiting == 0 for g in groups)
+
+
+async def test_the_waiting_listing_search_clean_and_deduped_adds_of_groups_across_shards(
+    cluster: ClusterSetup, key_prefix: str
+) -> None:
+    queues = [Queue(f"l{i}", url=cluster.url, prefix=key_prefix) for i in range(4)]
+    admin = Admin(cluster.url, prefix=key_prefix)
+    try:
+        before = crossslot_errors(cluster)
+        for q in queues:
+            await q.set_group("small", max_size=5)
+            await q.add_bulk([{"name": "w", "data": n, "group": f"g{n % 3}"} for n in range(9)])
+            await q.add("w", "plain")
+            first = await q.add("w", "d", group="small", dedupe=Dedupe.until_finished("k"))
+            again = await q.add("w", "d", group="small", dedupe=Dedupe.until_finished("k"))
+            assert again.deduplicated and again.id == first.id
+            listed = await q.get_jobs("waiting", 0, -1, newest_first=False)
+            assert len(listed) == (await q.counts())["waiting"] == 11
+            assert listed[0].data == "plain"
+            found = await admin.search_jobs(q.name, "waiting", text='"d"', size=5)
+            assert [j["id"] for j in found.jobs] == [first.id]
+            assert await q.clean("waiting") == 11
+            assert (await q.counts())["waiting"] == 0
+            assert [g.name for g in await q.groups()] == ["small"]  # its settings stay
+        assert crossslot_errors(cluster) == before == 0
+    finally:
+        await admin.close()
+        for q in queues:
+            await q.close()

@@ -19,6 +19,8 @@ from conveyor import Job, Queue, RateLimit, RateLimited, SyncQueue
 from conveyor.errors import ConfigurationError
 from conveyor.flow_control import GroupFull
 from conveyor.isolation import isolated
+from conveyor.storage.flow import FlowCommands
+from conveyor.storage.protocol import Code
 
 
 async def _keys(redis_url: str, prefix: str) -> set[str]:
@@ -219,20 +221,49 @@ async def test_rate_limited_holds_the_group_and_uses_no_attempt(queue: Queue) ->
     assert by_data[0].attempts_made == 1  # the held run did not count
 
 
-async def test_rate_limited_without_a_group_holds_the_queue(queue: Queue) -> None:
-    runs: list[float] = []
+async def test_rate_limited_without_a_group_holds_only_the_jobs_without_a_group(
+    queue: Queue,
+) -> None:
+    runs: list[tuple[str | None, float]] = []
+    held: list[float] = []
 
     async def handler(job: Job) -> None:
-        runs.append(time.monotonic())
-        if len(runs) == 1:
+        runs.append((job.group, time.monotonic()))
+        if job.group is None and not held:
+            held.append(time.monotonic())
             raise RateLimited(delay=0.5)
 
     await queue.add_bulk([{"name": "t", "data": i} for i in range(3)])
+    await queue.add_bulk([{"name": "t", "data": i, "group": f"g{i % 2}"} for i in range(4)])
     async with running(worker(queue, {"t": handler}, concurrency=1)):
-        await async_wait_for(lambda: len(runs) == 4, timeout=10)
-    assert all(t - runs[0] >= 0.45 for t in runs[1:])
+        await async_wait_for(lambda: len(runs) == 8, timeout=10)
+    plain = [t for g, t in runs if g is None]
+    grouped = [t for g, t in runs if g is not None]
+    assert len(plain) == 4 and all(t - held[0] >= 0.45 for t in plain[1:])  # held
+    assert len(grouped) == 4 and all(t - held[0] < 0.4 for t in grouped)  # the groups were not
     jobs = await queue.get_jobs("completed", 0, 10)
-    assert sorted(j.attempts_made for j in jobs) == [1, 1, 1]
+    assert sorted(j.attempts_made for j in jobs) == [1] * 7
+
+
+async def test_a_fetch_under_a_hold_of_the_jobs_without_a_group_says_when_they_are_due(
+    queue: Queue,
+) -> None:
+    await queue.add_bulk([{"name": "t", "data": i} for i in range(2)])
+    commands = queue.commands
+    [job] = (await queue.redis.run(commands.fetch("w1", 1))).jobs
+    assert job.data == "0"
+    await queue.add("t", 9, group="g")
+    flow = FlowCommands(commands)
+    assert await queue.redis.run(flow.rate_limited(job.id, job.token, 60_000)) == Code.OK
+    state = await queue.flow_state()
+    assert state.held_until is not None
+    taken = await queue.redis.run(commands.fetch("w1", 5))
+    assert [j.data for j in taken.jobs] == ["9"]  # the group's job, not the held ones
+    assert taken.limited_ms is None
+    assert taken.next_due_ms is not None and 55_000 < taken.next_due_ms <= 60_000
+    again = await queue.redis.run(commands.fetch("w1", 5))
+    assert again.jobs == [] and again.next_due_ms is not None and again.next_due_ms > 55_000
+    assert (await queue.counts())["waiting"] == 2
 
 
 async def test_delayed_and_retried_jobs_return_to_their_group(queue: Queue) -> None:

@@ -18,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("what", ["add", "drain", "mix"])
+@pytest.mark.parametrize("what", ["add", "bulk", "drain", "mix"])
 def test_both_versions_get_a_figure_and_a_verdict(what: str) -> None:
     proc = run(what, "--base", "HEAD", "--blocks", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -98,9 +98,11 @@ export function queueView(app: App, name: string, initialState: string): View {
     const flow = detail.flow;
     const held = holdText(Math.max(flow.limited_until ?? 0, flow.held_until ?? 0));
     if (held && detail.counts.waiting > 0) {
-      const why = flow.held_until && flow.held_until >= (flow.limited_until ?? 0)
-        ? "a handler asked to wait (RateLimited)" : `the rate limit (${rateText(flow.rate_limit)})`;
-      info.append(h("div", { class: "alert warn", "data-testid": "flow-held" }, `Jobs are held back by ${why} ${held}.`));
+      // A RateLimited hold of the queue holds only the jobs without a group (the groups keep their turns).
+      const byHandler = flow.held_until && flow.held_until >= (flow.limited_until ?? 0);
+      const text = byHandler ? `Jobs without a group are held back by a handler that asked to wait (RateLimited) ${held}.`
+        : `Jobs are held back by the rate limit (${rateText(flow.rate_limit)}) ${held}.`;
+      info.append(h("div", { class: "alert warn", "data-testid": "flow-held" }, text));
     }
     if (detail.counts.waiting > 0 && detail.workers.length === 0) {
       info.append(h("div", { class: "alert warn", "data-testid": "no-workers" }, "Jobs are waiting and no worker is serving this queue."));
@@ -205,15 +207,7 @@ export function queueView(app: App, name: string, initialState: string): View {
         h("td", { class: "num" }, `${job.attempts_made}/${job.attempts}`),
         h("td", { class: "narrow-hide" }, progressBar(job.progress) ?? ""),
         h("td", {}, when));
-    }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match."
-      : state === "waiting" && detail?.flow.grouped_waiting ? "No waiting jobs outside groups." : `No ${state} jobs.`))));
-    // Jobs waiting in groups sit in their groups' sets, not in this list: say so, not "none".
-    const grouped = state === "waiting" ? detail?.flow.grouped_waiting ?? 0 : 0;
-    if (grouped > 0 && !filtering()) {
-      tbody.append(h("tr", {}, h("td", { colspan: 7, "data-testid": "grouped-note" },
-        h("div", { class: "empty" }, `${num(grouped)} more waiting ${grouped === 1 ? "job is" : "jobs are"} in groups, listed per group: `,
-          h("a", { href: `#/queues/${enc}/groups` }, "see Groups")))));
-    }
+    }) : h("tr", {}, h("td", { colspan: 7 }, empty(filterName || search ? "No jobs match." : `No ${state} jobs.`))));
     renderBulk();
   }
 

@@ -5,7 +5,9 @@ Redis command runs long) and answers the matches it found with a cursor to go on
 cursor is a position by score in the state's sorted set, not an index, so jobs added at the
 newest end while a search pages through the old ones do not shift it. A caller (the dashboard)
 calls again with the cursor until it has enough matches or the cursor is null: the whole set is
-searched in bounded steps, in time proportional to its size and memory of one chunk.
+searched in bounded steps, in time proportional to its size and memory of one chunk. The waiting
+jobs in groups (flow control) come after the wait set, group after group: the cursor then says
+which group, and where (see search.lua).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..errors import ConfigurationError
 from ..job import JobState
 from ..limits import MAX_PAGE_SIZE
 from ..procedures import parse_state
+from ..storage.commands import SearchCursor
 from .listing import SORT_ORDERS, JobListing, ascii_lower, summarize_job
 
 __all__ = ["SEARCH_BUDGET", "JobSearch", "SearchPage"]
@@ -42,18 +45,30 @@ class SearchPage:
         return dataclasses.asdict(self)
 
 
-def _cursor(text: str | None, newest: bool) -> tuple[str, int]:
-    """``"<score>:<skip>"`` -> (score, members at that score already read)."""
+def _cursor(text: str | None, newest: bool) -> SearchCursor:
+    """``"<score>:<skip>"``, or past the wait set (flow control)
+    ``"<score>:<skip>:<group's count>:<group's skip>:<group>"``, as ``cursor_text`` wrote it."""
     if not text:
-        return ("+inf" if newest else "-inf"), 0
-    score, sep, skip = text.rpartition(":")
+        return SearchCursor("+inf" if newest else "-inf", 0)
+    parts = text.split(":", 4)
     try:
-        count = int(skip) if not math.isnan(float(score)) else -1
+        if len(parts) not in (2, 5) or math.isnan(float(parts[0])):
+            raise ValueError
+        numbers = [int(part) for part in parts[1:4]]
+        if min(numbers) < 0 or (len(parts) == 5 and not parts[4]):
+            raise ValueError
     except ValueError:
-        count = -1
-    if not sep or count < 0:
-        raise ConfigurationError(f"cursor {text[:40]!r} is not one this search gave out")
-    return score, count
+        raise ConfigurationError(f"cursor {text[:40]!r} is not one this search gave out") from None
+    if len(parts) == 2:
+        return SearchCursor(parts[0], numbers[0])
+    return SearchCursor(parts[0], numbers[0], parts[4], numbers[1], numbers[2])
+
+
+def cursor_text(cursor: SearchCursor) -> str:
+    head = f"{cursor.score}:{cursor.skip}"
+    if not cursor.group:
+        return head
+    return f"{head}:{cursor.group_count}:{cursor.group_skip}:{cursor.group}"
 
 
 class JobSearch(JobListing):
@@ -98,5 +113,5 @@ class JobSearch(JobListing):
             position = part.cursor
             end = part.end
         jobs = await self.redis.run(commands.get_jobs(found, None)) if found else []
-        next_cursor = None if end else f"{position[0]}:{position[1]}"
+        next_cursor = None if end else cursor_text(position)
         return SearchPage([summarize_job(j) for j in jobs], scanned, total, next_cursor)

@@ -48,6 +48,7 @@ __all__ = [
     "Op",
     "QueueCommands",
     "ScriptCommand",
+    "SearchCursor",
     "SearchSlice",
     "client_names",
     "config_get",
@@ -109,13 +110,25 @@ class AddSpec(NamedTuple):
         )
 
 
+class SearchCursor(NamedTuple):
+    """Where a search stands: a score in a sorted set and how many members at that score were
+    read; for waiting past the wait set (flow control), the group and its place in the walk
+    over the groups, a waiting count and a skip (search.lua)."""
+
+    score: str
+    skip: int
+    group: str = ""
+    group_count: int = 0
+    group_skip: int = 0
+
+
 class SearchSlice(NamedTuple):
-    """search.lua's reply: members read, whether the set's end was reached, the cursor after
-    the last one read, and the matching ids in order."""
+    """search.lua's reply: members read, whether the end was reached, the cursor after the
+    last one read, and the matching ids in order."""
 
     read: int
     end: bool
-    cursor: tuple[str, int]
+    cursor: SearchCursor
     ids: list[str]
 
 
@@ -182,15 +195,9 @@ class QueueCommands(QueueReads):
         if len(specs) == 1:  # most adds: no generator to build for the dedupe check below
             if specs[0].dedupe:
                 return dedupe_add(self, specs, context, register)
-            command = self._script("add_job", *specs[0].args())
         elif any(spec.dedupe for spec in specs):  # dedup modes: storage/dedupe_commands.py
             return dedupe_add(self, specs, context, register)
-        else:  # one JSON document for all of them: a single argument to pack and to send
-            args = orjson.dumps([spec.args() for spec in specs])
-            if any(spec.group for spec in specs):  # flow control: add_job checks max sizes
-                command = self._script("add_job", args, "groups")
-            else:
-                command = self._script("add_job", args)
+        command = self.add_job_call(specs)
         commands: tuple[Command, ...] = (command,)
         if register:
             commands = (self._registration(), command)
@@ -226,6 +233,16 @@ class QueueCommands(QueueReads):
             return Op(self.get_jobs(existing, context).commands, merge)
 
         return Op(commands, parse)
+
+    def add_job_call(self, specs: Sequence[AddSpec]) -> ScriptCommand:
+        """The add_job.lua call that adds ``specs`` (none deduplicated)."""
+        if len(specs) == 1:
+            return self._script("add_job", *specs[0].args())
+        # Many: one JSON document for all of them, a single argument to pack and to send.
+        args = orjson.dumps([spec.args() for spec in specs])
+        if any(spec.group for spec in specs):  # flow control: add_job checks max sizes
+            return self._script("add_job", args, "groups")
+        return self._script("add_job", args)
 
     def _added_job(self, job_id: str, spec: AddSpec, context: JobContext | None) -> Job:
         job = Job(
@@ -320,30 +337,34 @@ class QueueCommands(QueueReads):
     def search(
         self,
         state: JobState,
-        cursor: tuple[str, int],
+        cursor: SearchCursor,
         count: int,
         newest_first: bool,
         job_name: str,
         needle: str,
         enough: int,
     ) -> Op[SearchSlice]:
-        """One slice of a search (search.lua): up to ``count`` members of the state's set read
-        from ``cursor`` ((score, members read at that score)), the matches kept."""
-        score, skip = cursor
+        """One slice of a search (search.lua): up to ``count`` members read from ``cursor``,
+        the matches kept."""
 
         def parse(r: list[Any]) -> SearchSlice:
             return SearchSlice(
-                int(r[0]), r[1] == 1, (str(r[2]), int(r[3])), [str(i) for i in r[4:]]
+                int(r[0]),
+                r[1] == 1,
+                SearchCursor(str(r[2]), int(r[3]), str(r[4]), int(r[5]), int(r[6])),
+                [str(i) for i in r[7:]],
             )
 
         return self._op(
-            "search", state.value, score, skip, count, "1" if newest_first else "0",
-            job_name, needle, enough, parse=parse,
+            "search", state.value, cursor.score, cursor.skip, count, "1" if newest_first else "0",
+            job_name, needle, enough, cursor.group, cursor.group_count, cursor.group_skip,
+            parse=parse,
         )  # fmt: skip
 
-    def clean(self, state: JobState, age_ms: int, limit: int, cursor: int) -> Op[tuple[int, int]]:
+    def clean(self, state: JobState, age_ms: int, limit: int, cursor: str) -> Op[tuple[int, str]]:
+        """(jobs deleted, the cursor to go on from: "0" at first, "-1" when done)."""
         return self._op(
-            "clean", state.value, age_ms, limit, cursor, parse=lambda r: (int(r[0]), int(r[1]))
+            "clean", state.value, age_ms, limit, cursor, parse=lambda r: (int(r[0]), str(r[1]))
         )
 
     def obliterate(self, force: bool, cursor: str) -> Op[tuple[str | Code, int]]:

@@ -1,7 +1,9 @@
 """The add of jobs under a dedup key (``conveyor.dedupe``): the same reply as a plain add, but
-each deduplicated job is its own add_deduped.lua call. A call's plain jobs still go together
-through add_job.lua, in order with the others, all in one round trip; the plain add path itself
-is untouched (``QueueCommands.add`` comes here only when some job has ``dedupe``)."""
+each deduplicated job is its own add_deduped.lua call (which places a job as add_job.lua does,
+in its group when it has one: the two share includes/add.lua and includes/placement.lua). A
+call's plain jobs still go together through add_job.lua, in order with the others, all in one
+round trip; the plain add path itself is untouched (``QueueCommands.add`` comes here only when
+some job has ``dedupe``)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ..errors import NotReplicated
+from ..flow_control import GroupFull
 from ..job import Job, JobContext
+from .flow import group_full
 from .ops import Op
 from .protocol import Code
 
@@ -42,20 +44,17 @@ def dedupe_add(
     register: bool,
 ) -> Op[list[Job]]:
     calls: list[Command] = []
-    for run in _runs(specs):
+    runs = _runs(specs)
+    for run in runs:
         first = run[0]
         if first.dedupe:
             mode, key, window_ms, key_ttl_ms = first.dedupe
-            base = first.args()
-            if len(base) == 3:  # the short form leaves the defaults out
-                base = (*base, "{}", 1, 0, 0, 0)
-            calls.append(commands._script("add_deduped", *base, mode, key, window_ms, key_ttl_ms))
-        elif len(run) == 1:
-            calls.append(commands._script("add_job", *first.args()))
+            job = (first.job_id, first.name, first.data, first.opts, first.attempts,
+                   first.priority, first.delay_ms, first.ttl_ms)  # fmt: skip
+            args = (*job, mode, key, window_ms, key_ttl_ms, first.group)
+            calls.append(commands._script("add_deduped", *args))
         else:
-            batch = orjson.dumps([s.args() for s in run])
-            groups = ("groups",) if any(s.group for s in run) else ()  # max sizes checked
-            calls.append(commands._script("add_job", batch, *groups))
+            calls.append(commands.add_job_call(run))
     head: tuple[Command, ...] = (commands._registration(),) if register else ()
     replicas = commands.settings.wait_replicas
     timeout_ms = int(commands.settings.wait_replicas_timeout_seconds * 1000)
@@ -67,29 +66,60 @@ def dedupe_add(
                 f"an add was stored on the master but only {replies[-1]} of {replicas} "
                 f"replicas confirmed it within {timeout_ms} ms; a failover now could lose it"
             )
-        flat = [x for reply in replies[len(head) : len(head) + len(calls)] for x in reply]
-        jobs, existing, found_at = [], [], []  # found_at: indexes of the jobs that existed
-        for i, spec in enumerate(specs):
-            job_id, code = str(flat[2 * i]), int(flat[2 * i + 1])
-            if code != _ADDED:
-                existing.append(job_id)
-                found_at.append((i, code == _DEDUPLICATED))
-            jobs.append(commands._added_job(job_id, spec, context))
+        ours = replies[len(head) : len(head) + len(calls)]
+        jobs: list[Job | None] = []
+        existing, found_at = [], []  # found_at: indexes of the jobs that existed
+        refused: GroupFull | None = None
+        for run, reply in zip(runs, ours, strict=True):
+            if reply and reply[0] == Code.GROUP_FULL:  # flow control: this call added nothing
+                refused = refused or group_full(str(reply[1]), int(reply[2]))
+                jobs += [None] * len(run)
+                continue
+            for k, spec in enumerate(run):
+                job_id, code = str(reply[2 * k]), int(reply[2 * k + 1])
+                if code != _ADDED:
+                    existing.append(job_id)
+                    found_at.append((len(jobs), code == _DEDUPLICATED))
+                jobs.append(commands._added_job(job_id, spec, context))
+        if refused is not None:
+            for i, deduplicated in found_at:
+                jobs[i].deduplicated = deduplicated  # type: ignore[union-attr]
+            error = _partly_refused(refused, jobs)
+            raise error from (refused if error is not refused else None)
+        added = [job for job in jobs if job is not None]
         if not existing:
-            return jobs
+            return added
 
         def merge(replies: list[Any]) -> list[Job]:
             found = {job.id: job for job in commands._jobs(replies, existing, context)}
-            out = list(jobs)
+            out = list(added)
             for i, deduplicated in found_at:
-                stored = found.get(jobs[i].id)
+                stored = found.get(added[i].id)
                 if stored is not None:  # (gone meanwhile: the job as this add saw it)
                     stored = dataclasses.replace(stored, deduplicated=deduplicated)
                     out[i] = stored
                 else:
-                    jobs[i].deduplicated = deduplicated
+                    added[i].deduplicated = deduplicated
             return out
 
         return Op(commands.get_jobs(existing, context).commands, merge)
 
     return Op((*head, *calls, *tail), parse)
+
+
+def _partly_refused(refused: GroupFull, jobs: list[Job | None]) -> GroupFull:
+    """A call of several script calls is not one step: when one of them found its group full,
+    the others' jobs were added. Their jobs ride on the error (``added``, None where refused),
+    so no caller adds them again believing nothing was added."""
+    done = sum(job is not None for job in jobs)
+    if not done:
+        return refused
+    error = GroupFull(
+        f"group {refused.group[:60]!r} is full: it may hold at most {refused.max_size} waiting "
+        f"jobs (its max_size); {len(jobs) - done} of the {len(jobs)} jobs of this add were "
+        "not added, the others were (see the error's `added`)",
+        refused.group,
+        refused.max_size,
+    )
+    error.added = jobs
+    return error

@@ -119,12 +119,13 @@ class FetchReply:
     jobs: list[FetchedJob]
     #: 1 when the queue is paused (then no job was handed out).
     paused: int = 0
-    #: Milliseconds until the earliest delayed job is due, when fewer jobs were handed out
-    #: than asked for; None when there is no delayed job (or every slot was filled).
+    #: Milliseconds until the earliest delayed job is due (flow control: or a group held back,
+    #: or the jobs without a group held by a RateLimited, may run), when fewer jobs were handed
+    #: out than asked for; None when there is none (or every slot was filled).
     next_due_ms: int | None = None
     #: 1 when this worker was taken for dead (reclaim_worker.lua): nothing was handed out.
     reclaimed: int = 0
-    #: Flow control: milliseconds the queue's rate limit (or a hold) lets no job out.
+    #: Flow control: milliseconds the queue's rate limit lets no job out.
     limited_ms: int | None = None
 
     @classmethod

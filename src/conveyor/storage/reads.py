@@ -3,8 +3,8 @@ has them all; they live here apart from the state changes)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
@@ -13,6 +13,8 @@ from .ops import Command, Op, first_reply, flat_pairs
 from .protocol import PRIORITY_BAND, Lease
 
 __all__ = ["QueueReads"]
+
+T = TypeVar("T")
 
 _STATE_SETS = {
     JobState.WAITING: "wait",
@@ -24,6 +26,12 @@ _STATE_SETS = {
 }
 
 
+def _grouped(value: Any) -> int:
+    """The flow hash's "waiting" (flow control: jobs with a group wait in their group's set,
+    not in the wait set) as a count."""
+    return max(int(value or 0), 0)
+
+
 class QueueReads:
     """The read Ops of one queue (a part of ``QueueCommands``)."""
 
@@ -31,17 +39,20 @@ class QueueReads:
     keys: QueueKeys
     queue: str
 
+    def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
+        raise NotImplementedError  # (QueueCommands': the reads that are scripts use it)
+
     def counts(self) -> Op[dict[str, int]]:
         commands: tuple[Command, ...] = (
             *(("ZCARD", getattr(self.keys, _STATE_SETS[state])) for state in JobState),
             ("HGET", self.keys.meta, "paused"),
-            ("HGET", self.keys.flow, "waiting"),  # flow control: grouped jobs wait in groups
+            ("HGET", self.keys.flow, "waiting"),
         )
 
         def parse(r: list[Any]) -> dict[str, int]:
             counts = {state.value: int(value) for state, value in zip(JobState, r, strict=False)}
             counts["paused"] = int(r[len(JobState)] == "1")
-            counts[JobState.WAITING.value] += max(int(r[len(JobState) + 1] or 0), 0)
+            counts[JobState.WAITING.value] += _grouped(r[len(JobState) + 1])
             return counts
 
         return Op(commands, parse)
@@ -99,6 +110,10 @@ class QueueReads:
         return Op((("LRANGE", self.keys.errors(job_id), 0, -1),), first_reply)
 
     def job_ids(self, state: JobState, start: int, stop: int, newest_first: bool) -> Op[list[str]]:
+        """The ids ranked ``start``..``stop`` of a state's listing; the waiting one holds the
+        jobs waiting in groups too (list_waiting.lua)."""
+        if state is JobState.WAITING:
+            return self._op("list_waiting", start, stop, "1" if newest_first else "0", parse=list)
         key = getattr(self.keys, _STATE_SETS[state])
         command = ("ZREVRANGE" if newest_first else "ZRANGE", key, start, stop)
         return Op((command,), first_reply)
@@ -228,6 +243,13 @@ class QueueReads:
         return Op(tuple(("HMGET", self.keys.job(i), *fields) for i in ids), list)
 
     def state_count(self, state: JobState) -> Op[int]:
+        """The length of ``job_ids``' listing (as ``counts`` gives it)."""
+        if state is JobState.WAITING:
+            commands: tuple[Command, ...] = (
+                ("ZCARD", self.keys.wait),
+                ("HGET", self.keys.flow, "waiting"),
+            )
+            return Op(commands, lambda r: int(r[0]) + _grouped(r[1]))
         return Op((("ZCARD", getattr(self.keys, _STATE_SETS[state])),), lambda r: int(r[0]))
 
     def data_loss(self) -> Op[tuple[str | None, str | None]]:

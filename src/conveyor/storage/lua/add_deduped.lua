@@ -5,16 +5,21 @@ KEYS and settings: see includes/queue.lua. The key's record: <base>dedupe:<key> 
 job id, with a TTL).
 ARGV: id ("" = assign one), name, data (JSON text), opts (JSON text), attempts, priority,
       delay (ms), ttl (ms), mode ("until_finished", "throttle" or "debounce"), key,
-      window (ms: debounce's delay; the key's lifetime for the others), key ttl (ms)
+      window (ms: debounce's delay; the key's lifetime for the others), key ttl (ms)[, group]
+  (flow control: a new job with a group waits in its group, as add_job.lua places it; a job
+  found is found whatever its group)
   until_finished: the key's job, while it waits, is delayed or runs, is returned;
   throttle: the key's job is returned as long as the record lives (the window);
   debounce: while the key's job is still delayed, its data is replaced and its run-at moved to
             now + window (the timer restarts); the job returned. A new job is delayed by window.
-Returns {id, CODE_OK} (added), {id, CODE_DEDUPLICATED} (the existing job) or {id, CODE_EXISTS}
-(a job with the id given exists).
+Returns {id, CODE_OK} (added), {id, CODE_DEDUPLICATED} (the existing job), {id, CODE_EXISTS}
+(a job with the id given exists) or {CODE_GROUP_FULL, group, max size} (nothing added).
 Events: "added" (with "dedupe"), "deduplicated" (with "key" and "mode"; debounce: "run_at").
 ]]
 -- @include queue
+-- @include add
+-- @include groups
+-- @include placement
 
 local mode, dedupe_key, window = ARGV[9], ARGV[10], tonumber(ARGV[11])
 local record = BASE .. "dedupe:" .. dedupe_key
@@ -52,37 +57,24 @@ if existing then
   end
 end
 
+local group, delay = ARGV[13], tonumber(ARGV[7])
+if group == "" then group = nil end
+if group and delay == 0 then
+  local full = groups_full({[group] = 1})
+  if full then return full end
+end
 local now = now_ms()
 local seq = redis.call("INCR", SEQ)
 local id = ARGV[1]
 if id == "" then
-  id = tostring(seq)
-  while redis.call("EXISTS", job_key(id)) == 1 do id = tostring(redis.call("INCR", SEQ)) end
+  id = free_id(seq, true, nil)
 elseif redis.call("EXISTS", job_key(id)) == 1 then
   return {id, CODE_EXISTS}
 end
 local key = job_key(id)
-local attempts, priority = tonumber(ARGV[5]), tonumber(ARGV[6])
-local delay, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
-local score = wait_score(priority, seq)
-local state, run_at = "waiting", nil
-if delay > 0 then state, run_at = "delayed", now + delay end
-redis.call("HSET", key, "name", ARGV[2], "data", ARGV[3], "score", score, "created", now,
-  "state", state, "dedupe", dedupe_key)
-if ARGV[4] ~= "{}" or attempts ~= 1 or priority ~= 0 then
-  redis.call("HSET", key, "opts", ARGV[4], "attempts", attempts, "priority", priority)
-end
-if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
-if run_at then
-  redis.call("HSET", key, "run_at", run_at)
-  -- Idle workers sleep until the earliest due job; wake them if this one is earlier.
-  local first = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2]
-  redis.call("ZADD", DELAYED, run_at, id)
-  if not first or run_at < tonumber(first) then wake_workers() end
-else
-  redis.call("ZADD", WAIT, score, id)
-  wake_workers()
-end
+add_new_job(id, key, ARGV[2], ARGV[3], seq, now, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]),
+  delay, tonumber(ARGV[8]), group)
+redis.call("HSET", key, "dedupe", dedupe_key)
 redis.call("SET", record, id, "PX", ARGV[12])
-emit("added", id, "state", state, "dedupe", dedupe_key)
+placed("dedupe", dedupe_key)
 return {id, CODE_OK}

@@ -16,32 +16,7 @@ Events: "added" (one entry for the waiting jobs of the call, one for the delayed
 "state").
 ]]
 -- @include queue
-
--- A job's hash. Fields at their defaults are left out (readers take a missing opts as "{}",
--- attempts as 1, priority, made and stalls as 0, and a missing score as the one its id gives,
--- see job_wait_score): most jobs need four fields, and a bulk add is largely the cost of these
--- writes. `score` is nil for a job whose id is its sequence number.
-local function write_job(key, name, data, score, now, state, opts, attempts, priority)
-  if score then
-    redis.call("HSET", key, "name", name, "data", data, "score", score, "created", now,
-      "state", state)
-  else
-    redis.call("HSET", key, "name", name, "data", data, "created", now, "state", state)
-  end
-  if opts ~= "{}" or attempts ~= 1 or priority ~= 0 then
-    redis.call("HSET", key, "opts", opts, "attempts", attempts, "priority", priority)
-  end
-end
-
--- The id of a job the producer left unnamed: its sequence number, unless that is taken (a
--- producer may choose an id that looks like one, or have named it earlier in this call).
-local function free_id(seq, check, seen)
-  local id = tostring(seq)
-  while (seen and seen[id]) or (check and redis.call("EXISTS", job_key(id)) == 1) do
-    id = tostring(redis.call("INCR", SEQ))
-  end
-  return id
-end
+-- @include add
 
 if #ARGV == 3 then
   -- The commonest call: one job with every option at its default, so a waiting one. The same
@@ -65,9 +40,10 @@ if #ARGV == 3 then
   return {id, CODE_OK}
 end
 
--- (Flow control's helpers are defined only past the single-job path, which never needs them:
--- each function a script defines costs it time on every call.)
+-- (Flow control's helpers and the placement of many jobs are defined only past the single-job
+-- path, which never needs them: each function a script defines costs it time on every call.)
 -- @include groups
+-- @include placement
 
 local jobs
 if #ARGV <= 2 then jobs = cjson.decode(ARGV[1]) else jobs = {ARGV} end
@@ -81,12 +57,8 @@ if #ARGV == 9 or ARGV[2] == "groups" then
     local g = jobs[i][9]
     if g and g ~= "" and tonumber(jobs[i][7]) == 0 then adding[g] = (adding[g] or 0) + 1 end
   end
-  for g, count in pairs(adding) do
-    local max = group_conf(g).max
-    if max > 0 and redis.call("ZCARD", BASE .. "gw:" .. g) + count > max then
-      return {CODE_GROUP_FULL, g, max}
-    end
-  end
+  local full = groups_full(adding)
+  if full then return full end
 end
 local now = now_ms()
 -- Draw every sequence number of the call at once; FIFO order follows the array order.
@@ -111,8 +83,7 @@ end
 -- (Numeric loops and tables made only when needed: this runs on every single add, where
 -- the many-jobs bookkeeping would otherwise be a measurable share of the script's time.)
 local seen = n > 1 and {} or nil  -- ids added earlier in this call (one id named twice)
-local out, waiting, wait_args, delayed, delay_args = {}, {}, {}, nil, nil
-local n_wait, n_plain, woke, earliest = 0, 0, false, nil
+local out = {}
 for i = 1, n do
   local job = jobs[i]
   local id, name, data = job[1], job[2], job[3]
@@ -133,51 +104,8 @@ for i = 1, n do
   out[2 * i - 1] = id
   out[2 * i] = exists and CODE_EXISTS or CODE_OK
   if not exists then
-    local score = wait_score(priority, seq)
-    local state, run_at = "waiting", nil
-    if delay > 0 then
-      state, run_at = "delayed", now + delay
-    end
-    write_job(key, name, data, id ~= tostring(seq) and score or nil, now, state, opts, attempts,
-      priority)
-    -- The ttl counts from when the job becomes runnable (its run-at for a delayed job).
-    if ttl > 0 then redis.call("HSET", key, "expire_at", (run_at or now) + ttl) end
-    if group then redis.call("HSET", key, "group", group) end
-    if run_at then
-      redis.call("HSET", key, "run_at", run_at)
-      if not delayed then delayed, delay_args = {}, {} end
-      delayed[#delayed + 1] = id
-      delay_args[#delay_args + 1] = run_at
-      delay_args[#delay_args + 1] = id
-      -- Idle workers sleep until the earliest due job; wake them if this one is earlier.
-      if earliest == nil then
-        earliest = tonumber(redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] or run_at + 1)
-      end
-      if run_at < earliest then
-        earliest = run_at
-        woke = true
-      end
-    elseif group then  -- flow control: waits in its group, not in the wait set
-      group_push(group, id, score, now)
-      n_wait = n_wait + 1
-      waiting[n_wait] = id
-    else
-      n_wait = n_wait + 1
-      waiting[n_wait] = id
-      n_plain = n_plain + 1
-      wait_args[2 * n_plain - 1] = score
-      wait_args[2 * n_plain] = id
-    end
+    add_new_job(id, key, name, data, seq, now, opts, attempts, priority, delay, ttl, group)
   end
 end
-if n_wait > 0 then
-  if n_plain > 0 then call_chunked("ZADD", WAIT, wait_args) end
-  emit_many("added", waiting, "state", "waiting")
-  woke = true
-end
-if delayed then
-  call_chunked("ZADD", DELAYED, delay_args)
-  emit_many("added", delayed, "state", "delayed")
-end
-if woke then wake_workers() end
+placed()
 return out

@@ -8,10 +8,11 @@ Returns {header, then 11 fields per job:
            storage/protocol.py, which parses this reply, names them and their defaults):
     paused       true (1 in the reply): the queue is paused (nothing handed out)
     next_due_ms  ms until the earliest delayed job is due when fewer than N jobs were handed
-                 out (the worker sleeps until then)
+                 out (the worker sleeps until then); flow control: or until the earliest group
+                 held back (or the jobs without a group, held by a RateLimited) may run
     reclaimed    true: this worker was taken for dead (reclaim_worker); nothing handed out
-    limited_ms   flow control: the queue's rate limit (or a hold) lets no job out for this
-                 many ms (the worker leaves the queue alone until then)
+    limited_ms   flow control: the queue's rate limit lets no job out for this many ms (the
+                 worker leaves the queue alone until then)
 All jobs of one fetch share one lease token ("<n>@<worker>", n from the queue's lease
 counter); the lease
 ("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".

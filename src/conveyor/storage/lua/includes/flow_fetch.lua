@@ -36,13 +36,16 @@ local function flow_take(want, now, tell)
   local FLOW, GREADY, GSLEEP = BASE .. "flow", BASE .. "gready", BASE .. "gsleep"
   local GINDEX = BASE .. "gindex"
   local q = redis.call("HMGET", FLOW, "hold", "rate_n", "rate_ms", "d_weight", "u_deficit")
+  -- A RateLimited hold of the jobs without a group (rate_limited.lua) is kept by their member
+  -- of the round robin ("") sleeping until it ends, as a held group does: the groups keep their
+  -- turns, and the reply's next_due_ms tells the worker when the sleeper is due. The field
+  -- stays until then for the readers (flow_state's held_until).
   local hold = tonumber(q[1])
-  if hold then
-    if hold > now then
-      tell("limited_ms", hold - now)
-      return {}, nil, nil, nil
-    end
+  if hold and hold <= now then
     redis.call("HDEL", FLOW, "hold")
+    hold = nil
+  elseif hold and redis.call("ZADD", GSLEEP, "NX", hold, "") == 1 then
+    redis.call("ZREM", GREADY, "")  -- (a hold written before it was kept this way)
   end
   local rate_n, rate_ms = tonumber(q[2]), tonumber(q[3])
   local queue_room = nil
@@ -57,9 +60,9 @@ local function flow_take(want, now, tell)
   local due = redis.call("ZRANGEBYSCORE", GSLEEP, "-inf", now, "LIMIT", 0, 1000)
   for _, g in ipairs(due) do
     redis.call("ZREM", GSLEEP, g)
-    group_ready(g, now)
+    if g ~= "" then group_ready(g, now) end  -- (the jobs without a group: just below)
   end
-  if redis.call("ZCARD", WAIT) > 0 and not redis.call("ZSCORE", GREADY, "") then
+  if not hold and redis.call("ZCARD", WAIT) > 0 and not redis.call("ZSCORE", GREADY, "") then
     redis.call("ZADD", GREADY, redis.call("HINCRBY", FLOW, "turn", 1), "")
   end
 

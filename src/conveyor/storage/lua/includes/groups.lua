@@ -1,11 +1,13 @@
 --[[ Flow control: the groups of a queue (needs the queue include). Keys, all in the queue's slot:
   BASE.."flow"      hash  queue-wide flow control: rate_n, rate_ms (the queue's rate limit),
-                          hold (ms: held by RateLimited until then), d_conc, d_rate_n,
+                          hold (ms: the jobs without a group are held by RateLimited
+                          until then; "" sleeps in gsleep until then), d_conc, d_rate_n,
                           d_rate_ms, d_weight, d_max (the group defaults), waiting (grouped
                           jobs waiting, all groups), turn (round-robin counter)
   BASE.."rate"      zset  start times of the queue's sliding rate window (PEXPIRE'd)
   BASE.."gready"    zset  groups that may have a job handed out, scored by turn (round robin)
   BASE.."gsleep"    zset  groups held back by their rate limit or a hold, scored by wake time
+                          ("": the jobs without a group, held by a RateLimited)
   BASE.."gindex"    zset  every group with jobs, active jobs or settings, scored by waiting
   BASE.."gactive"   hash  id of each active grouped job -> its group
   BASE.."g:"..g     hash  a group: active, deficit, hold and its overrides conc, rate_n,
