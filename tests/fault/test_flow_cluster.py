@@ -78,7 +78,7 @@ async def test_the_waiting_listing_search_clean_and_deduped_adds_of_groups_acros
     queues = [Queue(f"l{i}", url=cluster.url, prefix=key_prefix) for i in range(4)]
     admin = Admin(cluster.url, prefix=key_prefix)
     try:
-        before = crossslot_errors(cluster)
+        before = cluster.crossslot_errors()
         for q in queues:
             await q.set_group("small", max_size=5)
             await q.add_bulk([{"name": "w", "data": n, "group": f"g{n % 3}"} for n in range(9)])
@@ -94,7 +94,7 @@ async def test_the_waiting_listing_search_clean_and_deduped_adds_of_groups_acros
             assert await q.clean("waiting") == 11
             assert (await q.counts())["waiting"] == 0
             assert [g.name for g in await q.groups()] == ["small"]  # its settings stay
-        assert crossslot_errors(cluster) == before == 0
+        assert cluster.crossslot_errors() == before == 0
     finally:
         await admin.close()
         for q in queues:
