@@ -89,10 +89,10 @@ class AddCoalescer:
             jobs = await self._send([spec for spec, _ in batch])
         except GroupFull as full:
             if full.added is not None:  # a call in steps (dedup modes): the others were added
-                # (each refused add gets the error of its own step: "nothing was added")
-                alone = full.__cause__ if isinstance(full.__cause__, GroupFull) else full
-                for (_, future), job in zip(batch, full.added, strict=True):
-                    _settle(future, job=job, exc=None if job else alone)
+                # (each refused add gets the error of its own step, naming its own group)
+                refusals = full.refusals or [full] * len(batch)
+                for (_, future), job, own in zip(batch, full.added, refusals, strict=True):
+                    _settle(future, job=job, exc=None if job else own or full)
             else:
                 # Flow control: one add's full group refused the whole call (nothing was
                 # added); the others must not share that fate, so each goes again on its own.

@@ -37,7 +37,8 @@ class GroupFull(ConveyorError):
     """An add would take a group past its ``max_size``; nothing was added, except by an
     ``add_bulk`` that mixes dedup modes (``dedupe=``) with groups: its jobs go in several steps,
     and those of the other steps are added. Then ``added`` holds, job by job in the call's
-    order, the job each add made or found (None for those refused)."""
+    order, the job each add made or found (None for those refused), and ``refusals`` the
+    error of each refused add's own step (None for those added)."""
 
     code = "group_full"
 
@@ -46,6 +47,7 @@ class GroupFull(ConveyorError):
         self.group = group
         self.max_size = max_size
         self.added: list[Job | None] | None = None
+        self.refusals: list[GroupFull | None] | None = None
 
 
 class RateLimited(Exception):

@@ -130,3 +130,40 @@ async def test_concurrent_adds_with_dedupe_and_a_full_group_are_not_added_twice(
     refused = [r for r in results if isinstance(r, GroupFull)]
     assert len(refused) == 1 and "nothing was added" in str(refused[0])
     assert (await queue.counts())["waiting"] == 11  # each plain add once, the first one
+
+
+async def test_concurrent_adds_refused_by_two_full_groups_each_name_their_own_group(
+    queue: Queue,
+) -> None:
+    for name in ("a", "b"):
+        await queue.set_group(name, max_size=1)
+        await queue.add("t", group=name)
+    results = await asyncio.gather(
+        queue.add("t", 1),
+        queue.add("t", 2, group="a", dedupe=Dedupe.until_finished("ka")),
+        queue.add("t", 3, group="b", dedupe=Dedupe.until_finished("kb")),
+        queue.add("t", 4),
+        return_exceptions=True,
+    )
+    plain_1, to_a, to_b, plain_4 = results
+    assert isinstance(to_a, GroupFull) and to_a.group == "a" and "'a'" in str(to_a)
+    assert isinstance(to_b, GroupFull) and to_b.group == "b" and "'b'" in str(to_b)
+    assert isinstance(plain_1, Job) and isinstance(plain_4, Job)
+    assert (await queue.counts())["waiting"] == 4  # the two plain adds, once each
+
+
+async def test_a_bulk_add_in_steps_names_each_refused_jobs_own_group(queue: Queue) -> None:
+    for name in ("a", "b"):
+        await queue.set_group(name, max_size=1)
+        await queue.add("t", group=name)
+    with pytest.raises(GroupFull) as refused:
+        await queue.add_bulk(
+            [
+                {"name": "t", "data": 1},
+                {"name": "t", "data": 2, "group": "a", "dedupe": Dedupe.until_finished("ka")},
+                {"name": "t", "data": 3, "group": "b", "dedupe": Dedupe.until_finished("kb")},
+            ]
+        )
+    own = refused.value.refusals
+    assert own is not None and own[0] is None
+    assert [e.group for e in own[1:] if e is not None] == ["a", "b"]

@@ -70,11 +70,15 @@ def dedupe_add(
         jobs: list[Job | None] = []
         existing, found_at = [], []  # found_at: indexes of the jobs that existed
         refused: GroupFull | None = None
+        refusals: list[GroupFull | None] = []  # job by job: the refusal of its own step
         for run, reply in zip(runs, ours, strict=True):
             if reply and reply[0] == Code.GROUP_FULL:  # flow control: this call added nothing
-                refused = refused or group_full(str(reply[1]), int(reply[2]))
+                step = group_full(str(reply[1]), int(reply[2]))
+                refused = refused or step
                 jobs += [None] * len(run)
+                refusals += [step] * len(run)
                 continue
+            refusals += [None] * len(run)
             for k, spec in enumerate(run):
                 job_id, code = str(reply[2 * k]), int(reply[2 * k + 1])
                 if code != _ADDED:
@@ -84,7 +88,7 @@ def dedupe_add(
         if refused is not None:
             for i, deduplicated in found_at:
                 jobs[i].deduplicated = deduplicated  # type: ignore[union-attr]
-            error = _partly_refused(refused, jobs)
+            error = _partly_refused(refused, jobs, refusals)
             raise error from (refused if error is not refused else None)
         added = [job for job in jobs if job is not None]
         if not existing:
@@ -107,10 +111,13 @@ def dedupe_add(
     return Op((*head, *calls, *tail), parse)
 
 
-def _partly_refused(refused: GroupFull, jobs: list[Job | None]) -> GroupFull:
+def _partly_refused(
+    refused: GroupFull, jobs: list[Job | None], refusals: list[GroupFull | None]
+) -> GroupFull:
     """A call of several script calls is not one step: when one of them found its group full,
     the others' jobs were added. Their jobs ride on the error (``added``, None where refused),
-    so no caller adds them again believing nothing was added."""
+    so no caller adds them again believing nothing was added, and so does each refused job's
+    own refusal (``refusals``), which names its group."""
     done = sum(job is not None for job in jobs)
     if not done:
         return refused
@@ -122,4 +129,5 @@ def _partly_refused(refused: GroupFull, jobs: list[Job | None]) -> GroupFull:
         refused.max_size,
     )
     error.added = jobs
+    error.refusals = refusals
     return error
