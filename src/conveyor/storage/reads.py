@@ -20,7 +20,7 @@ T = TypeVar("T")
 #: set, and the first jobs of this many groups (those with the most waiting). Both bound the
 #: read's cost in Redis time on any queue.
 OLDEST_BANDS = 32
-OLDEST_GROUPS = 1000
+OLDEST_GROUPS = 100
 
 _STATE_SETS = {
     JobState.WAITING: "wait",
