@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -24,7 +25,10 @@ def queue(redis_url: str, key_prefix: str) -> Any:
 def test_the_schedules_view_shows_each_schedule_and_steers_it(
     page: Any, queue: SyncQueue, start_worker: Any
 ) -> None:
-    queue.schedule("nightly", "send", {"kind": "digest"}, cron="30 2 * * *", tz="Europe/Berlin")
+    queue.schedule(
+        "nightly", "send", {"kind": "digest"}, cron="30 2 * * *", tz="Europe/Berlin",
+        misfire="run_once", misfire_grace=60,
+    )  # fmt: skip
     queue.schedule("poll", "send", {"to": "feed@example.com"}, every=3600)
     page.goto(page.url.split("#")[0] + f"#/queues/{QUEUE}")
     page.get_by_test_id("schedules-link").click()
@@ -34,7 +38,17 @@ def test_the_schedules_view_shows_each_schedule_and_steers_it(
     expect(nightly).to_contain_text("30 2 * * * (Europe/Berlin)")
     poll = page.locator('tr[data-schedule="poll"]')
     expect(poll).to_contain_text("every 3600 s")
+    # The misfire policy and its grace, compact; the title says what they mean.
+    expect(nightly.get_by_test_id("misfire")).to_have_text("run once · 60 s grace")
+    expect(nightly.get_by_test_id("misfire")).to_have_attribute(
+        "title", re.compile(r"more than 60 s late was missed: one catch-up run")
+    )
+    expect(poll.get_by_test_id("misfire")).to_contain_text("skip · ")
     shot(page, "20-schedules")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the column folds away
+    expect(nightly.get_by_test_id("misfire")).to_be_hidden()
+    expect(nightly.get_by_test_id("next-run")).to_be_visible()
+    page.set_viewport_size({"width": 1360, "height": 900})
 
     poll.get_by_test_id("schedule-pause").click()
     expect(poll.get_by_test_id("next-run")).to_have_text("paused")

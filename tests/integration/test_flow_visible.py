@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -66,6 +67,31 @@ async def test_a_full_rate_window_shows_until_when(client: httpx.AsyncClient, qu
     detail = (await client.get("/api/queues/q")).json()  # the queue view sees it too
     assert detail["flow"]["limited_until"] == flow["limited_until"]
     assert detail["flow"]["rate_limit"] == {"limit": 1, "per": 60.0}
+
+
+async def test_oldest_waiting_counts_the_jobs_in_groups(
+    client: httpx.AsyncClient, queue: Queue, redis_url: str, key_prefix: str
+) -> None:
+    oldest = queue.commands.oldest_waiting_ms
+    assert await queue.redis.run(oldest()) is None  # nothing waits
+    await queue.add("t", group="slow")  # the oldest: it waits in a group
+    await asyncio.sleep(0.5)
+    await queue.add_bulk([{"name": "t", "group": "busy"} for _ in range(3)])
+    await queue.add("t")  # without a group
+    await queue.add("t", priority=5)  # another band of the wait set
+    detail = (await client.get("/api/queues/q")).json()
+    assert detail["oldest_waiting_ms"] >= 500
+    summary = (await client.get("/api/queues")).json()
+    assert next(q["oldest_waiting_ms"] for q in summary["queues"] if q["name"] == "q") >= 500
+    # Bounded: the groups with the most waiting are looked at first, up to the cap.
+    # (both read at once: "slow", the second group, waited 0.5 s longer than the rest)
+    one, two = await queue.redis.run_many([oldest(max_groups=1), oldest(max_groups=2)])
+    assert two - one >= 450  # (two clocks, ms rounding)
+    shown = _cli(redis_url, key_prefix, "info", "--json", "--queue", "q")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["queues"][0]["oldest_waiting_ms"] >= 500
+    await queue.clean("waiting")
+    assert await queue.redis.run(oldest()) is None
 
 
 def _cli(redis_url: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:

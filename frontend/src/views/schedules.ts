@@ -9,6 +9,18 @@ function timetable(s: Schedule): string {
   return bounds.length ? `${when} · ${bounds.join(" · ")}` : when;
 }
 
+/** "skip · 5 s grace": what happens to a tick that came too late (no worker ran, Redis was
+ * down), compact for the table; the title says it in words. */
+function misfire(s: Schedule): HTMLElement {
+  if (!s.misfire) return h("td", { class: "narrow-hide", "data-testid": "misfire" }, "—");
+  const policy = s.misfire === "run_once" ? "run once" : "skip";
+  const grace = s.misfire_grace === undefined ? "" : ` · ${s.misfire_grace} s grace`;
+  const late = s.misfire_grace === undefined ? "too late" : `more than ${s.misfire_grace} s late`;
+  const then = s.misfire === "run_once" ? "one catch-up run is made for the ticks missed" : "the missed ticks are skipped";
+  return h("td", { class: "narrow-hide", "data-testid": "misfire", title: `A tick ${late} was missed: ${then}.` },
+    `${policy}${grace}`);
+}
+
 function at(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString(undefined, { hour12: false }) : "—";
 }
@@ -21,8 +33,8 @@ export function schedulesView(app: App, queue: string): View {
     h("div", { class: "row wrap" }, h("a", { href: `#/queues/${enc}`, class: "muted" }, `${queue} /`), h("h1", {}, "Schedules")),
     h("div", { class: "card" }, h("div", { class: "table-wrap", tabindex: 0 },
       h("table", { class: "table", "data-testid": "schedules" },
-        h("thead", {}, h("tr", {}, ...["Schedule", "Job", "When", "Next run", "Last run", "Last job", "Runs", ""]
-          .map((t, i) => h("th", { class: i === 6 ? "num narrow-hide" : [1, 2, 4, 5].includes(i) ? "narrow-hide" : "" }, t)))),
+        h("thead", {}, h("tr", {}, ...["Schedule", "Job", "When", "Misfire", "Next run", "Last run", "Last job", "Runs", ""]
+          .map((t, i) => h("th", { class: i === 7 ? "num narrow-hide" : [1, 2, 3, 5, 6].includes(i) ? "narrow-hide" : "" }, t)))),
         tbody))));
 
   function controls(s: Schedule): HTMLElement {
@@ -54,6 +66,7 @@ export function schedulesView(app: App, queue: string): View {
         s.ended ? h("span", { class: "badge" }, "ended") : null),
       h("td", { class: "narrow-hide" }, s.name),
       h("td", { class: "mono narrow-hide" }, timetable(s)),
+      misfire(s),
       h("td", { "data-testid": "next-run" }, s.paused ? "paused" : at(s.next_run)),
       h("td", { class: "narrow-hide" }, at(s.last_run)),
       h("td", { class: "narrow-hide" }, s.last_job
@@ -62,7 +75,7 @@ export function schedulesView(app: App, queue: string): View {
         : "—"),
       h("td", { class: "num narrow-hide" }, String(s.runs)),
       controls(s))) :
-      h("tr", {}, h("td", { colspan: 8 }, empty(`No schedules on ${queue}. Add one with queue.schedule("id", "job", data, cron="0 3 * * *").`))));
+      h("tr", {}, h("td", { colspan: 9 }, empty(`No schedules on ${queue}. Add one with queue.schedule("id", "job", data, cron="0 3 * * *").`))));
   }
 
   return { el, refresh, events: streams.queue(queue) };

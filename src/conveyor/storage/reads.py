@@ -10,11 +10,17 @@ from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
 from .ops import Command, Op, first_reply, flat_pairs
-from .protocol import PRIORITY_BAND, Lease
+from .protocol import Lease
 
 __all__ = ["QueueReads"]
 
 T = TypeVar("T")
+
+#: How far the "oldest waiting" read looks: the heads of this many priority bands of the wait
+#: set, and the first jobs of this many groups (those with the most waiting). Both bound the
+#: read's cost in Redis time on any queue.
+OLDEST_BANDS = 32
+OLDEST_GROUPS = 100
 
 _STATE_SETS = {
     JobState.WAITING: "wait",
@@ -148,52 +154,17 @@ class QueueReads:
         """Lifetime counters and duration histograms (for Prometheus)."""
         return Op((("HGETALL", self.keys.metrics_total),), lambda r: dict(r[0] or {}))
 
-    def oldest_waiting_ms(self, max_bands: int = 32) -> Op[int | None]:
-        """Age in ms of the job that has waited longest (by when it became runnable), or None.
+    def oldest_waiting_ms(
+        self, max_bands: int = OLDEST_BANDS, max_groups: int = OLDEST_GROUPS
+    ) -> Op[int | None]:
+        """Age in ms of the job that has waited longest (by when it became runnable), or None:
+        the head of each priority band of the wait set and the first job of each group (up to
+        ``max_groups`` groups, those with the most waiting; oldest_waiting.lua)."""
 
-        The wait set is ordered by priority band, then FIFO: the head of each band is that
-        band's oldest job, so a few ZRANGEBYSCORE calls find it without a scan."""
-        band = float(PRIORITY_BAND)
-        heads: list[str] = []
+        def parse(r: list[Any]) -> int | None:
+            return max(int(r[0]) - int(r[1]), 0) if r else None
 
-        def lookup() -> Op[int | None]:
-            reads = tuple(("HMGET", self.keys.job(i), "queued", "created") for i in heads)
-            commands: tuple[Command, ...] = (("TIME",), *reads)
-
-            def parse(r: list[Any]) -> int | None:
-                now = int(r[0][0]) * 1000 + int(r[0][1]) // 1000
-                starts = [int(q or c) for q, c in r[1:] if (q or c)]
-                return max(now - min(starts), 0) if starts else None
-
-            return Op(commands, parse)
-
-        def step(r: list[Any]) -> int | Op[int | None] | None:
-            reply = r[0]
-            pairs = flat_pairs(reply)
-            if not pairs:
-                return lookup() if heads else None
-            job_id, score = str(pairs[0][0]), float(pairs[0][1])
-            heads.append(job_id)
-            if len(heads) >= max_bands:
-                return lookup()
-            start = (score // band + 1) * band
-            return Op(
-                (
-                    (
-                        "ZRANGEBYSCORE",
-                        self.keys.wait,
-                        int(start),
-                        "+inf",
-                        "WITHSCORES",
-                        "LIMIT",
-                        0,
-                        1,
-                    ),
-                ),
-                step,
-            )
-
-        return Op((("ZRANGE", self.keys.wait, 0, 0, "WITHSCORES"),), step)
+        return self._op("oldest_waiting", max_bands, max_groups, parse=parse)
 
     def workers(self) -> Op[list[tuple[str, int, str | None]]]:
         """Live workers of this queue: (id, last heartbeat ms, info JSON or None)."""
