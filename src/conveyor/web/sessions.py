@@ -1,9 +1,10 @@
 """Session cookies set by ``POST /api/login``: signed, bound to the credentials, revocable.
 
-A cookie is ``<expiry>.<session id>.<signature>``. The signature covers the expiry, the id, a
-fingerprint of the configured credentials and a server-side epoch, so a cookie stops working
-when it expires, when the token or password changes (even with the same secret key), when its
-session is logged out, and when the epoch moves on (``revoke_all``, in this process).
+A cookie is ``<expiry>.<session id>.<signature>``. The signature covers the expiry, the id and
+a fingerprint of the configured credentials, under the secret key, so a cookie stops working
+when it expires, when the token or password changes (even with the same secret key), when the
+secret key changes (every session at once, in every process that shares it), and when its
+session is logged out.
 
 A logout is kept in Redis (``Revocations``: one key per session, living until its cookie would
 expire, revoke_session.lua), so it holds in every dashboard process that shares the Redis and
@@ -56,9 +57,6 @@ class Sessions:
     fingerprint (``SecurityConfig.session_key``), passed on every call so that a change of
     either takes effect at once."""
 
-    def __init__(self) -> None:
-        self.epoch = 0
-
     def make(self, key: bytes, now: float | None = None) -> str:
         expires = int(now if now is not None else time.time()) + SESSION_SECONDS
         body = f"{expires}.{_b64(secrets.token_bytes(16))}"
@@ -83,10 +81,7 @@ class Sessions:
         """The expiry (epoch seconds) of a cookie ``session_id`` accepted."""
         return int(cookie.split(".", 1)[0])
 
-    def revoke_all(self) -> None:
-        """End every session this process made so far."""
-        self.epoch += 1
-
-    def _sign(self, key: bytes, body: str) -> str:
-        message = f"session:{self.epoch}:{body}".encode()
+    @staticmethod
+    def _sign(key: bytes, body: str) -> str:
+        message = f"session:{body}".encode()
         return _b64(hmac.new(key, message, hashlib.sha256).digest())
