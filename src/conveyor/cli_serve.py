@@ -124,7 +124,8 @@ def demo(**params: Any) -> None:
     help=(
         "Key login sessions are signed with, 32 bytes at least. Give the same one to every "
         "dashboard process behind one address, so that each accepts the others' sessions and "
-        "a restart keeps them. Default: a random key per process."
+        "a restart keeps them. Default: a random key per process. Prefer the environment "
+        "variable: a command line is visible to every local user."
     ),
 )
 @click.option(

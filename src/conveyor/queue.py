@@ -48,6 +48,9 @@ PIPELINED_CHUNK = 100
 
 #: ``job.wait`` re-reads the job this often, whatever the event stream says.
 _WAIT_RECHECK_SECONDS = 5.0
+#: How far back a wait looks on the stream for the outcome of a job already gone
+_WAIT_LOOKBACK = 1000
+_FINAL_EVENTS = ("completed", "failed", "removed")
 
 log = logging.getLogger("conveyor.queue")
 
@@ -268,7 +271,10 @@ class Queue(WorkflowMethods, AsyncScheduling, QueueCore, AsyncFlowControl):
         while True:
             if time.monotonic() >= recheck_at:
                 state = await self.redis.run(self.commands.job_result(job.id))
-                outcome = finished_outcome(job.id, *state)
+                if state[0] is None:  # gone (keep_completed=0, say): it may have finished
+                    outcome = await self._recent_outcome(job.id)  # before the wait began
+                if state[0] is not None or is_pending(outcome):
+                    outcome = finished_outcome(job.id, *state)
                 recheck_at = time.monotonic() + _WAIT_RECHECK_SECONDS
             if not is_pending(outcome):
                 return outcome
@@ -294,6 +300,17 @@ class Queue(WorkflowMethods, AsyncScheduling, QueueCore, AsyncFlowControl):
                         outcome = await self._outcome_from_event(event)
                 if not is_pending(outcome):
                     return outcome
+
+    async def _recent_outcome(self, job_id: str) -> Any:
+        """The outcome a recent event gives the job, or pending if none does."""
+        entries = await self.redis.run(self.commands.recent_events(_WAIT_LOOKBACK))
+        for entry_id, fields in entries:
+            if fields.get("id") != job_id and job_id not in fields.get("ids", ""):
+                continue
+            for event in Event.from_entry(entry_id, fields):
+                if event.job_id == job_id and event.event in _FINAL_EVENTS:
+                    return await self._outcome_from_event(event)
+        return finished_outcome(job_id, "", None, None)
 
     async def _outcome_from_event(self, event: Event) -> Any:
         if event.event == "completed":

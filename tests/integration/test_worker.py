@@ -498,6 +498,30 @@ async def test_wait_returns_large_results_and_results_of_jobs_already_trimmed(
         assert await big_job.wait(timeout=10) == big
 
 
+async def test_wait_finds_the_outcome_of_a_job_gone_before_the_wait_began(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(keep_completed=0, keep_failed=0)
+
+    async def echo(job: Job) -> Any:
+        if job.data == "fail":
+            raise Unrecoverable("no")
+        return job.data
+
+    async with running(worker(queue, {"echo": echo})):
+        jobs = [await queue.add("echo", d) for d in ({"n": 1}, None, "fail")]
+        for job in jobs:  # finished and removed by retention before anyone waits
+            await async_wait_for(lambda job=job: _gone(queue, job.id), timeout=10)
+    assert await jobs[0].wait(timeout=1) == {"n": 1}
+    assert await jobs[1].wait(timeout=1) is None
+    with pytest.raises(JobFailed, match="no"):
+        await jobs[2].wait(timeout=1)
+
+
+async def _gone(queue: Queue, job_id: str) -> bool:
+    return await queue.get_job(job_id) is None
+
+
 async def test_cancel_fails_a_waiting_job_and_stops_a_running_one(queue: Queue) -> None:
     started = asyncio.Event()
 

@@ -130,6 +130,10 @@ class QueueReads:
 
         return Op((("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1),), parse)
 
+    def recent_events(self, count: int) -> Op[list[Any]]:
+        """The newest ``count`` entries, newest first."""
+        return Op((("XREVRANGE", self.keys.events, "+", "-", "COUNT", count),), first_reply)
+
     def read_events(self, after: str, count: int, block_ms: int | None) -> Op[list[Any]]:
         command: tuple[Any, ...] = ("XREAD", "COUNT", count)
         if block_ms is not None:

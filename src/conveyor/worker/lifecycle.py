@@ -229,6 +229,11 @@ class Worker:
                 # A worker that still holds jobs (it could not hand them back) stays listed:
                 # once its beats fall silent another worker hands them back.
                 await asyncio.to_thread(beacon.stop, goodbye=not self._leased)
+            # The beats have stopped, so no heal starts now; one under way would mend
+            # connections about to close.
+            for task in healing:
+                task.cancel()
+            await asyncio.gather(*healing, return_exceptions=True)
             self._slots.shutdown()
             await redis.close()
             await blocking.close()
