@@ -5,7 +5,8 @@ call's jobs (wait set, delayed set, group) is includes/placement.lua. ]]
 -- A job's hash. Fields at their defaults are left out (readers take a missing opts as "{}",
 -- attempts as 1, priority, made and stalls as 0, and a missing score as the one its id gives,
 -- see job_wait_score): most jobs need four fields, and a bulk add is largely the cost of these
--- writes. `score` is nil for a job whose id is its sequence number.
+-- writes. `score` is nil for a job whose id is its sequence number; `now` (ms) may be a number
+-- or its digits.
 local function write_job(key, name, data, score, now, state, opts, attempts, priority)
   if score then
     redis.call("HSET", key, "name", name, "data", data, "score", score, "created", now,

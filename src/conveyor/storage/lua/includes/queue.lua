@@ -23,7 +23,8 @@ The client's settings are not arguments: the loader (storage/scripts.py) writes 
 script as constants where "-- @settings" stands (EVENTS_MAX: events stream length;
 KEEP_COMPLETED / KEEP_FAILED: how many finished jobs to keep, and _MS: for how long;
 MAX_LOG_LINES; METRICS_TTL in seconds; LEASE_MS; MAX_STALLS; ALIVE_TTL_MS, ALIVE_GRACE_MS and
-ALIVE_BEAT_MS: when a worker's silence means it is dead, see keep_alive.lua). Each set of
+ALIVE_BEAT_MS: when a worker's silence means it is dead, see keep_alive.lua; EVENTS_MAX, only
+ever a command's argument, is written as a string, see scripts.py). Each set of
 settings is then its own script in Redis's cache, and a call carries only its own arguments
 (ARGV): every argument and every decode costs Redis time on each call, and a single add is a
 few dozen microseconds.
@@ -70,8 +71,10 @@ local function emit_many(event, ids, ...)
   end
 end
 
+-- (Arguments of redis.call as strings where they can be: Redis formats a number argument on
+-- every call, about a microsecond each, a twentieth of a single add.)
 local function wake_workers()
-  redis.call("ZADD", MARKER, 0, "1")
+  redis.call("ZADD", MARKER, "0", "1")
 end
 
 -- Variadic commands take their arguments in chunks that stay well under Lua's stack limit.
