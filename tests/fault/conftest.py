@@ -7,11 +7,20 @@ import pytest
 import redis.asyncio as aioredis
 from tests.support.postgres import outbox, pg_dsn  # noqa: F401 (the outbox tests' fixtures)
 from tests.support.processes import ProcessManager, SpawnedProcess
+from tests.support.redis_server import RedisServer
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.topologies import ClusterSetup
 
 from conveyor import Queue
 
 pytestmark = pytest.mark.fault
+
+
+@pytest.fixture
+def proxy(redis_server: RedisServer) -> Iterator[TcpProxy]:
+    """A TCP proxy to the test's Redis, to cut, slow down or reset a client's link."""
+    with TcpProxy(redis_server.port) as p:
+        yield p
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import redis
 from tests.support.processes import SpawnedProcess
-from tests.support.redis_server import RedisServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import async_wait_for
 
@@ -26,12 +25,6 @@ from conveyor import Queue
 
 StartWorker = Callable[..., SpawnedProcess]
 Ledger = Callable[..., Any]
-
-
-@pytest.fixture
-def proxy(redis_server: RedisServer) -> Iterator[TcpProxy]:
-    with TcpProxy(redis_server.port) as p:
-        yield p
 
 
 @pytest.fixture

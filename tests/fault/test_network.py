@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from tests.support.processes import SpawnedProcess
-from tests.support.redis_server import RedisServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import async_wait_for
 
@@ -22,12 +21,6 @@ from conveyor import JobState, Queue
 
 StartWorker = Callable[..., SpawnedProcess]
 Ledger = Callable[..., Any]
-
-
-@pytest.fixture
-def proxy(redis_server: RedisServer) -> Iterator[TcpProxy]:
-    with TcpProxy(redis_server.port) as p:
-        yield p
 
 
 def via(proxy: TcpProxy, redis_url: str) -> dict[str, Any]:
