@@ -4,8 +4,8 @@ calls; the reads are in ``reads``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -60,7 +60,6 @@ __all__ = [
     "wait_for_marker",
 ]
 
-T = TypeVar("T")
 
 # The names these codes had before ``protocol.Code``, which admin code imports from here.
 LEASE_LOST = Code.LEASE_LOST
@@ -173,9 +172,6 @@ class QueueCommands(QueueReads):
     def _script(self, name: str, *args: Any) -> ScriptCommand:
         found = self._scripts.get(name) or self._load(name)
         return ScriptCommand(found[0], self._keys, args, found[1])
-
-    def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
-        return Op((self._script(name, *args),), lambda replies: parse(replies[0]))
 
     # -- producer ------------------------------------------------------------------------------
 

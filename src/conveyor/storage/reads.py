@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from ..job import Job, JobContext, JobState
 from ..settings import Settings
 from .keys import QueueKeys, registry_key
-from .ops import Command, Op, first_reply, flat_pairs
+from .ops import Command, Op, ScriptCommand, first_reply, flat_pairs
 from .protocol import Lease
 
 __all__ = ["QueueReads"]
@@ -44,9 +44,11 @@ class QueueReads:
     settings: Settings
     keys: QueueKeys
     queue: str
+    _script: Callable[..., ScriptCommand]  # QueueCommands': a call of one of the queue's scripts
 
     def _op(self, name: str, *args: Any, parse: Callable[[Any], T]) -> Op[T]:
-        raise NotImplementedError  # (QueueCommands': the reads that are scripts use it)
+        """One call of script ``name``, its reply given to ``parse``."""
+        return Op((self._script(name, *args),), lambda replies: parse(replies[0]))
 
     def counts(self) -> Op[dict[str, int]]:
         commands: tuple[Command, ...] = (
