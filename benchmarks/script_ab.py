@@ -59,19 +59,16 @@ CALLS_PER_BULK_BLOCK = 20
 _FETCH_FIELDS = 11
 
 
+def git_show(revision: str, path: str) -> str:
+    """The file at ``path`` (from the repository's root) as it was at ``revision``."""
+    return subprocess.run(
+        ["git", "show", f"{revision}:{path}"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+
+
 def reader_at(revision: str) -> Callable[[str], str]:
     """Files under lua/ as they were at ``revision``."""
-
-    def read(path: str) -> str:
-        return subprocess.run(
-            ["git", "show", f"{revision}:{LUA_DIR}/{path}"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    return read
+    return lambda path: git_show(revision, f"{LUA_DIR}/{path}")
 
 
 def read_working_tree(path: str) -> str:
@@ -82,17 +79,8 @@ def mix_opts(revision: str | None) -> str:
     """The opts of a mix job as the client at `revision` (None: the working tree) stores them:
     the backoff as a short list since ``Backoff.to_stored``, a dict before."""
     policy = Backoff.fixed(0)
-    source = (
-        (REPO / "src/conveyor/backoff.py").read_text("utf-8")
-        if revision is None
-        else subprocess.run(
-            ["git", "show", f"{revision}:src/conveyor/backoff.py"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    path = "src/conveyor/backoff.py"
+    source = (REPO / path).read_text("utf-8") if revision is None else git_show(revision, path)
     stored = policy.to_stored() if "def to_stored" in source else policy.to_dict()
     return orjson.dumps({"backoff": stored}).decode()
 
