@@ -132,9 +132,11 @@ class Queue(WorkflowMethods, AsyncScheduling, QueueCore, AsyncFlowControl):
             return await self._adds.add(build_spec(self.settings, name, data, **options))
         return await self._adds.add(default_spec(self.settings, name, data))
 
-    def _send_adds(self, specs: Sequence[AddSpec]) -> Awaitable[list[Job]]:
+    def _send_adds(
+        self, specs: Sequence[AddSpec], replied: Callable[[], bool] | None = None
+    ) -> Awaitable[list[Job]]:
         # Not a coroutine itself: one frame less on every add.
-        return self.redis.run(self._add_op(specs, self))
+        return self.redis.run(self._add_op(specs, self), replied)
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import statistics
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 import redis
@@ -12,6 +14,7 @@ from tests.support.redis_server import RedisServer
 
 from conveyor import ConveyorError, Job, Queue, SyncQueue
 from conveyor.errors import ConfigurationError
+from conveyor.storage.commands import AddSpec
 
 
 @pytest.fixture
@@ -45,6 +48,43 @@ async def test_concurrent_adds_share_calls(private: tuple[Queue, str]) -> None:
     assert calls <= 5, calls
     stored = await queue.get_jobs("waiting", 0, 300)
     assert sorted(job.data["n"] for job in stored if job.name == "email") == list(range(200))
+
+
+async def test_the_next_call_leaves_before_the_last_ones_callers_are_woken(
+    private: tuple[Queue, str],
+) -> None:
+    """Producers adding in a loop: Redis runs each call while the client reads the replies of
+    the one before and its callers make their next adds (each call leaves before the one
+    before it has returned its jobs), and the callers fall into two halves of about 50."""
+    queue, _ = private
+    coalescer = queue._adds
+    send = coalescer._send
+    log: list[tuple[str, int]] = []
+
+    def logged(specs: Sequence[AddSpec], replied: Callable[[], bool]) -> Awaitable[list[Job]]:
+        async def call() -> list[Job]:
+            number = len(log)
+            log.append(("sent", len(specs)))
+            jobs = await send(specs, replied)
+            log.append(("done", number))
+            return jobs
+
+        return call()
+
+    coalescer._send = logged
+
+    async def producer(k: int) -> None:
+        for n in range(20):
+            await queue.add("email", {"k": k, "n": n})
+
+    await asyncio.gather(*(producer(k) for k in range(100)))
+    assert (await queue.counts())["waiting"] == 2001
+    sent = [i for i, (what, _) in enumerate(log) if what == "sent"]
+    done_at = {number: i for i, (what, number) in enumerate(log) if what == "done"}
+    overlapped = sum(done_at[before] > after for before, after in itertools.pairwise(sent))
+    assert overlapped >= len(sent) // 2, log
+    sizes = [size for what, size in log if what == "sent"]
+    assert max(sizes) <= 51 and statistics.median(sizes) >= 20, sizes
 
 
 async def test_a_lone_add_is_one_call(private: tuple[Queue, str]) -> None:

@@ -312,8 +312,14 @@ class AsyncRedis:
         the direct connection), so a caller may pipeline dependent calls as separate tasks."""
         return self.direct is not None
 
-    async def run(self, op: Op[T]) -> T:
-        value = op.parse(await self._execute(op.commands))
+    async def run(self, op: Op[T], replied: Callable[[], bool] | None = None) -> T:
+        """``op``'s value. ``replied``: called once the replies are in, before they are parsed;
+        when it says it started tasks, they run before the parsing does (the add coalescer
+        sends its next call then, so that Redis runs it while this client parses)."""
+        replies = await self._execute(op.commands)
+        if replied is not None and replied():
+            await asyncio.sleep(0)
+        value = op.parse(replies)
         while isinstance(value, Op):
             value = value.parse(await self._execute(value.commands))
         return value
