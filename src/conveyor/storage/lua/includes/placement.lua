@@ -22,6 +22,9 @@ end
 -- once per job of a bulk add.)
 local placed_waiting, wait_args, n_waiting, n_wait_args = {}, {}, 0, 0
 local placed_delayed, delay_args, earliest, woke = nil, nil, nil, false
+-- The creation time's digits, written into every job of the call: formatted once, not by each
+-- HSET (a call's jobs share their `now`; Redis formats a number argument on every call).
+local created, created_at = nil, nil
 
 -- A new job: its hash (write_job writes the commonest fields), then its place. The ttl counts
 -- from when the job becomes runnable (its run-at for a delayed job).
@@ -29,8 +32,9 @@ local function add_new_job(id, key, name, data, seq, now, opts, attempts, priori
                            group)
   local score = wait_score(priority, seq)
   local stored = id ~= tostring(seq) and score or nil  -- (see write_job)
+  if created_at ~= now then created, created_at = tostring(now), now end
   if delay <= 0 then
-    write_job(key, name, data, stored, now, "waiting", opts, attempts, priority)
+    write_job(key, name, data, stored, created, "waiting", opts, attempts, priority)
     if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
     n_waiting = n_waiting + 1
     placed_waiting[n_waiting] = id
@@ -45,7 +49,7 @@ local function add_new_job(id, key, name, data, seq, now, opts, attempts, priori
     return
   end
   local run_at = now + delay
-  write_job(key, name, data, stored, now, "delayed", opts, attempts, priority)
+  write_job(key, name, data, stored, created, "delayed", opts, attempts, priority)
   if ttl > 0 then redis.call("HSET", key, "expire_at", run_at + ttl) end
   if group then redis.call("HSET", key, "group", group) end
   redis.call("HSET", key, "run_at", run_at)
