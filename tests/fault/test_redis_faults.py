@@ -127,6 +127,53 @@ async def test_redis_sigkill_under_load_with_aof_always_keeps_every_acknowledged
     )
 
 
+@pytest.mark.timeout(60)
+async def test_redis_sigkill_under_concurrent_adds_keeps_every_job_an_add_returned(
+    make_redis: MakeRedis, key_prefix: str
+) -> None:
+    """Many tasks adding at once share calls, several in flight at a time: a kill fails every
+    call then in flight, each of its adds raises, and every add that returned a job is stored
+    (AOF always); the adds go on by themselves once Redis is back."""
+    server = make_redis(appendonly=True, appendfsync="always")
+    queue = Queue("jobs", url=server.url, prefix=key_prefix, socket_timeout_seconds=2)
+    returned: list[str] = []
+    raised = 0
+    stop = asyncio.Event()
+
+    async def produce(k: int) -> None:
+        nonlocal raised
+        n = 0
+        while not stop.is_set():
+            try:
+                returned.append((await queue.add("record", {"k": k, "n": n})).id)
+            except ConnectionError:
+                raised += 1  # outcome unknown: the job may or may not be stored
+                await asyncio.sleep(0.05)  # a retry pause, not a wait for a condition
+            n += 1
+
+    producers = [asyncio.create_task(produce(k)) for k in range(50)]
+    try:
+        await async_wait_for(lambda: len(returned) >= 5000, timeout=30, message="adds stuck")
+        server.kill()
+        at_kill = len(returned)
+        server.start()  # same port and directory: the AOF is replayed
+        await async_wait_for(
+            lambda: len(returned) >= at_kill + 5000,
+            timeout=20,
+            message="the adds did not come back by themselves",
+        )
+    finally:
+        stop.set()
+        await asyncio.gather(*producers)
+    assert raised > 0  # the kill did meet adds in flight
+    assert len(set(returned)) == len(returned)
+    stored = await queue.get_jobs("waiting", 0, -1)
+    missing = set(returned) - {job.id for job in stored}
+    assert not missing, f"{len(missing)} of {len(returned)} returned adds are not stored"
+    await queue.close()
+    print(f"adds returned {len(returned)}, raised {raised}")
+
+
 @pytest.mark.timeout(90)
 async def test_redis_restarted_empty_workers_and_api_say_so_loudly(
     make_redis: MakeRedis,
