@@ -15,6 +15,9 @@ nulls out keeps the stream, capped by entries, from holding a few bytes more per
 
 local items = cjson.decode(ARGV[1])
 local now = now_ms()
+-- (The digits of now, formatted once: each job's HSET and its ZADD score would format the
+-- number again, as every call does with a number argument.)
+local now_text = tostring(now)
 local ids = {}
 for i, item in ipairs(items) do ids[i] = item[1] end
 local leases = {}
@@ -22,12 +25,12 @@ if #ids > 0 then leases = redis.call("HMGET", LEASES, unpack(ids)) end
 local lost, done, finished, results, large = {}, {}, {}, {}, {}
 for i, item in ipairs(items) do
   local id, token, result, made = item[1], item[2], item[3], item[4]
-  local held, started, worker = parse_lease(leases[i])
+  local held, started, worker, started_text = parse_lease(leases[i])
   if held ~= nil and held == token then
-    redis.call("HSET", job_key(id), "state", "completed", "result", result, "finished", now,
-      "made", made, "started", started, "worker", worker)
+    redis.call("HSET", job_key(id), "state", "completed", "result", result, "finished", now_text,
+      "made", made, "started", started_text, "worker", worker)
     done[#done + 1] = id
-    finished[#finished + 1] = now
+    finished[#finished + 1] = now_text
     finished[#finished + 1] = id
     if #result > 1024 then
       large[#large + 1] = cjson.encode(id)

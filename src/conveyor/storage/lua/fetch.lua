@@ -75,7 +75,7 @@ if #popped > 0 then
   -- The worker id in the token keeps it unique even if a failover rolled the counter back.
   local token = redis.call("HINCRBY", META, "lease", 1) .. "@" .. worker
   local lease = token .. "|" .. now .. "|" .. worker
-  local deadline = now + LEASE_MS
+  local deadline = tostring(now + LEASE_MS)  -- (formatted once, not by each job's ZADD)
   for i = 1, #popped, 2 do
     local id = popped[i]
     local key = job_key(id)

@@ -3,10 +3,12 @@
 -- The lease token of a delivery is a per-queue counter (HINCRBY META "lease") drawn once per
 -- fetch, so every later delivery of a job carries a larger token and an older owner's token can
 -- never match again (a fencing token).
+-- Returns token, start time (ms), worker, and the start time's digits as stored (for writing
+-- it on: a number argument is formatted again by each call).
 local function parse_lease(value)
   if not value then return nil end
   local token, started, worker = string.match(value, "^([^|]*)|([^|]*)|(.*)$")
-  return token, tonumber(started), worker
+  return token, tonumber(started), worker, started
 end
 
 local function owns(id, token)
