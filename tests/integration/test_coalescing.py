@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
 import threading
@@ -135,6 +136,31 @@ async def test_an_add_cancelled_in_line_is_not_added(private: tuple[Queue, str])
         await queued
     names = {job.name for job in await queue.get_jobs("waiting", 0, 10)}
     assert names == {"warm", "first", "kept"}
+
+
+async def test_adds_cancelled_at_every_point_leave_the_line_working(queue: Queue) -> None:
+    """Timeouts around adds (as a web app puts them) cancel adds queued, in flight and just
+    answered: afterwards nothing is counted as under way, every add that returned is stored,
+    and the next adds go out at once."""
+    returned: list[str] = []
+    timeouts = itertools.cycle([1e-5, 1e-4, 1e-3, 5.0])
+
+    async def producer(k: int) -> None:
+        for n in range(100):
+            with contextlib.suppress(TimeoutError):
+                job = await asyncio.wait_for(queue.add("email", {"k": k, "n": n}), next(timeouts))
+                returned.append(job.id)
+
+    await asyncio.gather(*(producer(k) for k in range(50)))
+    coalescer = queue._adds
+    assert (coalescer._in_flight, coalescer._adding, coalescer._pending) == (0, 0, [])
+    assert returned
+    stored = {job.id for job in await queue.get_jobs("waiting", 0, -1)}
+    assert set(returned) <= stored
+    jobs = await asyncio.wait_for(
+        asyncio.gather(*(queue.add("after", {"n": n}) for n in range(200))), 10
+    )
+    assert [job.data for job in jobs] == [{"n": n} for n in range(200)]
 
 
 async def test_a_refused_call_fails_every_add_in_it(private: tuple[Queue, str]) -> None:
