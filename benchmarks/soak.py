@@ -192,7 +192,11 @@ class Soak:
         """Checker self-test: delete waiting jobs behind Conveyor's back; they count as lost
         (while as many others fail after running, see ``produce``)."""
         keys = queue.commands.keys
-        popped = await queue.redis.command("ZPOPMAX", keys.wait, self.args.sabotage)
+        # The newest waiting jobs: the wait list's tail (jobs of priority 0), else the set's.
+        want = self.args.sabotage
+        popped = list(await queue.redis.command("RPOP", keys.wait_list, want) or [])
+        if len(popped) < want:
+            popped += await queue.redis.command("ZPOPMAX", keys.wait, want - len(popped))
         ids = [str(item[0] if isinstance(item, list | tuple) else item) for item in popped]
         ids = [i for i in ids if i.startswith("j")]
         if ids:

@@ -94,6 +94,7 @@ async def test_garbage_in_job_hashes_fails_those_jobs_and_the_worker_goes_on(
         jobs[label] = job
     orphan_score = 10**12
     await jobs_queue.redis.command("ZADD", keys.wait, orphan_score, "no-such-job")
+    await jobs_queue.redis.command("RPUSH", keys.wait_list, "no-such-listed-job")
     worker = start_worker("A")
     for label, job in jobs.items():
         with pytest.raises(JobFailed) as failed:
@@ -103,6 +104,7 @@ async def test_garbage_in_job_hashes_fails_those_jobs_and_the_worker_goes_on(
     assert await good.wait(timeout=10) == {"worker": "A"}
     assert worker.alive
     assert await jobs_queue.redis.command("ZSCORE", keys.wait, "no-such-job") is None
+    assert await jobs_queue.redis.command("LPOS", keys.wait_list, "no-such-listed-job") is None
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.timeout(90)
 #: Small fixed-size keys of a queue: flags and counters (hash fields are a fixed set).
 FIXED = {"meta", "seq", "marker", "metrics:total"}
 STATE_SETS = ("wait", "active", "delayed", "completed", "failed")
+#: Where new jobs of priority 0 without a group wait (a list beside the wait set).
+WAIT_LIST = "wait_list"
 
 
 async def test_after_a_mixed_run_every_key_is_live_capped_or_expiring(
@@ -93,6 +95,7 @@ async def audit(redis: Any, prefix: str, settings: Settings) -> list[str]:
             members: set[str] = set()
             for state in STATE_SETS:
                 members |= set(await redis.command("ZRANGE", f"{base}}}:{state}", 0, -1))
+            members |= set(await redis.command("LRANGE", f"{base}}}:{WAIT_LIST}", 0, -1))
             live[queue] = members
             completed = int(await redis.command("ZCARD", f"{base}}}:completed"))
             failed = int(await redis.command("ZCARD", f"{base}}}:failed"))
@@ -103,7 +106,7 @@ async def audit(redis: Any, prefix: str, settings: Settings) -> list[str]:
             if leases > active:
                 problems.append(f"{queue}: {leases} leases for {active} active jobs")
         kind, _, job_id = rest.partition(":")
-        if rest in STATE_SETS or rest in FIXED or rest in ("workers", "leases"):
+        if rest in STATE_SETS or rest in FIXED or rest in ("workers", "leases", WAIT_LIST):
             continue  # live-job indexes, retention-capped sets, fixed-size hashes
         if rest == "events":
             length = int(await redis.command("XLEN", key))

@@ -153,6 +153,12 @@ class QueueKeys:
     # -- workflows (flows and batches) --
 
     @property
+    def wait_list(self) -> str:
+        """Fresh waiting jobs of priority 0 without a group, oldest first (list; with the wait
+        set, the waiting jobs: see includes/queue.lua)."""
+        return f"{self.base}wait_list"
+
+    @property
     def waiting_children(self) -> str:
         """Flow parents waiting for their children (zset, score = creation ms)."""
         return f"{self.base}waiting_children"

@@ -69,12 +69,18 @@ class Code(enum.IntEnum):
 PRIORITY_BAND = 1 << 40
 #: Keeps scores positive for every priority down to -PRIORITY_OFFSET.
 PRIORITY_OFFSET = 1000
+#: Where the wait list (fresh jobs of priority 0 without a group, see includes/queue.lua)
+#: stands among the wait set's scores: the last score of priority 0's band. Its jobs run after
+#: the band's jobs in the set (back from a retry, a delay, a stall) and before any negative
+#: priority, and every reader of the waiting jobs splices the list in at this score.
+WAIT_LIST_SCORE = (PRIORITY_OFFSET + 1) * PRIORITY_BAND - 1
 #: How long the record of a data loss (see heartbeat.lua) is kept, in seconds.
 DATA_LOSS_TTL_SECONDS = 86_400
 
 _NUMBERS = {
     "PRIORITY_BAND": PRIORITY_BAND,
     "PRIORITY_OFFSET": PRIORITY_OFFSET,
+    "WAIT_LIST_SCORE": WAIT_LIST_SCORE,
     "DATA_LOSS_TTL_SECONDS": DATA_LOSS_TTL_SECONDS,
 }
 

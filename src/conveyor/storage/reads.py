@@ -38,6 +38,16 @@ def _grouped(value: Any) -> int:
     return max(int(value or 0), 0)
 
 
+def _waiting_count(keys: QueueKeys) -> tuple[Command, ...]:
+    """The commands whose replies, summed (the last through ``_grouped``), count the waiting
+    jobs: the wait set, the wait list (see lua/includes/waiting.lua) and the groups'."""
+    return (("ZCARD", keys.wait), ("LLEN", keys.wait_list), ("HGET", keys.flow, "waiting"))
+
+
+def _count_of(replies: Sequence[Any]) -> int:
+    return int(replies[0]) + int(replies[1]) + _grouped(replies[2])
+
+
 class QueueReads:
     """The read Ops of one queue (a part of ``QueueCommands``)."""
 
@@ -51,16 +61,19 @@ class QueueReads:
         return Op((self._script(name, *args),), lambda replies: parse(replies[0]))
 
     def counts(self) -> Op[dict[str, int]]:
+        others = [state for state in JobState if state is not JobState.WAITING]
         commands: tuple[Command, ...] = (
-            *(("ZCARD", getattr(self.keys, _STATE_SETS[state])) for state in JobState),
+            *_waiting_count(self.keys),
+            *(("ZCARD", getattr(self.keys, _STATE_SETS[state])) for state in others),
             ("HGET", self.keys.meta, "paused"),
-            ("HGET", self.keys.flow, "waiting"),
         )
 
         def parse(r: list[Any]) -> dict[str, int]:
-            counts = {state.value: int(value) for state, value in zip(JobState, r, strict=False)}
-            counts["paused"] = int(r[len(JobState)] == "1")
-            counts[JobState.WAITING.value] += _grouped(r[len(JobState) + 1])
+            counts = {state.value: 0 for state in JobState}
+            counts[JobState.WAITING.value] = _count_of(r[:3])
+            listed = zip(others, r[3:-1], strict=True)
+            counts.update((state.value, int(value)) for state, value in listed)
+            counts["paused"] = int(r[-1] == "1")
             return counts
 
         return Op(commands, parse)
@@ -222,11 +235,7 @@ class QueueReads:
     def state_count(self, state: JobState) -> Op[int]:
         """The length of ``job_ids``' listing (as ``counts`` gives it)."""
         if state is JobState.WAITING:
-            commands: tuple[Command, ...] = (
-                ("ZCARD", self.keys.wait),
-                ("HGET", self.keys.flow, "waiting"),
-            )
-            return Op(commands, lambda r: int(r[0]) + _grouped(r[1]))
+            return Op(_waiting_count(self.keys), _count_of)
         return Op((("ZCARD", getattr(self.keys, _STATE_SETS[state])),), lambda r: int(r[0]))
 
     def data_loss(self) -> Op[tuple[str | None, str | None]]:

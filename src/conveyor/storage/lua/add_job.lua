@@ -36,7 +36,7 @@ if #ARGV == 3 then
   local score = wait_score(0, seq)
   write_job(job_key(id), ARGV[2], ARGV[3], id ~= tostring(seq) and score or nil, now, "waiting",
     "{}", 1, 0)
-  redis.call("ZADD", WAIT, score, id)
+  redis.call("RPUSH", WAIT_LIST, id)  -- (waits in the list: see includes/waiting.lua)
   wake_workers()
   return {id, CODE_OK}
 end

@@ -11,6 +11,7 @@ running one (its "failed" follows when the worker stops it).
 ]]
 -- @include queue
 -- @include finished
+-- @include waiting
 
 local id = ARGV[1]
 local key = job_key(id)
@@ -31,9 +32,12 @@ if state == "waiting-children" then
   local kids = redis.call("HGET", key, "kids")
   if kids then redis.call("HSET", BASE .. "owed", "k:" .. id, kids) end
 end
-redis.call("ZREM", WAIT, id)
 local group = redis.call("HGET", key, "group")  -- flow control: a grouped job waits there
-if group then group_unpush(group, id) end
+if group then
+  group_unpush(group, id)
+elseif state == "waiting" then
+  unwait({id})
+end
 redis.call("ZREM", DELAYED, id)
 redis.call("HDEL", key, "run_at")
 move_to_failed(id, key, now, "cancelled")

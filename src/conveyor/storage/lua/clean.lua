@@ -5,8 +5,9 @@ ARGV[1] state: completed, failed, delayed or waiting
 ARGV[2] age in ms: only jobs older than this go (finish time for completed/failed, creation
        time otherwise)
 ARGV[3] at most this many jobs looked at (so deleted) per call
-ARGV[4] cursor: "0" at first; for waiting/delayed, the rank to resume the scan from, and for
-       waiting past the wait set, "<rank>:<count>:<skip>:<group>": the rank in a group's
+ARGV[4] cursor: "0" at first; for waiting/delayed, the rank to resume the scan from (waiting:
+       in the order includes/waiting.lua gives the jobs without a group), and for waiting
+       past those, "<rank>:<count>:<skip>:<group>": the rank in a group's
        waiting jobs, and that group's place in the walk over the groups
        (includes/group_walk.lua)
 Returns {deleted, next cursor ("-1" when done)}.
@@ -14,6 +15,7 @@ Events: "removed" for each job.
 ]]
 -- @include queue
 -- @include finished
+-- @include waiting
 -- @include group_walk
 
 local state, age, limit, cursor = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
@@ -29,7 +31,7 @@ local AGAIN, DONE = "0", "-1"  -- the cursors that start a scan over, and that e
 local function delete(id, group)
   if group then  -- flow control: the group's count, round robin and keys follow
     group_unpush(group, id)
-  else
+  elseif set ~= WAIT then  -- (jobs waiting without a group: sweep unwaits them at once)
     redis.call("ZREM", set, id)
   end
   if state ~= "completed" and state ~= "failed" then
@@ -49,12 +51,18 @@ end
 -- Scored by priority or run-at, not age: look at a window and check each creation time.
 -- Returns how many jobs the window held and how many of them went.
 local function sweep(key, rank, count, group)
-  local window = redis.call("ZRANGE", key, rank, rank + count - 1)
+  local window
+  if key == WAIT then
+    window = range_waiting(rank, rank + count - 1, false)
+  else
+    window = redis.call("ZRANGE", key, rank, rank + count - 1)
+  end
   local victims = {}
   for _, id in ipairs(window) do
     local created = tonumber(redis.call("HGET", job_key(id), "created")) or 0
     if created <= cutoff then victims[#victims + 1] = id end
   end
+  if key == WAIT then unwait(victims) end
   for _, id in ipairs(victims) do delete(id, group) end
   return #window, #victims
 end

@@ -10,16 +10,17 @@ Events: "removed" for each.
 ]]
 -- @include queue
 -- @include finished
+-- @include waiting
 -- @include workflow
 
-local removed = 0
+local removed, waiting = 0, {}
 for _, id in ipairs(cjson.decode(ARGV[1])) do
   local key = job_key(id)
   local f = redis.call("HMGET", key, "state", "kids")
   local state = f[1]
   if redis.call("HEXISTS", LEASES, id) == 0 and
       (state == "waiting" or state == "delayed" or state == "waiting-children") then
-    redis.call("ZREM", WAIT, id)
+    if state == "waiting" then waiting[#waiting + 1] = id end
     redis.call("ZREM", DELAYED, id)
     redis.call("ZREM", WAITING_CHILDREN, id)
     if f[2] then redis.call("HSET", OWED, "k:" .. id, f[2]) end
@@ -28,4 +29,5 @@ for _, id in ipairs(cjson.decode(ARGV[1])) do
     removed = removed + 1
   end
 end
+unwait(waiting)  -- (all at once: one pass over the wait list however many there are)
 return removed

@@ -16,13 +16,14 @@ Returns {header, then 11 fields per job:
 All jobs of one fetch share one lease token ("<n>@<worker>", n from the queue's lease
 counter); the lease
 ("<token>|<now>|<worker>") goes to the leases hash and the deadline to "active".
-Jobs whose ttl passed before they started are failed with reason "expired" instead; ids in
-the wait set without a job hash (deleted under the queue's feet) are dropped.
+Jobs whose ttl passed before they started are failed with reason "expired" instead; waiting
+ids without a job hash (deleted under the queue's feet) are dropped.
 Events: "waiting" for the promoted jobs, "active" for the leased ones (one entry per fetch),
 "failed" for expired ones.
 ]]
 -- @include queue
 -- @include finished
+-- @include waiting
 -- @include flow_fetch
 
 local worker, want = ARGV[1], tonumber(ARGV[2])
@@ -31,7 +32,7 @@ local now = now_ms()
 -- A worker taken for dead may still have a fetch in flight (sent before it froze, queued
 -- behind its idle wait): it leases nothing, and the wake-up its wait took goes to the others.
 if redis.call("EXISTS", BASE .. "reclaimed:" .. worker) == 1 then
-  if redis.call("ZCARD", WAIT) > 0 then wake_workers() end
+  if count_waiting() > 0 then wake_workers() end
   return {{"reclaimed", true}}
 end
 
@@ -68,7 +69,7 @@ local popped, flow, queue_limit, sleeper_ms
 if flags[2] then
   popped, flow, queue_limit, sleeper_ms = flow_take(want, now, tell)
 else
-  popped = redis.call("ZPOPMIN", WAIT, want)
+  popped = pop_waiting(want)
 end
 local leased, deadlines, leases = {}, {}, {}
 if #popped > 0 then
@@ -76,8 +77,7 @@ if #popped > 0 then
   local token = redis.call("HINCRBY", META, "lease", 1) .. "@" .. worker
   local lease = token .. "|" .. now .. "|" .. worker
   local deadline = tostring(now + LEASE_MS)  -- (formatted once, not by each job's ZADD)
-  for i = 1, #popped, 2 do
-    local id = popped[i]
+  for _, id in ipairs(popped) do
     local key = job_key(id)
     local f = redis.call("HMGET", key, "name", "data", "opts", "attempts", "made", "stalls",
       "priority", "created", "progress", "expire_at", "queued")
@@ -109,9 +109,10 @@ if #popped > 0 then
   if flags[2] then flow_started(leased, flow, queue_limit, token, now) end
 end
 
--- Popping fewer than asked emptied the wait set; otherwise more may be waiting (beyond this
+-- Popping fewer than asked took every waiting job; otherwise more may be waiting (beyond this
 -- fetch): make sure a worker wakes for it, this one included.
-if #popped / 2 >= want and redis.call("ZCARD", flags[2] and BASE .. "gready" or WAIT) > 0 then
+if #popped >= want
+    and (flags[2] and redis.call("ZCARD", BASE .. "gready") or count_waiting()) > 0 then
   wake_workers()
 elseif #leased < want then
   if #due > 0 then earliest = redis.call("ZRANGE", DELAYED, 0, 0, "WITHSCORES")[2] end

@@ -4,15 +4,17 @@ nothing).
 KEYS and settings: see includes/queue.lua. Flow control's keys: see includes/groups.lua.
 ARGV: first rank, last rank (inclusive; negative counts from the end, as ZRANGE's), "1" for
 newest first (else oldest first).
-The listing: the jobs of the wait set, then each group's waiting jobs, the group with the most
-first (ties by name, last first: the index's order). Within each part, oldest first is the order
-they run in; newest first is its reverse. Its length is counts()'s "waiting": the wait set's
-size plus the flow hash's "waiting". Pages are stable while the queue does not change; a deep
+The listing: the jobs waiting without a group (the wait set and list, see includes/waiting.lua),
+then each group's waiting jobs, the group with the most first (ties by name, last first: the
+index's order). Within each part, oldest first is the order they run in; newest first is its
+reverse. Its length is counts()'s "waiting": the jobs without a group plus the flow hash's
+"waiting". Pages are stable while the queue does not change; a deep
 page steps over the groups before it by the counts the index holds, a run of equal counts at a
 time, never reading a group's jobs before the page.
 Returns the ids of the page.
 ]]
 -- @include queue
+-- @include waiting
 
 local start, stop, newest = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == "1"
 local out = {}
@@ -27,7 +29,7 @@ local function take(key, from, to)
   for i = 1, #part do out[#out + 1] = part[i] end
 end
 
-local offset = redis.call("ZCARD", WAIT)  -- the listing's rank of the next part's first job
+local offset = count_waiting()  -- the listing's rank of the next part's first job
 local grouped = tonumber(redis.call("HGET", BASE .. "flow", "waiting")) or 0
 if start < 0 or stop < 0 then
   local total = offset + math.max(grouped, 0)
@@ -35,7 +37,7 @@ if start < 0 or stop < 0 then
   if stop < 0 then stop = total + stop end
 end
 if start > stop then return out end
-if start < offset then take(WAIT, start, math.min(stop, offset - 1)) end
+if start < offset then out = range_waiting(start, math.min(stop, offset - 1), newest) end
 if stop < offset or grouped <= 0 then return out end
 -- The groups come in runs of equal counts (most first): a run before the page is stepped over
 -- whole and the page entered at its group, by rank and ZCOUNT, each found in log time (a

@@ -4,7 +4,8 @@ changes nothing), those in groups included.
 KEYS and settings: see includes/queue.lua. Flow control's keys: see includes/groups.lua.
 ARGV: the most priority bands of the wait set to look at, the most groups to look at.
 The wait set is ordered by priority band, then FIFO: the head of each band is that band's
-oldest job, so one ZRANGEBYSCORE per band finds them without a scan. A group's waiting jobs
+oldest job, so one ZRANGEBYSCORE per band finds them without a scan; the wait list's head is
+its oldest (includes/waiting.lua). A group's waiting jobs
 are scored alike; its first job stands for the group (one ZRANGE each: a group's lower bands
 are left out, they run after its first job anyway). The groups looked at are those with the
 most waiting (gindex's order), up to the cap, so the read stays bounded with any number of
@@ -23,6 +24,8 @@ local function consider(id)
   if t and (not earliest or t < earliest) then earliest = t end
 end
 
+local listed = redis.call("LINDEX", WAIT_LIST, 0)
+if listed then consider(listed) end
 local head = redis.call("ZRANGE", WAIT, 0, 0, "WITHSCORES")
 local bands = 0
 while head[1] and bands < max_bands do

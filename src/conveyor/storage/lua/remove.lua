@@ -8,8 +8,9 @@ Events: "removed" for each removed job.
 ]]
 -- @include queue
 -- @include finished
+-- @include waiting
 
-local count, out = tonumber(ARGV[1]), {}
+local count, out, waiting = tonumber(ARGV[1]), {}, {}
 for i = 1, count do
   local id = ARGV[1 + i]
   local key = job_key(id)
@@ -19,9 +20,12 @@ for i = 1, count do
   elseif not state and redis.call("EXISTS", key) == 0 then
     out[i] = CODE_NOT_FOUND
   else
-    redis.call("ZREM", WAIT, id)
     local group = redis.call("HGET", key, "group")  -- flow control: a grouped job waits there
-    if group then group_unpush(group, id) end
+    if group then
+      group_unpush(group, id)
+    elseif state == "waiting" or not state then
+      waiting[#waiting + 1] = id
+    end
     redis.call("ZREM", DELAYED, id)
     redis.call("ZREM", COMPLETED, id)
     redis.call("ZREM", FAILED, id)
@@ -40,4 +44,5 @@ for i = 1, count do
     out[i] = CODE_OK
   end
 end
+unwait(waiting)  -- (all at once: one pass over the wait list however many there are)
 return out

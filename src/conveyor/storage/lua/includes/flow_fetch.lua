@@ -3,7 +3,7 @@ queue's rate limit or hold and the groups' concurrency, rate limits, holds and p
 the groups served round robin weighted by deficit (deficit round robin: each turn a group may
 have `weight` jobs handed out; a turn cut short by the fetch's size resumes at the next fetch).
 Jobs without a group take part as one more member of the round robin (named "").
-Needs the queue and groups includes. Keys: see includes/groups.lua. ]]
+Needs the queue, waiting and groups includes. Keys: see includes/groups.lua. ]]
 
 -- A sliding window of starts: how many more it allows now, and how many it holds.
 local function window_room(key, n, per_ms, now)
@@ -29,7 +29,19 @@ local function record_starts(key, ids, token, per_ms, now)
   redis.call("PEXPIRE", key, per_ms)
 end
 
---[[ Takes up to `want` jobs. Returns popped (id, score pairs, as ZPOPMIN gives them), the group
+-- Up to n of a group's waiting jobs (ids), and whether it has more. (One more than n is popped
+-- and put back: that tells whether the group has more without another call, and a group of
+-- one job, the commonest case with many groups, then costs one call here.)
+local function pop_group(key, n)
+  local jobs = redis.call("ZPOPMIN", key, n + 1)
+  local more = #jobs > 2 * n
+  if more then redis.call("ZADD", key, jobs[#jobs], jobs[#jobs - 1]) end
+  local ids = {}
+  for i = 1, math.min(#jobs / 2, n) do ids[i] = jobs[2 * i - 1] end
+  return ids, more
+end
+
+--[[ Takes up to `want` jobs. Returns popped (their ids), the group
 of each grouped one (or nil when none), the queue's limit (rate_n, rate_ms or nil) and when
 the next group held back may run (ms, or nil). `tell` adds a reply header field. ]]
 local function flow_take(want, now, tell)
@@ -62,7 +74,7 @@ local function flow_take(want, now, tell)
     redis.call("ZREM", GSLEEP, g)
     if g ~= "" then group_ready(g, now) end  -- (the jobs without a group: just below)
   end
-  if not hold and redis.call("ZCARD", WAIT) > 0 and not redis.call("ZSCORE", GREADY, "") then
+  if not hold and count_waiting() > 0 and not redis.call("ZSCORE", GREADY, "") then
     redis.call("ZADD", GREADY, redis.call("HINCRBY", FLOW, "turn", 1), "")
   end
 
@@ -91,7 +103,7 @@ local function flow_take(want, now, tell)
     if g == "" then
       conf = {active = 0, paused = false, conc = 0, rate_n = 0, weight = tonumber(q[4]) or 1,
         deficit = tonumber(q[5])}
-      src, dkey, dfield = WAIT, FLOW, "u_deficit"
+      dkey, dfield = FLOW, "u_deficit"
     else
       conf = confs[g] or group_conf(g)
       confs[g] = conf
@@ -113,20 +125,17 @@ local function flow_take(want, now, tell)
     end
     local got, more = 0, nil
     if room > 0 then
-      -- One more than room tells whether the group has more without another call (a group
-      -- of one job, the commonest case with many groups, then costs one call here).
-      local jobs = redis.call("ZPOPMIN", src, room + 1)
-      got = #jobs / 2
-      more = got > room
-      if more then
-        redis.call("ZADD", src, jobs[#jobs], jobs[#jobs - 1])
-        jobs[#jobs], jobs[#jobs - 1] = nil, nil
-        got = room
+      local ids
+      if g == "" then
+        ids = pop_waiting(room)
+        more = #ids == room and count_waiting() > 0
+      else
+        ids, more = pop_group(src, room)
       end
-      for i = 1, #jobs, 2 do
-        popped[#popped + 1] = jobs[i]
-        popped[#popped + 1] = jobs[i + 1]
-        if g ~= "" then group_of[jobs[i]] = g end
+      got = #ids
+      for i = 1, got do
+        popped[#popped + 1] = ids[i]
+        if g ~= "" then group_of[ids[i]] = g end
       end
       if g ~= "" and got > 0 then
         redis.call("ZINCRBY", GINDEX, -got, g)
@@ -136,7 +145,8 @@ local function flow_take(want, now, tell)
     want, deficit = want - got, deficit - got
     taken[g] = before + got
     conf.deficit = nil
-    if got < room or (room > 0 and not more) or (room == 0 and redis.call("EXISTS", src) == 0) then
+    if got < room or (room > 0 and not more)
+        or (room == 0 and (g == "" and count_waiting() or redis.call("EXISTS", src)) == 0) then
       -- Nothing left: out of the round robin (it comes back with its next job).
       emptied[#emptied + 1] = g
       if had_deficit then redis.call("HDEL", dkey, dfield) end

@@ -1,6 +1,7 @@
 --[[ Where a call's new jobs go (needs the queue, add and groups includes): add_job.lua's many
 jobs and add_deduped.lua's one. A job delayed goes to the delayed set, a job with a group
-(flow control) to its group's waiting jobs, any other to the wait set; then one "added" event
+(flow control) to its group's waiting jobs, any other to the wait list or set (see
+includes/waiting.lua); then one "added" event
 for the call's waiting jobs and one for its delayed ones, and idle workers are woken when a job
 is runnable now or due before every delayed job they sleep until. ]]
 
@@ -17,10 +18,11 @@ local function groups_full(adding)
 end
 
 -- The call's placement, as locals of the script (a script places one call's jobs): the wait
--- set's arguments and the events' ids. (Locals and counters rather than a table's fields and
+-- list's and the wait set's arguments and the events' ids. (Locals and counters rather than a table's fields and
 -- the length operator, and the commonest case, a job waiting without a group, first: this runs
 -- once per job of a bulk add.)
 local placed_waiting, wait_args, n_waiting, n_wait_args = {}, {}, 0, 0
+local list_args, n_list_args = {}, 0
 local placed_delayed, delay_args, earliest, woke = nil, nil, nil, false
 -- The creation time's digits, written into every job of the call: formatted once, not by each
 -- HSET (a call's jobs share their `now`; Redis formats a number argument on every call).
@@ -38,7 +40,10 @@ local function add_new_job(id, key, name, data, seq, now, opts, attempts, priori
     if ttl > 0 then redis.call("HSET", key, "expire_at", now + ttl) end
     n_waiting = n_waiting + 1
     placed_waiting[n_waiting] = id
-    if not group then
+    if not group and priority == 0 then
+      n_list_args = n_list_args + 1
+      list_args[n_list_args] = id
+    elseif not group then
       wait_args[n_wait_args + 1] = score
       wait_args[n_wait_args + 2] = id
       n_wait_args = n_wait_args + 2
@@ -70,6 +75,7 @@ end
 -- The sets' writes, the events (with `...`: more fields for them) and the wake-up.
 local function placed(...)
   if n_waiting > 0 then
+    if n_list_args > 0 then call_chunked("RPUSH", WAIT_LIST, list_args) end
     if n_wait_args > 0 then call_chunked("ZADD", WAIT, wait_args) end
     emit_many("added", placed_waiting, "state", "waiting", ...)
     woke = true

@@ -6,7 +6,9 @@ Every script receives the same KEYS, built by storage/keys.py:
   KEYS[1]  queue base "<prefix>:{<queue>}:" (a job is base.."job:"..id, its log
                    base.."logs:"..id and its attempt history base.."errors:"..id)
   KEYS[2]  wait        zset  score = (PRIORITY_OFFSET - priority) * PRIORITY_BAND + sequence:
-                             higher priority first, FIFO within one priority
+                             higher priority first, FIFO within one priority; new jobs of
+                             priority 0 without a group wait in a list beside it instead
+                             (BASE.."wait_list", see includes/waiting.lua)
   KEYS[3]  active      zset  score = lease deadline (ms, Redis time)
   KEYS[4]  delayed     zset  score = run-at (ms)
   KEYS[5]  completed   zset  score = finish time (ms)
@@ -40,6 +42,7 @@ local MARKER, SEQ, WORKERS, LEASES = K[9], K[10], K[11], K[12]
 -- A flow's parents waiting for their children (zset, score = creation ms): a key of the queue's
 -- slot that not every script needs, so it is named here rather than passed in KEYS.
 local WAITING_CHILDREN = BASE .. "waiting_children"
+local WAIT_LIST = BASE .. "wait_list"
 -- @settings
 -- @protocol
 

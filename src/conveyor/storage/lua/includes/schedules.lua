@@ -11,6 +11,7 @@ Keys, derived from KEYS[1] (so in the queue's slot):
                              from another definition is refused), paused, next_run, last_tick
                              (the last tick handled), last_run, last_job, runs, created, updated
 ]]
+-- @include waiting
 local SCHEDULES = BASE .. "schedules"
 local function schedule_key(id) return BASE .. "schedule:" .. id end
 
@@ -37,7 +38,7 @@ local function add_scheduled_job(key, schedule_id, job_id, now)
     redis.call("HSET", jkey, "opts", t[3], "attempts", t[4], "priority", priority)
   end
   if ttl > 0 then redis.call("HSET", jkey, "expire_at", now + ttl) end
-  redis.call("ZADD", WAIT, score, job_id)
+  wait_new(job_id, priority, score)
   emit("added", job_id, "state", "waiting", "schedule", schedule_id)
   wake_workers()
   return CODE_OK

@@ -2,6 +2,7 @@
 -- plus "wf", the job's place in a workflow (JSON: "p" its parent [queue, id], "f" what its
 -- failure does to the parent, "b" its batch id), which complete.lua and move_to_failed copy
 -- into the queue's owed hash with the outcome. Needs the queue include first.
+-- @include waiting
 
 local OWED = BASE .. "owed"
 
@@ -36,7 +37,7 @@ local function wf_write_job(id, args, seq, now, state, wf)
     redis.call("HSET", key, "run_at", run_at)
     redis.call("ZADD", DELAYED, run_at, id)
   elseif state == "waiting" then
-    redis.call("ZADD", WAIT, score, id)
+    wait_new(id, priority, score)
   else
     redis.call("ZADD", WAITING_CHILDREN, now, id)
     -- a parent becomes runnable when its children are done: its delay and ttl count from
