@@ -129,12 +129,14 @@ def reply_error(message: str) -> errors.ConveyorError:
 
 
 class _Call:
-    __slots__ = ("expected", "future", "replies")
+    __slots__ = ("expected", "future", "replies", "sent")
 
-    def __init__(self, future: asyncio.Future[list[Any]], expected: int) -> None:
+    def __init__(self, future: asyncio.Future[list[Any]], expected: int, sent: float) -> None:
         self.future = future
         self.expected = expected
         self.replies: list[Any] = []
+        #: When the request went out (the loop's clock).
+        self.sent = sent
 
 
 class _Socket(asyncio.Protocol):
@@ -209,12 +211,13 @@ class _Socket(asyncio.Protocol):
             raise self.broken
         assert self.transport is not None
         future = self.loop.create_future()
+        now = self.loop.time()
         if not self.pending:
             # The reply clock starts with the first outstanding request, not at connect time.
-            self.last_progress = self.loop.time()
+            self.last_progress = now
             if self.watchdog is None:
                 self.watchdog = self.loop.call_later(self.timeout, self._check_progress)
-        self.pending.append(_Call(future, expected))
+        self.pending.append(_Call(future, expected, now))
         self.transport.write(payload)
         return future
 
@@ -276,6 +279,10 @@ class DirectClient:
         self.timeout = timeout
         self._socket: _Socket | None = None
         self._connecting: asyncio.Future[_Socket] | None = None
+        #: The new connection whose login is in flight (not yet ``_socket``).
+        self._opening: _Socket | None = None
+        #: Set while new requests are held back (``hold``); done when they may go.
+        self._held: asyncio.Future[None] | None = None
 
     def execute(self, payload: bytes, expected: int) -> Awaitable[list[Any]]:
         """Send ``payload`` (``expected`` commands); the awaitable gives their replies, errors
@@ -289,6 +296,7 @@ class DirectClient:
         if (
             sock is not None
             and sock.broken is None
+            and self._held is None
             and sock.forks == _forks[0]
             and sock.thread == _thread_id()
             and sock.loop.is_running()
@@ -296,7 +304,21 @@ class DirectClient:
             return sock.send(payload, expected)
         return self._connect_and_send(payload, expected)
 
+    def hold(self) -> None:
+        """Keep new requests back, unsent, until ``release``. Replies are matched to requests
+        in order, so a request written behind one an outage swallowed would have its reply
+        taken by that one; held back while ``reset_if_stuck`` decides, it goes out after."""
+        if self._held is None:
+            self._held = asyncio.get_running_loop().create_future()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not held.done():
+            held.set_result(None)
+
     async def _connect_and_send(self, payload: bytes, expected: int) -> list[Any]:
+        while (held := self._held) is not None and held.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(held)
         sock = self._socket
         if sock is not None and sock.broken is None:
             if sock.forks != _forks[0]:
@@ -353,7 +375,12 @@ class DirectClient:
         # The login and database first, then the connection's id (for CLIENT UNBLOCK; a server
         # that refuses CLIENT to this user just leaves it unknown), in one round trip.
         commands = [*endpoint.handshake, ("CLIENT", "ID")]
-        replies = await sock.send(b"".join(map(pack, commands)), len(commands))
+        self._opening = sock
+        try:
+            replies = await sock.send(b"".join(map(pack, commands)), len(commands))
+        finally:
+            if self._opening is sock:
+                self._opening = None
         try:
             endpoint.check_handshake(replies)
         except errors.ConnectionError:
@@ -363,18 +390,22 @@ class DirectClient:
         return sock
 
     def reset_if_stuck(self, since: float) -> bool:
-        """Break the connection if its unanswered requests were sent before ``since`` (the
-        loop's clock) and no byte of reply came after: once a network outage is over, a request
-        sent into it is never answered, and waiting out the read timeout would idle the caller
-        that long. Every pending call then fails with ``ConnectionError``; the next reconnects.
+        """Break the connection if a request sent before ``since`` (the loop's clock) is still
+        unanswered: once a network outage is over, a request sent into it is never answered,
+        and waiting out the read timeout would idle the caller that long. (Called a beat after
+        the link came back: replies a stalled server still owed have come by then.) Every
+        pending call then fails with ``ConnectionError``; the next reconnects. A new
+        connection's login is such a request too (a reconnect tried during the outage).
         True if it broke."""
-        sock = self._socket
-        if sock is None or sock.broken is not None or not sock.pending:
-            return False
-        if sock.last_progress >= since:
-            return False
-        sock._break("Redis is unreachable: a request was lost while the link to Redis was down")
-        return True
+        broke = False
+        for sock in (self._socket, self._opening):
+            if sock is None or sock.broken is not None or not sock.pending:
+                continue
+            if sock.pending[0].sent >= since:
+                continue
+            sock._break("Redis is unreachable: a request was lost while the link to Redis was down")
+            broke = True
+        return broke
 
     @property
     def client_id(self) -> int | None:

@@ -245,10 +245,18 @@ class Worker:
         """The link to Redis came back at ``since`` after an outage. Requests sent into the
         outage are never answered: rather than wait out their read timeouts, break the
         connections still stuck on them, a beat later (replies a stalled Redis still owes come
-        meanwhile), and end the wait for jobs (``Fetcher.heal``)."""
-        await asyncio.sleep(self.settings.liveness_beat_seconds)
-        if redis.direct is not None and redis.direct.reset_if_stuck(since):
-            log.info("the link to Redis is back: requests it left unanswered were given up")
+        meanwhile), and end the wait for jobs (``Fetcher.heal``). New requests wait meanwhile:
+        written behind a swallowed one, their replies would be matched to it."""
+        direct = redis.direct
+        if direct is not None:
+            direct.hold()
+        try:
+            await asyncio.sleep(self.settings.liveness_beat_seconds)
+            if direct is not None and direct.reset_if_stuck(since):
+                log.info("the link to Redis is back: requests it left unanswered were given up")
+        finally:
+            if direct is not None:
+                direct.release()
         await fetcher.heal(since)
 
     async def _guarded(self, loop: Coroutine[Any, Any, None]) -> None:
