@@ -5,11 +5,13 @@ restarted server, a login and a unix socket all behave as they do through redis-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -189,28 +191,42 @@ async def test_error_replies_map_onto_the_exception_tree(redis_url: str) -> None
         client.close()
 
 
+@contextlib.asynccontextmanager
+async def _through_proxy(
+    make_redis: Callable[[], RedisServer],
+) -> AsyncIterator[tuple[TcpProxy, resp.DirectClient]]:
+    """A direct connection to a private Redis through a proxy that can cut it."""
+    server = make_redis()
+    with TcpProxy(server.port) as proxy:
+        client = resp.DirectClient(proxy.url, 2.0, 30.0)
+        try:
+            yield proxy, client
+        finally:
+            client.close()
+
+
+async def _swallowed(proxy: TcpProxy, client: resp.DirectClient, *command: str) -> Any:
+    """Send ``command`` into a cut link, then heal it: the request is lost for good."""
+    proxy.drop()
+    lost = asyncio.ensure_future(client.execute(resp.pack(command), 1))
+    await asyncio.sleep(0.3)
+    proxy.heal()
+    return lost
+
+
 async def test_a_login_left_hanging_by_an_outage_is_broken_off_too(
     make_redis: Callable[[], RedisServer],
 ) -> None:
     # A reconnect tried while the link is down sends its login into the outage; once the link
     # is back that login is never answered either, and must not sit out the read timeout.
-    server = make_redis()
-    with TcpProxy(server.port) as proxy:
-        client = resp.DirectClient(proxy.url, 2.0, 30.0, "conveyor:w-login:test")
-        loop = asyncio.get_running_loop()
-        try:
-            proxy.drop()
-            hanging = asyncio.ensure_future(client.execute(resp.pack(("PING",)), 1))
-            await asyncio.sleep(0.3)  # connected to the proxy, the login swallowed
-            proxy.heal()
-            started = time.monotonic()
-            assert client.reset_if_stuck(since=loop.time())
-            with pytest.raises(ConnectionError, match="lost while the link to Redis was down"):
-                await hanging
-            assert time.monotonic() - started < 1
-            assert await client.execute(resp.pack(("PING",)), 1) == ["PONG"]  # reconnects
-        finally:
-            client.close()
+    async with _through_proxy(make_redis) as (proxy, client):
+        hanging = await _swallowed(proxy, client, "PING")  # connected, the login swallowed
+        started = time.monotonic()
+        assert client.reset_if_stuck(since=asyncio.get_running_loop().time())
+        with pytest.raises(ConnectionError, match="lost while the link to Redis was down"):
+            await hanging
+        assert time.monotonic() - started < 1
+        assert await client.execute(resp.pack(("PING",)), 1) == ["PONG"]  # reconnects
 
 
 async def test_requests_held_back_while_a_swallowed_one_is_broken_off_get_their_own_replies(
@@ -218,28 +234,19 @@ async def test_requests_held_back_while_a_swallowed_one_is_broken_off_get_their_
 ) -> None:
     # Replies are matched in order: a request written behind one the outage swallowed would
     # take nothing of its own and give its reply to that one. Held back, it goes out after.
-    server = make_redis()
-    with TcpProxy(server.port) as proxy:
-        client = resp.DirectClient(proxy.url, 2.0, 30.0)
-        loop = asyncio.get_running_loop()
-        try:
-            assert await client.execute(resp.pack(("PING", "first")), 1) == ["first"]
-            proxy.drop()
-            swallowed = asyncio.ensure_future(client.execute(resp.pack(("PING", "lost")), 1))
-            await asyncio.sleep(0.3)
-            proxy.heal()
-            since = loop.time()
-            client.hold()
-            later = asyncio.ensure_future(client.execute(resp.pack(("PING", "later")), 1))
-            await asyncio.sleep(0.3)
-            assert not later.done()  # held: not written behind the swallowed request
-            assert client.reset_if_stuck(since)
-            client.release()
-            with pytest.raises(ConnectionError, match="lost while the link to Redis was down"):
-                await swallowed
-            assert await later == ["later"]
-        finally:
-            client.close()
+    async with _through_proxy(make_redis) as (proxy, client):
+        assert await client.execute(resp.pack(("PING", "first")), 1) == ["first"]
+        swallowed = await _swallowed(proxy, client, "PING", "lost")
+        since = asyncio.get_running_loop().time()
+        client.hold()
+        later = asyncio.ensure_future(client.execute(resp.pack(("PING", "later")), 1))
+        await asyncio.sleep(0.3)
+        assert not later.done()  # held: not written behind the swallowed request
+        assert client.reset_if_stuck(since)
+        client.release()
+        with pytest.raises(ConnectionError, match="lost while the link to Redis was down"):
+            await swallowed
+        assert await later == ["later"]
 
 
 async def test_a_request_left_hanging_before_a_given_time_is_broken_off(

@@ -1,9 +1,9 @@
 --[[ Where a call's new jobs go (needs the queue, add and groups includes): add_job.lua's many
 jobs and add_deduped.lua's one. A job delayed goes to the delayed set, a job with a group
-(flow control) to its group's waiting jobs, any other to the wait list or set (see
-includes/waiting.lua); then one "added" event
-for the call's waiting jobs and one for its delayed ones, and idle workers are woken when a job
-is runnable now or due before every delayed job they sleep until. ]]
+(flow control) to its group's waiting jobs, one of priority 0 to the wait list and any other to
+the wait set (includes/waiting.lua says why); then one "added" event for the call's waiting jobs
+and one for its delayed ones, and idle workers are woken when a job is runnable now or due
+before every delayed job they sleep until. ]]
 
 -- Flow control: nil if the groups have room for `adding` (group -> jobs to go straight into
 -- it), else the reply that refuses the call: {CODE_GROUP_FULL, group, its max size}.
@@ -18,9 +18,9 @@ local function groups_full(adding)
 end
 
 -- The call's placement, as locals of the script (a script places one call's jobs): the wait
--- list's and the wait set's arguments and the events' ids. (Locals and counters rather than a table's fields and
--- the length operator, and the commonest case, a job waiting without a group, first: this runs
--- once per job of a bulk add.)
+-- list's and the wait set's arguments and the events' ids. (Locals and counters rather than a
+-- table's fields and the length operator, and the commonest case, a job waiting without a
+-- group, first: this runs once per job of a bulk add.)
 local placed_waiting, wait_args, n_waiting, n_wait_args = {}, {}, 0, 0
 local list_args, n_list_args = {}, 0
 local placed_delayed, delay_args, earliest, woke = nil, nil, nil, false
