@@ -104,6 +104,12 @@ class QueueKeys:
             self.leases,
         )
 
+    @property
+    def wait_list(self) -> str:
+        """New waiting jobs of priority 0 without a group, oldest first (list; with the wait
+        set, the waiting jobs: see lua/includes/waiting.lua)."""
+        return f"{self.base}wait_list"
+
     def job(self, job_id: str) -> str:
         return f"{self.base}job:{job_id}"
 
@@ -151,12 +157,6 @@ class QueueKeys:
         return f"{self.base}dedupe:{key}"
 
     # -- workflows (flows and batches) --
-
-    @property
-    def wait_list(self) -> str:
-        """Fresh waiting jobs of priority 0 without a group, oldest first (list; with the wait
-        set, the waiting jobs: see includes/queue.lua)."""
-        return f"{self.base}wait_list"
 
     @property
     def waiting_children(self) -> str:

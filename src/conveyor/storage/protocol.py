@@ -69,7 +69,7 @@ class Code(enum.IntEnum):
 PRIORITY_BAND = 1 << 40
 #: Keeps scores positive for every priority down to -PRIORITY_OFFSET.
 PRIORITY_OFFSET = 1000
-#: Where the wait list (fresh jobs of priority 0 without a group, see includes/queue.lua)
+#: Where the wait list (new jobs of priority 0 without a group, see lua/includes/waiting.lua)
 #: stands among the wait set's scores: the last score of priority 0's band. Its jobs run after
 #: the band's jobs in the set (back from a retry, a delay, a stall) and before any negative
 #: priority, and every reader of the waiting jobs splices the list in at this score.
