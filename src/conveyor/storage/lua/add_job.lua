@@ -33,9 +33,9 @@ if #ARGV == 3 then
   -- entry if the clock stepped back): it serves as the creation time and saves a call. (Kept as
   -- the entry's digits: a number would cost a conversion here and a formatting in HSET.)
   local now = string.match(emit("added", id, "state", "waiting"), "^%d+")
-  local score = wait_score(0, seq)
-  write_job(job_key(id), ARGV[2], ARGV[3], id ~= tostring(seq) and score or nil, now, "waiting",
-    "{}", 1, 0)
+  -- (A score is stored only for an id of its own: the list needs none, a retry reads it.)
+  local stored = id ~= tostring(seq) and wait_score(0, seq) or nil
+  write_job(job_key(id), ARGV[2], ARGV[3], stored, now, "waiting", "{}", 1, 0)
   redis.call("RPUSH", WAIT_LIST, id)  -- (waits in the list: see includes/waiting.lua)
   wake_workers()
   return {id, CODE_OK}

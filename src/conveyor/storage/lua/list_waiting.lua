@@ -8,9 +8,9 @@ The listing: the jobs waiting without a group (the wait set and list, see includ
 then each group's waiting jobs, the group with the most first (ties by name, last first: the
 index's order). Within each part, oldest first is the order they run in; newest first is its
 reverse. Its length is counts()'s "waiting": the jobs without a group plus the flow hash's
-"waiting". Pages are stable while the queue does not change; a deep
-page steps over the groups before it by the counts the index holds, a run of equal counts at a
-time, never reading a group's jobs before the page.
+"waiting". Pages are stable while the queue does not change; a deep page steps over the groups
+before it by the counts the index holds, a run of equal counts at a time, never reading a
+group's jobs before the page.
 Returns the ids of the page.
 ]]
 -- @include queue

@@ -5,9 +5,9 @@ KEYS and settings: see includes/queue.lua. Flow control's keys: see includes/gro
 ARGV: the most priority bands of the wait set to look at, the most groups to look at.
 The wait set is ordered by priority band, then FIFO: the head of each band is that band's
 oldest job, so one ZRANGEBYSCORE per band finds them without a scan; the wait list's head is
-its oldest (includes/waiting.lua). A group's waiting jobs
-are scored alike; its first job stands for the group (one ZRANGE each: a group's lower bands
-are left out, they run after its first job anyway). The groups looked at are those with the
+its oldest (includes/waiting.lua). A group's waiting jobs are scored alike; its first job
+stands for the group (one ZRANGE each: a group's lower bands are left out, they run after its
+first job anyway). The groups looked at are those with the
 most waiting (gindex's order), up to the cap, so the read stays bounded with any number of
 groups.
 Returns { now ms, the earliest "queued" (else "created") ms of those heads } (Redis time),

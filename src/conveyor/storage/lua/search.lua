@@ -69,7 +69,8 @@ end
 
 -- A listed job's score by its creation (its id, or its "score" field when the id is not its
 -- sequence number): the list is in that order, so a cursor at one stays put while jobs join
--- the tail or leave the head.
+-- the tail or leave the head. (finished.lua's job_wait_score for priority 0; that include would
+-- define its metrics and groups helpers in every search call.)
 local function listed_score(id)
   local score = tonumber(redis.call("HGET", job_key(id), "score"))
   if not score then score = wait_score(0, tonumber(id) or 0) end
