@@ -61,7 +61,9 @@ def test_counts_are_coloured_by_meaning(page: Any, queue: SyncQueue) -> None:
     queue.add("send", {"to": "a@example.com"})
     row = page.locator(f'[data-testid=queues] tr[data-queue="{QUEUE}"]')
     waiting = row.get_by_test_id("count-waiting").locator("a")
-    expect(waiting).to_have_text("1")
+    # The overview learns of a new queue from its event stream, which looks for new queues
+    # between reads (up to NEW_QUEUES_SECONDS, 5 s): expect's default 5 s is too short a wait.
+    expect(waiting).to_have_text("1", timeout=15_000)
 
     def color(testid: str) -> str:
         link = row.get_by_test_id(testid).locator("a")
