@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Where the time of one awaited ``Queue.add`` goes (scenario (a) of run.py, taken apart).
 
-    .venv/bin/python benchmarks/enqueue_cost.py [--blocks 40] [--calls 500]
+    .venv/bin/python benchmarks/enqueue_cost.py [--blocks 40] [--calls 500] [--loop asyncio]
 
 Starts its own redis-server (no persistence) on a free loopback port and times, one awaited
-call at a time on the default asyncio loop (as run.py's producers run), each step that a
-single add adds on top of the one before:
+call at a time on uvloop (as run.py's producers run by default; ``--loop asyncio`` for the
+default loop), each step that a single add adds on top of the one before:
 
 1. ``SET`` over Conveyor's direct connection: the round trip itself;
 2. ``EVALSHA`` of a script that only returns, with the queue's keys and one add's arguments:
@@ -15,18 +15,21 @@ single add adds on top of the one before:
    wait set) and the script's own logic;
 5. ``Queue.add``: everything, with the client's work (validation, encoding, the Job returned);
 
-and, for reference, redis-py's asyncio ``LPUSH`` (run.py's physical-limit line), and the
-blocking flavour: ``SyncQueue.add`` and redis-py's blocking ``LPUSH``. The steps
-run in interleaved blocks (the VM's speed drifts), and each figure is the median over blocks
-of microseconds per call. Redis's own time per call (INFO commandstats) comes with 2, 3
-and 4.
+and, for reference, bee-queue's ``addJob.lua`` (the script behind its add, read from
+``node/node_modules`` when the Node peers are installed) sent the same way as step 4, redis-py's
+asyncio ``LPUSH`` (run.py's physical-limit line), and the blocking flavour: ``SyncQueue.add``
+and redis-py's blocking ``LPUSH``. The steps run in interleaved blocks (the VM's speed drifts),
+and each figure is the median over blocks of microseconds per call. Two figures of Redis's own
+cost per script call come with the script steps: the script's run (INFO commandstats), and the
+redis-server process's CPU time (user + system, from /proc), which also counts what Redis does
+around the script: reading and parsing the request, writing the reply, its event loop.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -39,10 +42,14 @@ sys.path.insert(0, str(BENCH_DIR))
 import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
+from harness.scenario import PRODUCER_LOOPS, run_on  # noqa: E402
 
 from conveyor import Queue, SyncQueue  # noqa: E402
 from conveyor.options import build_spec  # noqa: E402
 from conveyor.storage import resp  # noqa: E402
+
+#: bee-queue's add script, where ``npm ci`` in benchmarks/node put it.
+BEE_ADD_JOB = BENCH_DIR / "node" / "node_modules" / "bee-queue" / "lib" / "lua" / "addJob.lua"
 
 #: The redis.call()s of add_job's path for one job with default options (INCR, EXISTS, XADD,
 #: whose entry id is the creation time, HSET, ZADD, ZADD marker) on fixed keys.
@@ -63,9 +70,17 @@ def payload(i: int) -> dict[str, float]:
     return {"i": i, "t": time.time()}
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user + system (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    url: str, blocks: int, calls: int
-) -> tuple[dict[str, list[float]], dict[str, float]]:
+    server: RedisServer, blocks: int, calls: int
+) -> tuple[dict[str, list[float]], dict[str, tuple[float, float]]]:
+    url = server.url
     queue = Queue("cost", url=url)
     await queue.add("noop", payload(0))  # registers the queue and loads add_job
     direct = resp.DirectClient(url, 5.0, 5.0)
@@ -116,6 +131,21 @@ async def measure(
         "3 add_job's calls, fixed args": sending(calls_call),
         "4 add_job": sending(add_job_call),
         "5 Queue.add": queue_add,
+    }
+    scripts = ["2 EVALSHA return 1", "3 add_job's calls, fixed args", "4 add_job"]
+    if BEE_ADD_JOB.is_file():
+        # Its keys (id counter, jobs hash, waiting list) and arguments (no id, the data) as
+        # bee-queue's producer sends them.
+        bee_sha = admin.script_load(BEE_ADD_JOB.read_text("utf-8"))
+        bee_data = json.dumps(
+            {"data": payload(0), "options": {"timestamp": 1}, "status": "created"}
+        )
+        bee_call = resp.pack(
+            ("EVALSHA", bee_sha, 3, "bq:cost:id", "bq:cost:jobs", "bq:cost:waiting", "", bee_data)
+        )
+        steps["bee-queue's addJob.lua"] = sending(bee_call)
+        scripts.append("bee-queue's addJob.lua")
+    steps |= {
         "redis-py asyncio LPUSH": lpush,
         "SyncQueue.add (blocking)": sync_add,
         "redis-py blocking LPUSH": lpush_blocking,
@@ -131,13 +161,17 @@ async def measure(
         if block % 10 == 9:  # keep the queue from growing without end
             await queue.obliterate(force=True)
             admin.delete("cost:list")
-    # Redis's own time per script call (INFO commandstats), each script on its own.
-    server_us: dict[str, float] = {}
-    for name in ("2 EVALSHA return 1", "3 add_job's calls, fixed args", "4 add_job"):
+    # Redis's own cost per script call, each script on its own: its run, and the server's CPU.
+    server_us: dict[str, tuple[float, float]] = {}
+    for name in scripts:
         admin.config_resetstat()
+        before = cpu_seconds(server.proc.pid)
         for i in range(calls * 4):
             await steps[name](i)
-        server_us[name] = float(admin.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
+        cpu_us = (cpu_seconds(server.proc.pid) - before) / (calls * 4) * 1e6
+        run_us = float(admin.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
+        server_us[name] = (run_us, cpu_us)
+    admin.delete("bq:cost:id", "bq:cost:jobs", "bq:cost:waiting")
     await queue.obliterate(force=True)
     await queue.close()
     sync_queue.close()
@@ -150,22 +184,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--blocks", type=int, default=40, help="interleaved blocks per step")
     parser.add_argument("--calls", type=int, default=500, help="awaited calls per block")
+    parser.add_argument("--loop", choices=PRODUCER_LOOPS, default="uvloop", help="event loop")
     args = parser.parse_args()
     server = RedisServer()
     try:
-        times, server_us = asyncio.run(measure(server.url, args.blocks, args.calls))
+        times, server_us = run_on(args.loop, measure(server, args.blocks, args.calls))
     finally:
         server.stop()
-    print(f"median of {args.blocks} blocks of {args.calls} awaited calls, microseconds per call\n")
-    print("| step | µs per call | added by this step | Redis µs per call |")
-    print("|---|---|---|---|")
+    print(
+        f"median of {args.blocks} blocks of {args.calls} awaited calls on {args.loop}, "
+        "microseconds per call\n"
+    )
+    print("| step | µs per call | added by this step | script's run in Redis | Redis CPU |")
+    print("|---|---|---|---|---|")
     previous = None
     for name, samples in times.items():
         median = statistics.median(samples)
         numbered = name[0].isdigit()
         added = f"{median - previous:+.1f}" if numbered and previous is not None else ""
-        in_redis = f"{server_us[name]:.1f}" if name in server_us else ""
-        print(f"| {name} | {median:.1f} | {added} | {in_redis} |")
+        run_us, cpu_us = (f"{x:.1f}" for x in server_us[name]) if name in server_us else ("", "")
+        print(f"| {name} | {median:.1f} | {added} | {run_us} | {cpu_us} |")
         if numbered:
             previous = median
 

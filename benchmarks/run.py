@@ -30,6 +30,7 @@ sys.path.insert(0, str(BENCH_DIR))
 from harness import report, runtimes, versus  # noqa: E402
 from harness.base_tree import BaseTree, adapter_name, base_label, imported_elsewhere  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
+from harness.scenario import PRODUCER_LOOPS  # noqa: E402
 from harness.venv import ensure_peers_venv, peers_python  # noqa: E402
 
 LIBRARIES = [
@@ -95,6 +96,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rate", type=float, default=200.0, help="latency scenario jobs/s")
     ap.add_argument("--duration", type=float, help="latency scenario seconds (default 10)")
     ap.add_argument("--workers", type=int, default=2, choices=[1, 2], help="worker processes")
+    ap.add_argument(
+        "--producer-loop",
+        choices=PRODUCER_LOOPS,
+        default="uvloop",
+        help="the event loop of the Python producers (default uvloop, as their workers run)",
+    )
     ap.add_argument(
         "--base",
         metavar="REV",
@@ -213,6 +220,8 @@ def scenario_args(args: argparse.Namespace, scenario: str, url: str) -> list[str
         str(args.duration),
         "--timeout",
         str(args.timeout),
+        "--loop",
+        args.producer_loop,
     ]
 
 

@@ -10,9 +10,12 @@ Changes to the scripts are worth a few microseconds of Redis time each, which a 
 run (run.py, scaling.py) cannot tell from this VM's noise. This loads both versions of the
 scripts into one private redis-server and calls them in interleaved blocks (A B, B A, ...),
 reading Redis's time per call from ``INFO commandstats`` after each block, so a drift of the
-machine's speed falls on both alike. Each figure is the median over blocks (min after it), and
-the verdict the median of B/A within each pair of neighbouring blocks, with its middle half:
-run A against A (``--base HEAD`` with a clean tree) first to see how far that moves on its own.
+machine's speed falls on both alike. Each version's scripts are built by its own loader
+(``storage/scripts.py`` at that revision, run from a checkout of it), so a change to what the
+loader writes into a script is measured too. Each figure is the median over blocks (min after
+it), and the verdict the median of B/A within each pair of neighbouring blocks, with its
+middle half: run A against A (``--base HEAD`` with a clean tree) first to see how far that
+moves on its own.
 
 * ``add``: ``add_job`` for one job with default options, 1,000 calls per block.
 * ``bulk``: ``add_job`` for 100 jobs with default options in one call (as ``add_bulk`` sends
@@ -32,24 +35,24 @@ A is ``--base`` (default HEAD), B the working tree; B/A below 1 means the change
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-LUA_DIR = "src/conveyor/storage/lua"
 sys.path.insert(0, str(BENCH_DIR))
 
 import orjson  # noqa: E402
 import redis  # noqa: E402
 from harness import mix  # noqa: E402
+from harness.base_tree import BaseTree  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 
 from conveyor import Backoff, SyncQueue  # noqa: E402
-from conveyor.storage.scripts import build_source  # noqa: E402
+from conveyor.storage.scripts import ScriptSettings, build_source  # noqa: E402
 
 FETCH_ROUND = 100
 JOBS_PER_DRAIN_BLOCK = 2000
@@ -66,13 +69,31 @@ def git_show(revision: str, path: str) -> str:
     ).stdout
 
 
-def reader_at(revision: str) -> Callable[[str], str]:
-    """Files under lua/ as they were at ``revision``."""
-    return lambda path: git_show(revision, f"{LUA_DIR}/{path}")
+#: Run in a checkout's src/: the sources its own loader builds (argv: the settings as JSON).
+_BUILD = """
+import json, sys
+from conveyor.storage.scripts import build_source
+settings = tuple(tuple(pair) for pair in json.loads(sys.argv[1]))
+names = ("add_job", "fetch", "complete", "fail")
+print(json.dumps({name: build_source(name, settings) for name in names}))
+"""
 
 
-def read_working_tree(path: str) -> str:
-    return (REPO / LUA_DIR / path).read_text("utf-8")
+def sources_at(revision: str, settings: ScriptSettings) -> dict[str, str]:
+    """The four scripts as the loader at ``revision`` builds them."""
+    with BaseTree(revision) as tree:
+        proc = subprocess.run(
+            [sys.executable, "-c", _BUILD, orjson.dumps(settings).decode()],
+            env={**os.environ, "PYTHONPATH": str(tree.src)},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return orjson.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def working_tree_sources(settings: ScriptSettings) -> dict[str, str]:
+    return {name: build_source(name, settings) for name in ("add_job", "fetch", "complete", "fail")}
 
 
 def mix_opts(revision: str | None) -> str:
@@ -92,16 +113,12 @@ def evalsha_usec(client: redis.Redis) -> tuple[float, int]:
 
 class Version:
     def __init__(
-        self, client: redis.Redis, queue: SyncQueue, read: Callable[[str], str], opts: str
+        self, client: redis.Redis, queue: SyncQueue, sources: dict[str, str], opts: str
     ) -> None:
-        settings = queue.commands.script_settings
         self.client = client
         self.keys = list(queue.commands.keys.script_keys)
         self.opts = opts
-        self.sha = {
-            name: client.script_load(build_source(name, settings, read))
-            for name in ("add_job", "fetch", "complete", "fail")
-        }
+        self.sha = {name: client.script_load(source) for name, source in sources.items()}
 
     def call(self, name: str, *args: object) -> object:
         return self.client.evalsha(self.sha[name], len(self.keys), *self.keys, *args)
@@ -198,20 +215,20 @@ def main() -> int:
     args = ap.parse_args()
     if args.blocks < 2:
         ap.error("--blocks must be at least 2 (the verdict compares pairs of blocks)")
-    try:
-        base_reader = reader_at(args.base)
-        base_reader("add_job.lua")
-    except subprocess.CalledProcessError as exc:
-        print(f"cannot read the scripts at {args.base!r}: {exc.stderr.strip()}", file=sys.stderr)
-        return 2
-
     server = RedisServer()
     try:
         queue = SyncQueue("script-ab", url=server.url)
+        settings = queue.commands.script_settings
+        try:
+            base_sources = sources_at(args.base, settings)
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", None) or exc
+            print(f"cannot read the scripts at {args.base!r}: {detail}", file=sys.stderr)
+            return 2
         client = redis.Redis.from_url(server.url)
         versions = {
-            "A": Version(client, queue, base_reader, mix_opts(args.base)),
-            "B": Version(client, queue, read_working_tree, mix_opts(None)),
+            "A": Version(client, queue, base_sources, mix_opts(args.base)),
+            "B": Version(client, queue, working_tree_sources(settings), mix_opts(None)),
         }
         figures: dict[str, list[float]] = {"A": [], "B": []}
         for block in range(args.blocks):

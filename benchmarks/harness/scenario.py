@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -432,6 +433,22 @@ async def run_one(adapter: ModuleType, args: argparse.Namespace) -> Result:
     raise SystemExit(f"unknown scenario {args.scenario}")
 
 
+#: The event loops a Python producer may run on (run.py's --producer-loop).
+PRODUCER_LOOPS = ("uvloop", "asyncio")
+
+
+def run_on(loop: str, main: Coroutine[Any, Any, Result]) -> Result:
+    """The producer's side of a scenario on ``loop``: uvloop by default, as the asyncio
+    libraries' workers run (``peers.base.run_on_uvloop``) and as an ASGI app served by uvicorn
+    does (it picks uvloop when installed): the event loop is not what this benchmark
+    compares. A blocking producer's calls never yield, so the loop only carries its awaits."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("lib")
@@ -442,9 +459,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--loop", choices=PRODUCER_LOOPS, default="uvloop")
     args = ap.parse_args()
     try:
-        result = asyncio.run(dispatch(args))
+        result = run_on(args.loop, dispatch(args))
     except ScenarioError as exc:
         result = {"status": exc.status, "detail": exc.detail}
     except Exception as exc:  # report, don't crash: the driver prints the row
