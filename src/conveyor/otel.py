@@ -76,6 +76,7 @@ def instrument(
     tracer = trace.get_tracer("conveyor", __version__, tracer_provider=tracer_provider)
     _active = _Instrumentation(tracer, chosen, QueueCore._add_op, getattr(running, _RUN_JOB))
     QueueCore._add_op = _traced_add_op  # type: ignore[method-assign]
+    QueueCore.plain_adds = False  # every add goes through the span-making _add_op
     setattr(running, _RUN_JOB, _traced_run_job)
 
 
@@ -85,6 +86,7 @@ def uninstrument() -> None:
     if _active is None:
         return
     QueueCore._add_op = _active.add_op  # type: ignore[method-assign]
+    QueueCore.plain_adds = True
     setattr(running, _RUN_JOB, _active.run_job)
     _active = None
 

@@ -8,7 +8,7 @@ so loops such as "clean a chunk at a time until done" exist in one place only.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .errors import ConfigurationError, InvalidTransition, JobActive, JobNotFound, WrongState
 from .job import CANCELLABLE_STATES, Job, JobContext, JobState
@@ -43,6 +43,10 @@ _CANCELLABLE = ", ".join(s.value for s in JobState if s in CANCELLABLE_STATES)
 class QueueCore:
     """What ``Queue`` and ``SyncQueue`` share: the name, settings and command builder."""
 
+    #: Whether a lone add may skip ``_add_op`` (see ``sends_alone``): not while something
+    #: wraps it (OpenTelemetry's spans do, see ``otel.instrument``).
+    plain_adds: ClassVar[bool] = True
+
     def __init__(
         self,
         name: str,
@@ -73,6 +77,19 @@ class QueueCore:
             return op.parse(replies)
 
         return Op(op.commands, parse)
+
+    def sends_alone(self, spec: AddSpec) -> bool:
+        """Whether one add may go out as ``commands.single_add`` over the client's direct
+        connection, its reply read by ``commands.added``: the commonest add, without the Op
+        around it (building and parsing an Op cost as much of the client's time as the rest
+        of the add). Not before the queue is registered, with a dedup mode, nor while adds
+        wait for replicas; ``redis.settle`` reads any reply ``added`` does not."""
+        return (
+            self._registered
+            and spec.dedupe is None
+            and QueueCore.plain_adds
+            and not self.settings.wait_replicas
+        )
 
     def _add_ops(
         self, specs: Sequence[AddSpec], context: JobContext | None, size: int

@@ -34,6 +34,7 @@ from .scheduling import AsyncScheduling  # job schedulers
 from .settings import Settings
 from .storage.commands import AddSpec
 from .storage.redis import MAX_BLOCK_SECONDS, AsyncRedis
+from .storage.resp import DirectClient
 from .workflows.api import WorkflowMethods
 
 __all__ = ["Handler", "Queue"]
@@ -136,7 +137,25 @@ class Queue(WorkflowMethods, AsyncScheduling, QueueCore, AsyncFlowControl):
         self, specs: Sequence[AddSpec], replied: Callable[[], bool] | None = None
     ) -> Awaitable[list[Job]]:
         # Not a coroutine itself: one frame less on every add.
-        return self.redis.run(self._add_op(specs, self), replied)
+        redis = self.redis
+        if len(specs) == 1 and redis.direct is not None and self.sends_alone(specs[0]):
+            return self._send_alone(specs[0], redis, redis.direct, replied)
+        return redis.run(self._add_op(specs, self), replied)
+
+    async def _send_alone(
+        self,
+        spec: AddSpec,
+        redis: AsyncRedis,
+        direct: DirectClient,
+        replied: Callable[[], bool] | None,
+    ) -> list[Job]:
+        replies = await direct.execute(self.commands.single_add(spec), 1)
+        if replied is not None and replied():
+            await asyncio.sleep(0)  # (as in AsyncRedis.run)
+        job = self.commands.added(replies[0], spec, self)
+        if job is not None:
+            return [job]
+        return await redis.settle(self.commands.add([spec], self), replies)
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs, each ``{"name": ..., "data": ..., **options}``; all are validated

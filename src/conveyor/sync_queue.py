@@ -79,7 +79,15 @@ class SyncQueue(SyncWorkflowMethods, SyncScheduling, QueueCore, SyncFlowControl)
             spec = build_spec(self.settings, name, data, **options)
         else:
             spec = default_spec(self.settings, name, data)
-        return self.redis.run(self._add_op([spec], None))[0]
+        redis = self.redis
+        if redis.direct is not None and self.sends_alone(spec):
+            # (As Queue._send_alone: the commonest add without its Op.)
+            replies = redis.direct.execute(self.commands.single_add(spec), 1)
+            job = self.commands.added(replies[0], spec, None)
+            if job is not None:
+                return job
+            return redis.settle(self.commands.add([spec], None), replies)[0]
+        return redis.run(self._add_op([spec], None))[0]
 
     def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Same as ``Queue.add_bulk``; chunks of 1000, one round trip each."""

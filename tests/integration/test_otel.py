@@ -178,13 +178,29 @@ async def test_a_delayed_job_waits_from_when_it_was_due(
     assert 0 <= _attrs(consumer)["conveyor.job.queue_wait_ms"] < 400
 
 
+async def test_every_lone_add_makes_its_span_once_the_queue_is_registered(
+    exporter: InMemorySpanExporter, redis_url: str, key_prefix: str
+) -> None:
+    # (A lone add of a registered queue skips _add_op unless spans are on: see sends_alone.)
+    queue = Queue("mail", url=redis_url, prefix=key_prefix)
+    sync_queue = SyncQueue("mail", url=redis_url, prefix=key_prefix)
+    for _ in range(3):
+        await queue.add("send", {})
+        sync_queue.add("send", {})
+    assert len(_spans(exporter, SpanKind.PRODUCER)) == 6
+    await queue.close()
+    sync_queue.close()
+
+
 def test_uninstrument_restores_the_originals_and_bad_modes_are_refused(
     exporter: InMemorySpanExporter,
 ) -> None:
     assert otel.is_instrumented()
+    assert not QueueCore.plain_adds
     otel.uninstrument()
     assert not otel.is_instrumented()
     assert QueueCore._add_op.__name__ == "_add_op"
+    assert QueueCore.plain_adds
     assert worker_running.run_job.__module__ == "conveyor.runner"
     with pytest.raises(ConfigurationError, match="propagation"):
         otel.instrument(propagation="sideways")  # type: ignore[arg-type]

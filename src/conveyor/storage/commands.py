@@ -39,7 +39,7 @@ from .protocol import (
     StalledRecovery,
 )
 from .reads import QueueReads
-from .resp import evalsha_head
+from .resp import evalsha_head, pack_evalsha
 from .scripts import Script, ScriptSettings, script
 
 __all__ = [
@@ -239,6 +239,19 @@ class QueueCommands(QueueReads):
         if any(spec.group for spec in specs):  # flow control: add_job checks max sizes
             return self._script("add_job", args, "groups")
         return self._script("add_job", args)
+
+    def single_add(self, spec: AddSpec) -> bytes:
+        """``add``'s script call for one job, packed for the direct connection: a lone add (the
+        commonest call) goes out without an Op, and ``added`` reads its reply."""
+        found = self._scripts.get("add_job") or self._load("add_job")
+        return pack_evalsha(found[1], len(self._keys), spec.args())
+
+    def added(self, reply: Any, spec: AddSpec, context: JobContext | None) -> Job | None:
+        """The job a ``single_add`` reply says was added, or None when the reply takes ``add``'s
+        parse: an error, an id that existed, a full group."""
+        if type(reply) is list and len(reply) == 2 and reply[1] == _ADDED:
+            return self._added_job(str(reply[0]), spec, context)
+        return None
 
     def _added_job(self, job_id: str, spec: AddSpec, context: JobContext | None) -> Job:
         job = Job(

@@ -351,6 +351,14 @@ class AsyncRedis:
             replies = await send(commands, None)
         if not _has_error(replies):
             return replies  # nothing to resend or raise (nearly every call)
+        return await self._recovered(commands, replies, send)
+
+    async def _recovered(
+        self,
+        commands: Sequence[Command],
+        replies: list[Any],
+        send: Callable[[Sequence[Command], list[int] | None], Awaitable[list[Any]]],
+    ) -> list[Any]:
         recovery = _recovery(commands, replies)
         try:
             resend = next(recovery)
@@ -358,6 +366,17 @@ class AsyncRedis:
                 resend = recovery.send(await send(commands, resend))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    async def settle(self, op: Op[T], replies: list[Any]) -> T:
+        """``op``'s value from the replies to its commands, which the caller sent over
+        ``direct`` itself (a lone add does): an error is recovered from or raised as in
+        ``run``."""
+        if _has_error(replies):
+            replies = await self._recovered(op.commands, replies, self._send_direct)
+        value = op.parse(replies)
+        while isinstance(value, Op):
+            value = value.parse(await self._execute(value.commands))
+        return value
 
     def _send_direct(
         self, commands: Sequence[Command], resend: list[int] | None
@@ -426,6 +445,14 @@ class SyncRedis:
         replies = send(commands, None)
         if not _has_error(replies):
             return replies
+        return self._recovered(commands, replies, send)
+
+    def _recovered(
+        self,
+        commands: Sequence[Command],
+        replies: list[Any],
+        send: Callable[[Sequence[Command], list[int] | None], list[Any]],
+    ) -> list[Any]:
         recovery = _recovery(commands, replies)
         try:
             resend = next(recovery)
@@ -433,6 +460,15 @@ class SyncRedis:
                 resend = recovery.send(send(commands, resend))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    def settle(self, op: Op[T], replies: list[Any]) -> T:
+        """As ``AsyncRedis.settle``: ``op``'s value from replies sent over ``direct``."""
+        if _has_error(replies):
+            replies = self._recovered(op.commands, replies, self._send_direct)
+        value = op.parse(replies)
+        while isinstance(value, Op):
+            value = value.parse(self._execute(value.commands))
+        return value
 
     def _send_direct(self, commands: Sequence[Command], resend: list[int] | None) -> list[Any]:
         assert self.direct is not None
