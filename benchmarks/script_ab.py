@@ -69,21 +69,29 @@ def git_show(revision: str, path: str) -> str:
     ).stdout
 
 
-#: Run in a checkout's src/: the sources its own loader builds (argv: the settings as JSON).
+#: The scripts a block calls.
+SCRIPTS = ("add_job", "fetch", "complete", "fail")
+#: Run in a checkout's src/: the sources its own loader builds (argv: the names, the settings,
+#: as JSON).
 _BUILD = """
 import json, sys
 from conveyor.storage.scripts import build_source
-settings = tuple(tuple(pair) for pair in json.loads(sys.argv[1]))
-names = ("add_job", "fetch", "complete", "fail")
+names, settings = json.loads(sys.argv[1]), tuple(tuple(pair) for pair in json.loads(sys.argv[2]))
 print(json.dumps({name: build_source(name, settings) for name in names}))
 """
 
 
 def sources_at(revision: str, settings: ScriptSettings) -> dict[str, str]:
-    """The four scripts as the loader at ``revision`` builds them."""
+    """The scripts of ``SCRIPTS`` as the loader at ``revision`` builds them."""
     with BaseTree(revision) as tree:
         proc = subprocess.run(
-            [sys.executable, "-c", _BUILD, orjson.dumps(settings).decode()],
+            [
+                sys.executable,
+                "-c",
+                _BUILD,
+                orjson.dumps(SCRIPTS).decode(),
+                orjson.dumps(settings).decode(),
+            ],
             env={**os.environ, "PYTHONPATH": str(tree.src)},
             check=True,
             capture_output=True,
@@ -93,7 +101,7 @@ def sources_at(revision: str, settings: ScriptSettings) -> dict[str, str]:
 
 
 def working_tree_sources(settings: ScriptSettings) -> dict[str, str]:
-    return {name: build_source(name, settings) for name in ("add_job", "fetch", "complete", "fail")}
+    return {name: build_source(name, settings) for name in SCRIPTS}
 
 
 def mix_opts(revision: str | None) -> str:
