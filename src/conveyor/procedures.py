@@ -82,8 +82,9 @@ class QueueCore:
         """Whether one add may go out as ``commands.single_add`` over the client's direct
         connection, its reply read by ``commands.added``: the commonest add, without the Op
         around it (building and parsing an Op cost as much of the client's time as the rest
-        of the add). Not before the queue is registered, with a dedup mode, nor while adds
-        wait for replicas; ``redis.settle`` reads any reply ``added`` does not."""
+        of the add). Not before the queue is registered, with a dedup mode, while adds wait
+        for replicas, nor while spans are on (``plain_adds``); ``redis.settle`` reads any
+        reply ``added`` does not."""
         return (
             self._registered
             and spec.dedupe is None

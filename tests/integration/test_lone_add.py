@@ -19,7 +19,8 @@ MakeRedis = Callable[..., RedisServer]
 
 
 class Both:
-    """One queue as ``Queue`` and as ``SyncQueue``, the async one's calls run to completion."""
+    """One queue as ``Queue`` and as ``SyncQueue``: ``call`` runs a method on the flavour under
+    test (awaited for ``Queue``)."""
 
     def __init__(self, flavour: str, url: str, prefix: str, **overrides: Any) -> None:
         self.flavour = flavour
