@@ -151,7 +151,9 @@ class Dashboard implements App {
     const source = new EventSource(url);
     this.source = source;
     const changed = () => this.onEvent();
-    source.addEventListener("open", () => { this.streaming = true; this.schedule(); });
+    // The stream starts from where Redis is when it opens: what changed between the view's
+    // last read and then (a queue made meanwhile, say) is in no event, so read once more.
+    source.addEventListener("open", () => { this.streaming = true; this.schedule(); changed(); });
     source.addEventListener("message", changed);
     source.addEventListener("queues", changed);
     source.addEventListener("unreachable", changed); // the refresh shows the error
